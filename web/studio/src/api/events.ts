@@ -1,0 +1,106 @@
+// The studio's event stream (SSE on /studio/api/v1/events) into the jobs store. The browser resends
+// Last-Event-ID itself when it reconnects; if the stream closes for good (HTTP error), we open a new
+// one after a back-off and read the first page of jobs again, since that stream starts fresh.
+import type { Image, Job, Progress } from './types'
+import { API_BASE } from './client'
+import type { JobsStore } from '../stores/jobs'
+import { applyStatus, status } from '../stores/status'
+
+export const EVENT_KINDS = ['job', 'progress', 'output', 'queue', 'resync', 'status'] as const
+
+export interface EventsOptions {
+  url?: string
+  EventSourceImpl?: typeof EventSource
+  /** called after a fresh (not browser-resumed) connection opened, to catch up */
+  onFreshConnect?: () => void
+  setTimeoutImpl?: (fn: () => void, ms: number) => unknown
+}
+
+function parse(e: MessageEvent): Record<string, unknown> | null {
+  try {
+    const v = JSON.parse(e.data)
+    return v && typeof v === 'object' ? v : null
+  } catch {
+    return null
+  }
+}
+
+export function handleEvent(store: JobsStore, kind: string, data: Record<string, unknown>) {
+  switch (kind) {
+    case 'job': {
+      const job = (data.job ?? data) as Job
+      if (job && typeof job.id === 'string') store.upsert(job, 'stream')
+      break
+    }
+    case 'progress': {
+      if (typeof data.job_id === 'string' && data.progress) store.applyProgress(data.job_id, data.progress as Progress)
+      break
+    }
+    case 'output': {
+      if (typeof data.job_id === 'string' && data.image) store.applyOutput(data.job_id, data.image as Image)
+      break
+    }
+    case 'queue':
+      store.applyQueue(data)
+      break
+    case 'resync':
+      store.resync(Array.isArray(data.jobs) ? (data.jobs as Job[]) : [], data.queue)
+      break
+    case 'status': {
+      const q = applyStatus(data)
+      if (q) store.applyQueue(q)
+      break
+    }
+  }
+}
+
+export function connectEvents(store: JobsStore, opts: EventsOptions = {}) {
+  const ES = opts.EventSourceImpl ?? EventSource
+  const url = opts.url ?? `${API_BASE}/events`
+  const later = opts.setTimeoutImpl ?? ((fn, ms) => setTimeout(fn, ms))
+  let source: EventSource | null = null
+  let closed = false
+  let delay = 1000
+  let fresh = false
+
+  function open() {
+    if (closed) return
+    const es = new ES(url)
+    source = es
+    status.stream = fresh ? 'reconnecting' : 'connecting'
+    es.onopen = () => {
+      status.stream = 'open'
+      delay = 1000
+      if (fresh) opts.onFreshConnect?.()
+    }
+    for (const kind of EVENT_KINDS) {
+      es.addEventListener(kind, (e) => {
+        const data = parse(e as MessageEvent)
+        if (data) handleEvent(store, kind, data)
+      })
+    }
+    es.onerror = () => {
+      if (closed) return
+      if (es.readyState === 2 /* CLOSED */) {
+        status.stream = 'reconnecting'
+        es.close()
+        fresh = true
+        later(open, delay)
+        delay = Math.min(delay * 2, 30000)
+      } else {
+        status.stream = 'reconnecting' // the browser is retrying with Last-Event-ID
+      }
+    }
+  }
+
+  open()
+  return {
+    close() {
+      closed = true
+      source?.close()
+    },
+    get source() {
+      return source
+    },
+  }
+}

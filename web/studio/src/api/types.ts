@@ -1,0 +1,126 @@
+// Objects of the HTTP API (docs/api.md). Fields the contract does not pin down are optional.
+
+export type JobState =
+  | 'queued'
+  | 'running'
+  | 'done'
+  | 'error'
+  | 'interrupted'
+  | 'cancelled'
+  | 'rejected'
+  | 'lost'
+
+export interface Progress {
+  node?: string | null
+  value?: number
+  max?: number
+  overall?: number
+  /** latent preview, when the server offers one (data: or same-origin URL) */
+  preview_url?: string | null
+}
+
+export interface JobError {
+  type?: string
+  message?: string
+  node_id?: string | null
+  node_type?: string | null
+}
+
+export interface Image {
+  id: string
+  job_id: string | null
+  kind: 'output' | 'upload' | string
+  width: number
+  height: number
+  mime: string
+  url: string
+  thumb_url: string
+  created_at: string
+}
+
+export interface Job {
+  id: string
+  prompt_id?: string | null
+  state: JobState
+  prompt_text?: string | null
+  created_at: string
+  started_at?: string | null
+  finished_at?: string | null
+  progress?: Progress | null
+  error?: JobError | null
+  node_errors?: Record<string, unknown> | null
+  replay_of?: string | null
+  images: Image[]
+  /** position in the pending queue (1 = next), when the server reports it */
+  queue_position?: number | null
+}
+
+export interface Page<T> {
+  items: T[]
+  next_cursor: string | null
+}
+
+export interface QueueCounts {
+  running: number
+  pending: number
+}
+
+export interface User {
+  id?: string
+  username: string
+}
+
+export interface Session {
+  user: User | null
+  csrf_token: string
+}
+
+export interface ErrorDetail {
+  loc?: (string | number)[]
+  message?: string
+  type?: string
+  node_id?: string
+  class_type?: string
+  errors?: unknown[]
+}
+
+export interface Suggestion {
+  label: string
+  insert: string
+  kind: 'code' | 'value'
+  description?: string
+  type?: string
+}
+
+export interface SuggestResult {
+  items: Suggestion[]
+  replace: { start: number; end: number }
+}
+
+export interface PreviewToken {
+  code: string
+  raw: string
+  start: number
+  end: number
+  value: unknown
+}
+
+export interface PreviewSpanMessage {
+  start: number
+  end: number
+  message: string
+}
+
+export interface PromptPreview {
+  clean_text: string
+  tokens: PreviewToken[]
+  errors: PreviewSpanMessage[]
+  warnings: (PreviewSpanMessage | string)[]
+  patches: unknown[]
+}
+
+export interface ActionSlot {
+  slot: string
+  label: string
+  icon?: string
+}

@@ -1,0 +1,188 @@
+// This user's jobs, keyed by id and ordered newest first, fed by GET /jobs pages and the event stream.
+import { reactive, shallowReactive, shallowRef } from 'vue'
+import type { Image, Job, JobState, Progress, QueueCounts } from '../api/types'
+import { normalizeQueue, type ApiClient } from '../api/client'
+
+export const TERMINAL: ReadonlySet<JobState> = new Set(['done', 'error', 'interrupted', 'cancelled', 'rejected', 'lost'])
+
+export type TransitionListener = (job: Job, previous: JobState | null) => void
+
+/** newest first: created_at descending, then id descending */
+export function compareJobs(a: Job, b: Job): number {
+  if (a.created_at !== b.created_at) return a.created_at < b.created_at ? 1 : -1
+  return a.id === b.id ? 0 : a.id < b.id ? 1 : -1
+}
+
+const RANK: Record<string, number> = { queued: 0, running: 1 }
+function rank(s: JobState): number {
+  return RANK[s] ?? 2
+}
+
+function mergeImages(a: Image[] = [], b: Image[] = []): Image[] {
+  if (!a.length) return b
+  if (!b.length) return a
+  const seen = new Set(b.map((i) => i.id))
+  return [...b, ...a.filter((i) => !seen.has(i.id))]
+}
+
+export function createJobsStore() {
+  const byId = shallowReactive(new Map<string, Job>())
+  const order = shallowRef<string[]>([])
+  const queue = reactive<QueueCounts>({ running: 0, pending: 0 })
+  const paging = reactive({
+    cursor: null as string | null,
+    /** false once the last page was read */
+    hasMore: true,
+    loading: false,
+    loaded: false,
+    error: null as unknown,
+  })
+  const listeners = new Set<TransitionListener>()
+
+  function insertId(id: string, job: Job) {
+    const ids = order.value
+    // binary search for the first existing job older than this one
+    let lo = 0
+    let hi = ids.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      const other = byId.get(ids[mid])!
+      if (compareJobs(other, job) < 0) lo = mid + 1
+      else hi = mid
+    }
+    order.value = [...ids.slice(0, lo), id, ...ids.slice(lo)]
+  }
+
+  function emit(job: Job, previous: JobState | null) {
+    for (const l of listeners) l(job, previous)
+  }
+
+  /**
+   * Put a job in the store. From the stream (or a submit answer) the incoming job wins; from a page
+   * read it only fills gaps, since the stream may already know a later state.
+   */
+  function upsert(job: Job, source: 'stream' | 'page' = 'stream'): Job {
+    const prev = byId.get(job.id)
+    if (prev && source === 'page') {
+      if (rank(job.state) <= rank(prev.state) && !(TERMINAL.has(job.state) && !TERMINAL.has(prev.state))) return prev
+    }
+    const next: Job = {
+      ...job,
+      images: mergeImages(prev?.images, job.images ?? []),
+      progress: job.progress ?? (job.state === prev?.state ? prev?.progress : null) ?? null,
+    }
+    byId.set(job.id, next)
+    if (!prev) insertId(job.id, next)
+    else if (prev.created_at !== next.created_at) {
+      order.value = order.value.filter((x) => x !== job.id)
+      insertId(job.id, next)
+    }
+    if (source === 'stream' && prev?.state !== next.state) emit(next, prev?.state ?? null)
+    return next
+  }
+
+  function applyProgress(jobId: string, progress: Progress) {
+    const prev = byId.get(jobId)
+    if (!prev) return
+    const state: JobState = prev.state === 'queued' ? 'running' : prev.state
+    if (TERMINAL.has(prev.state)) return
+    const next = { ...prev, state, progress: { ...prev.progress, ...progress } }
+    byId.set(jobId, next)
+    if (state !== prev.state) emit(next, prev.state)
+  }
+
+  function applyOutput(jobId: string, image: Image) {
+    const prev = byId.get(jobId)
+    if (!prev) return
+    if (prev.images.some((i) => i.id === image.id)) return
+    byId.set(jobId, { ...prev, images: [...prev.images, image] })
+  }
+
+  function applyQueue(q: unknown) {
+    const n = normalizeQueue(q)
+    if (n) Object.assign(queue, n)
+  }
+
+  function remove(jobId: string) {
+    if (!byId.has(jobId)) return
+    byId.delete(jobId)
+    order.value = order.value.filter((x) => x !== jobId)
+  }
+
+  function clear() {
+    byId.clear()
+    order.value = []
+  }
+
+  /** `resync`: drop local state and use the server's; older pages are read again from the top. */
+  function resync(jobs: Job[], q?: unknown) {
+    clear()
+    const sorted = [...jobs].sort(compareJobs)
+    for (const j of sorted) byId.set(j.id, { ...j, images: j.images ?? [] })
+    order.value = sorted.map((j) => j.id)
+    if (q) applyQueue(q)
+    paging.cursor = null
+    paging.hasMore = true
+    paging.loaded = false
+  }
+
+  /** Read the next page of GET /jobs (the first one when nothing was read yet). */
+  async function loadMore(client: ApiClient, limit = 40) {
+    if (paging.loading || (paging.loaded && !paging.hasMore)) return
+    paging.loading = true
+    paging.error = null
+    try {
+      const page = await client.jobs(paging.loaded ? paging.cursor : null, limit)
+      for (const j of page.items ?? []) upsert(j, 'page')
+      paging.cursor = page.next_cursor ?? null
+      paging.hasMore = !!page.next_cursor
+      paging.loaded = true
+    } catch (e) {
+      paging.error = e
+    } finally {
+      paging.loading = false
+    }
+  }
+
+  /** Position among this user's queued jobs (1 = next), from the server when it says so. */
+  function queuePosition(job: Job): number | null {
+    if (job.state !== 'queued') return null
+    if (typeof job.queue_position === 'number') return job.queue_position
+    let pos = 0
+    for (const id of order.value) {
+      const j = byId.get(id)!
+      if (j.state === 'queued' && compareJobs(j, job) >= 0) pos++
+    }
+    return pos || null
+  }
+
+  return {
+    byId,
+    order,
+    queue,
+    paging,
+    upsert,
+    applyProgress,
+    applyOutput,
+    applyQueue,
+    remove,
+    clear,
+    resync,
+    loadMore,
+    queuePosition,
+    get(id: string) {
+      return byId.get(id)
+    },
+    list(): Job[] {
+      return order.value.map((id) => byId.get(id)!)
+    },
+    onTransition(l: TransitionListener) {
+      listeners.add(l)
+      return () => listeners.delete(l)
+    },
+  }
+}
+
+export type JobsStore = ReturnType<typeof createJobsStore>
+
+export const jobs = createJobsStore()

@@ -1,0 +1,23 @@
+// Who is signed in, and whether the login view must be shown.
+import { reactive } from 'vue'
+import { api } from '../api/client'
+import type { Session, User } from '../api/types'
+
+export const session = reactive({
+  user: null as User | null,
+  /** the server answered 401 even after a refresh */
+  authRequired: false,
+  loaded: false,
+})
+
+export function applySession(s: Session | null) {
+  const raw = s as (Session & { username?: string }) | null
+  session.user = raw?.user ?? (raw?.username ? { username: raw.username } : null)
+  session.loaded = true
+  if (s) session.authRequired = false
+}
+
+api.hooks.onSession = applySession
+api.hooks.onAuthRequired = () => {
+  session.authRequired = true
+}
