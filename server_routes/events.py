@@ -51,8 +51,9 @@ def _user_id(request: web.Request) -> int | None:
 
 
 async def _resync_payload(request: web.Request, marker: Resync, user_id: int | None) -> str:
+    # The provider's dict as is (the web client reads `jobs` and `queue` at the top), plus why.
     snapshot = await request.app[SNAPSHOT_PROVIDER](user_id)
-    return json.dumps({"reason": marker.reason, "snapshot": snapshot}, separators=(",", ":"))
+    return json.dumps({**snapshot, "reason": marker.reason}, separators=(",", ":"))
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:

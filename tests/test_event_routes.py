@@ -72,7 +72,7 @@ async def test_two_sse_clients_and_a_websocket_see_the_same_ordered_events(aioht
         # each stream opens with a resync snapshot (it was fresh); after it, nothing is missed
         first = [await sse_frame(sse1), await sse_frame(sse2)]
         assert [f["event"] for f in first] == ["resync", "resync"]
-        assert json.loads(first[0]["data"])["snapshot"]["queue_remaining"] == 1
+        assert json.loads(first[0]["data"])["queue_remaining"] == 1
         assert (await ws_json(ws))["kind"] == "resync"
 
         sent = [hub.publish("job", {"prompt_id": "p", "n": n}) for n in range(5)]
@@ -126,7 +126,7 @@ async def test_id_from_an_earlier_process_gets_a_resync_with_the_snapshot(aiohtt
         assert frame["event"] == "resync" and frame["id"] == "ep-1"
         data = json.loads(frame["data"])
         assert data["reason"] == "other_epoch"
-        assert data["snapshot"]["jobs"] == [{"prompt_id": "p", "state": "running"}]
+        assert data["jobs"] == [{"prompt_id": "p", "state": "running"}]
         assert calls == [None]  # no auth yet: the provider is asked for everything
     finally:
         resp.close()
