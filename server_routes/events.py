@@ -16,6 +16,7 @@ import struct
 from aiohttp import WSMsgType, web
 
 from ..services.eventhub import Event, EventHub, Preview, Resync, Subscription
+from .context import USER_ID
 from .keys import EVENT_HUB, SNAPSHOT_PROVIDER
 
 log = logging.getLogger("comfyui_studio.events")
@@ -46,7 +47,7 @@ def _heartbeat(request: web.Request) -> float:
 
 
 def _user_id(request: web.Request) -> int | None:
-    uid = request.get("user_id")
+    uid = request.get(USER_ID)
     return uid if isinstance(uid, int) else None
 
 

@@ -1,0 +1,115 @@
+"""Command line: `python -m comfyui_studio serve|calls …`.
+
+It runs outside ComfyUI's process, so it reads the store directly and reaches ComfyUI through
+`RemoteHost` (its HTTP API).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import select
+
+from .config import DATA_DIR_ENV, StudioConfig, standalone_data_dir
+from .db.models import ComfyCall
+from .engine.errors import StudioError
+from .plugin import mount_standalone
+from .server_routes.calls import call_to_dict
+from .services.comfy_remote import DEFAULT_COMFY_URL, RemoteHost
+from .services.studio import Studio
+
+
+def _config(args: argparse.Namespace) -> StudioConfig:
+    config = StudioConfig.from_env(standalone_data_dir())
+    if args.data_dir:
+        config = StudioConfig(data_dir=Path(args.data_dir), dev=config.dev)
+    return config
+
+
+def _out(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+async def _calls(args: argparse.Namespace) -> int:
+    studio = Studio.build(_config(args), RemoteHost(args.comfy_url))
+    await studio.start()
+    try:
+        if args.calls_command == "list":
+            query = select(ComfyCall).order_by(ComfyCall.id.desc()).limit(args.limit)
+            if args.job:
+                query = query.where(ComfyCall.job_id == args.job)
+            async with studio.store.session() as session:
+                rows = (await session.scalars(query)).all()
+            for call in rows:
+                status = call.status if call.status is not None else "---"
+                sys.stdout.write(
+                    f"{call.id:>6}  {call.started_at:%Y-%m-%d %H:%M:%S}  {call.operation:<12} {call.method:<4} "
+                    f"{status!s:>3}  {call.runtime_ms:>9.2f} ms  {call.job_id or ''}\n"
+                )
+            return 0
+        async with studio.store.session() as session:
+            call = await session.get(ComfyCall, args.id)
+        if call is None:
+            sys.stderr.write(f"No logged call {args.id}\n")
+            return 1
+        if args.calls_command == "show":
+            _out(call_to_dict(call, full=True))
+            return 0
+        result = await studio.jobs.replay_call(call.owner_id or studio.owner_id, call.id)
+        _out(result)
+        return 0
+    except StudioError as exc:
+        sys.stderr.write(f"{exc.code}: {exc.message}\n")
+        return 1
+    finally:
+        await studio.stop()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    studio = Studio.build(_config(args), RemoteHost(args.comfy))
+    sys.stderr.write(f"ComfyUI Studio: http://{args.host}:{args.port}/studio (ComfyUI at {args.comfy})\n")
+    web.run_app(mount_standalone(studio), host=args.host, port=args.port, print=None)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="comfyui_studio", description="ComfyUI Studio")
+    parser.add_argument(
+        "--data-dir", help=f"the studio's data directory (default: ${DATA_DIR_ENV} or per-user)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the studio standalone in front of a ComfyUI")
+    serve.add_argument("--comfy", default=DEFAULT_COMFY_URL, help="ComfyUI's URL")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8189)
+
+    calls = sub.add_parser("calls", help="the log of every call made to ComfyUI")
+    calls.add_argument("--comfy-url", default=DEFAULT_COMFY_URL, help="ComfyUI's URL (for replay)")
+    calls_sub = calls.add_subparsers(dest="calls_command", required=True)
+    listing = calls_sub.add_parser("list", help="the latest calls, newest first")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--job", help="only the calls of this job id")
+    show = calls_sub.add_parser("show", help="one call with its full request and response")
+    show.add_argument("id", type=int)
+    replay = calls_sub.add_parser("replay", help="re-run a call; a replayed submit makes a new job")
+    replay.add_argument("id", type=int)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        return _serve(args)
+    return asyncio.run(_calls(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Studio configuration: where its data lives and the limits it enforces."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DATA_DIR_ENV = "STUDIO_DATA_DIR"
+DB_URL_ENV = "STUDIO_DB_URL"
+DEV_ENV = "STUDIO_DEV"
+
+
+def standalone_data_dir() -> Path:
+    """Per-user data folder for the standalone server and the command line."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "comfyui-studio"
+
+
+def plugin_data_dir(comfy_user_dir: str | os.PathLike[str]) -> Path:
+    """Inside ComfyUI: a `__`-prefixed system folder that /userdata and /view never serve."""
+    return Path(comfy_user_dir) / "__studio"
+
+
+@dataclass
+class StudioConfig:
+    data_dir: Path
+    db_url: str = ""
+    dev: bool = False
+    max_json_bytes: int = 2 * 1024 * 1024
+    max_upload_bytes: int = 32 * 1024 * 1024
+    max_image_pixels: int = 64 * 1024 * 1024
+    max_prompt_chars: int = 20_000
+    requeue_pending_on_start: bool = True
+    extra_allowed_hosts: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if not self.db_url:
+            self.db_url = f"sqlite+aiosqlite:///{self.data_dir / 'studio.db'}"
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.data_dir / "thumbs"
+
+    @classmethod
+    def from_env(cls, default_data_dir: Path) -> StudioConfig:
+        data_dir = Path(os.environ.get(DATA_DIR_ENV) or default_data_dir)
+        return cls(
+            data_dir=data_dir,
+            db_url=os.environ.get(DB_URL_ENV, ""),
+            dev=os.environ.get(DEV_ENV, "") not in ("", "0", "false"),
+        )

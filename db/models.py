@@ -1,0 +1,165 @@
+"""SQLAlchemy 2 models of the studio's store."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ulid_lock = threading.Lock()
+_ulid_last = [0, 0]
+
+
+def new_id(prefix: str) -> str:
+    """A ULID with a type prefix: sorts by creation time, monotonic within this process."""
+    with _ulid_lock:
+        now = time.time_ns() // 1_000_000
+        if now <= _ulid_last[0]:
+            now = _ulid_last[0]
+            rand = _ulid_last[1] + 1
+        else:
+            rand = int.from_bytes(os.urandom(10), "big") >> 1
+        _ulid_last[0], _ulid_last[1] = now, rand
+    value = (now << 80) | rand
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return prefix + "".join(reversed(chars))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps naive values)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict: JSON, list: JSON}
+    # Columns whose changes alone do not make an audit row (e.g. progress ticks).
+    __audit_ignore__: frozenset[str] = frozenset()
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Prompt(Base):
+    __tablename__ = "prompts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    clean_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __audit_ignore__ = frozenset({"progress"})
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("j_"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    prompt_row_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id"))
+    prompt_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    graph: Mapped[dict] = mapped_column(JSON)
+    patches: Mapped[list] = mapped_column(JSON, default=list)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+    number: Mapped[float | None] = mapped_column(Float)
+    progress: Mapped[dict] = mapped_column(JSON, default=dict)
+    error: Mapped[dict | None] = mapped_column(JSON)
+    node_errors: Mapped[dict] = mapped_column(JSON, default=dict)
+    foreign: Mapped[bool] = mapped_column(Boolean, default=False)
+    replay_of: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("ix_jobs_owner_id_id", "owner_id", "id"), Index("ix_jobs_state", "state"))
+
+
+class Image(Base):
+    __tablename__ = "images"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("i_"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # output | upload | temp
+    # ComfyUI's reference to the file: never a path from a client.
+    filename: Mapped[str] = mapped_column(String(255))
+    subfolder: Mapped[str] = mapped_column(String(255), default="")
+    folder_type: Mapped[str] = mapped_column(String(16))  # output | input | temp
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    mime: Mapped[str] = mapped_column(String(32), default="image/png")
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    has_thumb: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_images_owner_id_id", "owner_id", "id"),)
+
+
+class ComfyCall(Base):
+    __tablename__ = "comfy_calls"
+    __audit_ignore__ = frozenset({"*"})  # the call log is itself a record
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operation: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(255))
+    request: Mapped[dict | None] = mapped_column(JSON)
+    response: Mapped[dict | list | None] = mapped_column(JSON)
+    status: Mapped[int | None] = mapped_column(Integer)
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime] = mapped_column()
+    runtime_ms: Mapped[float] = mapped_column(Float)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    replay_of: Mapped[int | None] = mapped_column(ForeignKey("comfy_calls.id"))
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    __audit_ignore__ = frozenset({"*"})
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id"),)
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict | list | str | int | float | bool | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,198 @@
+"""The store's engine: SQLite pragmas, migrations with a backup, audit rows, sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import sqlite3
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+
+from .models import AuditLog, Base, utcnow
+
+log = logging.getLogger("comfyui_studio.db")
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Set on a session (session.info["actor_id"]) so audit rows name who did it.
+ACTOR_KEY = "actor_id"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine; on SQLite with WAL, foreign keys and a busy timeout on every connection."""
+    path = _sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+    if make_url(url).get_backend_name() == "sqlite":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["target_metadata"] = Base.metadata
+    return cfg
+
+
+def _current_and_head(connection: Connection) -> tuple[str | None, str | None]:
+    current = MigrationContext.configure(connection).get_current_revision()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return current, head
+
+
+def _upgrade(connection: Connection) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
+
+
+def _backup(path: Path, revision: str | None) -> Path:
+    backup = path.with_name(f"{path.name}.bak-{revision or 'none'}")
+    # sqlite's backup API copies a consistent snapshot, WAL included.
+    src = sqlite3.connect(path)
+    try:
+        dst = sqlite3.connect(backup)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return backup
+
+
+def _restore(backup: Path, path: Path) -> None:
+    shutil.copyfile(backup, path)
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to head; back the SQLite file up first and restore it if the upgrade fails."""
+    async with engine.connect() as conn:
+        current, head = await conn.run_sync(_current_and_head)
+    if current == head:
+        return
+    path = _sqlite_path(str(engine.url))
+    backup = None
+    if path is not None and current is not None:
+        backup = await asyncio.to_thread(_backup, path, current)
+        log.info("Backed up the studio database before upgrading from %s to %s", current, head)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+    except Exception:
+        if backup is not None and path is not None:
+            await engine.dispose()
+            await asyncio.to_thread(_restore, backup, path)
+            log.exception("Database upgrade failed; restored the backup taken before it")
+        raise
+
+
+def _audit_changes(obj: Base) -> dict[str, object]:
+    state = inspect(obj)
+    changes: dict[str, object] = {}
+    for attr in state.mapper.column_attrs:
+        hist = state.attrs[attr.key].history
+        if hist.has_changes():
+            new = hist.added[0] if hist.added else None
+            changes[attr.key] = new if isinstance(new, (str, int, float, bool, type(None))) else "<changed>"
+    return changes
+
+
+def _primary_key(obj: Base) -> str:
+    identity = inspect(obj).identity
+    if identity:
+        return ",".join(str(v) for v in identity)
+    return ",".join(str(getattr(obj, c.key)) for c in inspect(type(obj)).primary_key)
+
+
+@event.listens_for(Session, "before_flush")
+def _collect_audit_rows(session: Session, _ctx: object, _instances: object) -> None:
+    pending: list[tuple[str, Base, dict[str, object]]] = session.info.setdefault("_pending_audit", [])
+    for action, objects in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
+        for obj in objects:
+            if not isinstance(obj, Base) or "*" in obj.__audit_ignore__:
+                continue
+            changes: dict[str, object] = {}
+            if action == "update":
+                if not session.is_modified(obj, include_collections=False):
+                    continue
+                changes = _audit_changes(obj)
+                if not set(changes) - obj.__audit_ignore__:
+                    continue
+            pending.append((action, obj, changes))
+
+
+@event.listens_for(Session, "after_flush")
+def _write_audit_rows(session: Session, _ctx: object) -> None:
+    pending: list[tuple[str, Base, dict[str, object]]] = session.info.pop("_pending_audit", [])
+    if not pending:
+        return
+    actor = session.info.get(ACTOR_KEY)
+    now = utcnow()
+    # Primary keys exist only after the flush; insert with Core so the flush is not re-entered.
+    session.connection().execute(
+        AuditLog.__table__.insert(),
+        [
+            {
+                "at": now,
+                "actor_id": actor,
+                "action": action,
+                "entity": obj.__tablename__,
+                "entity_id": _primary_key(obj),
+                "changes": changes,
+            }
+            for action, obj, changes in pending
+        ],
+    )
+
+
+class Store:
+    """The engine and its session factory, opened and migrated once per application."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def open(self) -> None:
+        await migrate(self.engine)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def session(self, actor_id: int | None = None) -> AsyncSession:
+        session = self.sessions()
+        session.info[ACTOR_KEY] = actor_id
+        return session
+
+
+__all__ = ["Base", "Store", "create_engine", "migrate"]

@@ -1,0 +1,58 @@
+"""What a handler reads from its request: the studio, the user, and ids from the path."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from ..engine.errors import StudioError
+from ..services.studio import Studio
+from .keys import STUDIO
+
+
+
+def request_key(name: str, kind: type) -> Any:
+    """A typed request-storage key (aiohttp ≥ 3.13), or the plain name on the older aiohttp ComfyUI may ship."""
+    factory = getattr(web, "RequestKey", None)
+    return factory(name, kind) if factory is not None else name
+
+
+USER_ID = request_key("studio_user_id", int)
+USER_ROLE = request_key("studio_user_role", str)
+REQUEST_ID = request_key("studio_request_id", str)
+CREATED = request_key("studio_created", bool)
+
+_ID_PATTERNS = {
+    "job_id": re.compile(r"j_[0-9A-Z]{26}"),
+    "image_id": re.compile(r"i_[0-9A-Z]{26}"),
+    "call_id": re.compile(r"[0-9]{1,18}"),
+}
+
+
+def studio(request: web.Request) -> Studio:
+    return request.config_dict[STUDIO]
+
+
+def user_id(request: web.Request) -> int:
+    uid = request.get(USER_ID)
+    if uid is None:
+        raise StudioError("unauthorized", "Log in to use the studio")
+    return uid
+
+
+def is_owner(request: web.Request) -> bool:
+    return request.get(USER_ROLE) == "owner"
+
+
+def path_id(request: web.Request, name: str) -> str:
+    """An id from the path, checked against its shape: never a file name or a path."""
+    value = request.match_info[name]
+    if not _ID_PATTERNS[name].fullmatch(value):
+        raise StudioError(
+            "validation_error",
+            f"{name} is not a valid id",
+            [{"loc": ["path", name], "message": "malformed id", "type": "id_format"}],
+        )
+    return value

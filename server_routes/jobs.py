@@ -1,0 +1,55 @@
+"""Jobs: submit an API-format graph, list and read jobs, ComfyUI's history for one."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import Field
+
+from ..engine.graph import check_api_graph
+from ..engine.text import check_prompt_text
+from .context import CREATED, path_id, studio, user_id
+from .validation import Schema, query_model, read_json
+
+routes = web.RouteTableDef()
+
+
+class SubmitJob(Schema):
+    graph: dict[str, object]
+    prompt: str | None = Field(default=None, max_length=100_000)
+    front: bool = False
+
+
+class Page(Schema):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, pattern=r"^j_[0-9A-Z]{26}$")
+
+
+@routes.post("/api/v1/jobs")
+async def create_job(request: web.Request) -> object:
+    app = studio(request)
+    body = await read_json(request, SubmitJob, limit=app.config.max_json_bytes)
+    graph = check_api_graph(body.graph)
+    text = check_prompt_text(body.prompt, app.config.max_prompt_chars) if body.prompt else None
+    request[CREATED] = True
+    return await app.jobs.submit(user_id(request), graph, prompt_text=text, front=body.front)
+
+
+@routes.get("/api/v1/jobs")
+async def list_jobs(request: web.Request) -> object:
+    page = query_model(request, Page)
+    return await studio(request).jobs.list(user_id(request), cursor=page.cursor, limit=page.limit)
+
+
+@routes.get("/api/v1/jobs/{job_id}")
+async def get_job(request: web.Request) -> object:
+    return await studio(request).jobs.get(user_id(request), path_id(request, "job_id"))
+
+
+@routes.get("/api/v1/jobs/{job_id}/history")
+async def get_job_history(request: web.Request) -> object:
+    app = studio(request)
+    job = await app.jobs.get(user_id(request), path_id(request, "job_id"))
+    if not job["prompt_id"]:
+        return {}
+    history = await app.comfy.history(job["prompt_id"], job_id=job["id"], owner_id=user_id(request))
+    return history.get(job["prompt_id"]) or {}

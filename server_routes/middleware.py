@@ -1,0 +1,92 @@
+"""The envelope middleware: the one place that builds every response and every error."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from ..engine.envelope import failure, success
+from ..engine.errors import StudioError
+from .context import CREATED, REQUEST_ID
+
+log = logging.getLogger("comfyui_studio.http")
+
+Handler = Callable[[web.Request], Awaitable[object]]
+
+
+_HTTP_CODES = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def envelope_response(body: dict[str, object], status: int = 200) -> web.Response:
+    return web.Response(text=_dumps(body), status=status, content_type="application/json")
+
+
+def error_response(request: web.Request, error: StudioError, *, dev: bool, started: float) -> web.Response:
+    body = failure(error, request.get(REQUEST_ID, ""))
+    if dev:
+        body["debug"] = {"elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
+        if error.__cause__ is not None:
+            body["debug"]["traceback"] = traceback.format_exception(error.__cause__)
+    response = envelope_response(body, error.status)
+    if error.code == "method_not_allowed" and "allow" in error.__dict__:
+        response.headers["Allow"] = error.__dict__["allow"]
+    return response
+
+
+def envelope_middleware(*, dev: bool) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        request[REQUEST_ID] = uuid.uuid4().hex[:16]
+        try:
+            result = await handler(request)
+        except StudioError as exc:
+            return error_response(request, exc, dev=dev, started=started)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = _HTTP_CODES.get(exc.status, "internal_error" if exc.status >= 500 else "validation_error")
+            message = {404: "No such route", 405: f"{request.method} is not allowed here"}.get(
+                exc.status, exc.reason
+            )
+            error = StudioError(code, message, status=exc.status)
+            response = error_response(request, error, dev=dev, started=started)
+            if isinstance(exc, web.HTTPMethodNotAllowed):
+                response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
+            return response
+        except Exception as exc:
+            log.exception(
+                "Unhandled error on %s %s (request %s)", request.method, request.path, request[REQUEST_ID]
+            )
+            error = StudioError("internal_error", "Something went wrong on the studio's side")
+            error.__cause__ = exc
+            return error_response(request, error, dev=dev, started=started)
+        if isinstance(result, web.StreamResponse):
+            return result
+        status = 201 if request.method == "POST" and request.get(CREATED) else 200
+        body = success(result, request[REQUEST_ID])  # type: ignore[arg-type]
+        if dev:
+            body["debug"] = {"elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
+        return envelope_response(body, status)
+
+    return envelope

@@ -1,0 +1,81 @@
+"""The studio page and its assets, from the committed build in web/studio/dist."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from aiohttp import web
+
+log = logging.getLogger("comfyui_studio.ui")
+
+DIST_DIR = Path(__file__).resolve().parent.parent / "web" / "studio" / "dist"
+
+
+def _csp(script_hashes: list[str]) -> str:
+    scripts = " ".join(["'self'", *(f"'{h}'" for h in script_hashes)])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src {scripts}",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+PAGE_HEADERS_BASE = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-cache",
+}
+
+
+class StudioPage:
+    """index.html read once; its CSP allows exactly the inline theme script's hash."""
+
+    def __init__(self, dist: Path = DIST_DIR) -> None:
+        self.dist = dist
+        index = dist / "index.html"
+        self.html = index.read_bytes() if index.is_file() else None
+        hashes_file = dist / "csp-hashes.json"
+        hashes = json.loads(hashes_file.read_text()).get("script-src", []) if hashes_file.is_file() else []
+        self.headers = {**PAGE_HEADERS_BASE, "Content-Security-Policy": _csp(hashes)}
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        if self.html is None:
+            raise web.HTTPServiceUnavailable(
+                text="The studio UI is not built: run npm run build in web/studio"
+            )
+        return web.Response(body=self.html, content_type="text/html", charset="utf-8", headers=self.headers)
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("", self.index)
+        app.router.add_get("/", self.index)
+        assets = self.dist / "assets"
+        if assets.is_dir():
+            app.router.add_static("/assets", assets, append_version=False)
+        for name in ("favicon.svg", "favicon.ico"):
+            if (self.dist / name).is_file():
+                path = self.dist / name
+                app.router.add_get(f"/{name}", lambda _r, p=path: web.FileResponse(p))
+        # Client-side routes (/studio/settings…) all get the page.
+        app.router.add_get(r"/{page:(?!api/|assets/)[a-z][a-z0-9/-]{0,63}}", self.index)
+
+
+@web.middleware
+async def asset_headers(request: web.Request, handler: object) -> web.StreamResponse:
+    response = await handler(request)  # type: ignore[operator]
+    if request.path.startswith("/studio/assets/") and response.status == 200:
+        # File names carry a content hash: cache them for a year.
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

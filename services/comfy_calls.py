@@ -1,0 +1,219 @@
+"""Every call the studio makes to ComfyUI, made through here and recorded in `comfy_calls`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from ..db.models import ComfyCall, utcnow
+from ..db.store import Store
+from .comfy_host import JSON, ComfyHost, FileData, HostError, HostUnavailable, SubmitResult
+
+log = logging.getLogger("comfyui_studio.calls")
+
+T = TypeVar("T")
+
+
+def _file_summary(data: bytes) -> dict[str, JSON]:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+class LoggedComfy:
+    """The host, with each operation recorded: request, response, status, timings, job."""
+
+    def __init__(self, host: ComfyHost, store: Store) -> None:
+        self.host = host
+        self.store = store
+        self.last_call_id: int | None = None
+
+    async def _record(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        request: JSON,
+        call: Callable[[], Awaitable[T]],
+        summarize: Callable[[T], JSON],
+        *,
+        job_id: str | None = None,
+        owner_id: int | None = None,
+        replay_of: int | None = None,
+    ) -> T:
+        started = utcnow()
+        t0 = time.perf_counter()
+        status: int | None = 200
+        response: JSON = None
+        error: str | None = None
+        try:
+            result = await call()
+            response = summarize(result)
+            return result
+        except HostUnavailable as exc:
+            status, error = None, str(exc)
+            raise
+        except HostError as exc:
+            status, response, error = exc.status, exc.body, str(exc)
+            raise
+        finally:
+            runtime_ms = (time.perf_counter() - t0) * 1000
+            row = ComfyCall(
+                operation=operation,
+                method=method,
+                path=path,
+                request=request,
+                response=response,
+                status=status,
+                ok=error is None,
+                error=error,
+                started_at=started,
+                ended_at=utcnow(),
+                runtime_ms=round(runtime_ms, 3),
+                job_id=job_id,
+                owner_id=owner_id,
+                replay_of=replay_of,
+            )
+            try:
+                async with self.store.session(owner_id) as session, session.begin():
+                    session.add(row)
+                self.last_call_id = row.id
+            except Exception:
+                # A full disk must not turn a successful ComfyUI call into a failed request.
+                log.exception("Could not record the ComfyUI %s call", operation)
+
+    async def submit(
+        self,
+        graph: dict[str, JSON],
+        *,
+        prompt_id: str,
+        front: bool = False,
+        job_id: str | None = None,
+        owner_id: int | None = None,
+        replay_of: int | None = None,
+    ) -> SubmitResult:
+        request = {"prompt": graph, "prompt_id": prompt_id, "client_id": self.host.client_id, "front": front}
+        return await self._record(
+            "submit",
+            "POST",
+            "/prompt",
+            request,
+            lambda: self.host.submit(graph, prompt_id=prompt_id, front=front),
+            lambda r: {"prompt_id": r.prompt_id, "number": r.number, "node_errors": r.node_errors},
+            job_id=job_id,
+            owner_id=owner_id,
+            replay_of=replay_of,
+        )
+
+    async def queue(self, *, owner_id: int | None = None) -> dict[str, list[JSON]]:
+        return await self._record("queue", "GET", "/queue", None, self.host.queue, lambda r: r, owner_id=owner_id)
+
+    async def history(
+        self, prompt_id: str | None = None, *, job_id: str | None = None, owner_id: int | None = None
+    ) -> dict[str, JSON]:
+        path = f"/history/{prompt_id}" if prompt_id else "/history"
+        return await self._record(
+            "history",
+            "GET",
+            path,
+            {"prompt_id": prompt_id},
+            lambda: self.host.history(prompt_id),
+            lambda r: r,
+            job_id=job_id,
+            owner_id=owner_id,
+        )
+
+    async def delete_pending(
+        self, prompt_ids: list[str], *, job_id: str | None = None, owner_id: int | None = None
+    ) -> None:
+        await self._record(
+            "delete",
+            "POST",
+            "/queue",
+            {"delete": prompt_ids},
+            lambda: self.host.delete_pending(prompt_ids),
+            lambda r: None,
+            job_id=job_id,
+            owner_id=owner_id,
+        )
+
+    async def clear_pending(self, *, owner_id: int | None = None) -> None:
+        await self._record(
+            "clear",
+            "POST",
+            "/queue",
+            {"clear": True},
+            self.host.clear_pending,
+            lambda r: None,
+            owner_id=owner_id,
+        )
+
+    async def interrupt(
+        self, prompt_id: str | None = None, *, job_id: str | None = None, owner_id: int | None = None
+    ) -> None:
+        await self._record(
+            "interrupt",
+            "POST",
+            "/interrupt",
+            {"prompt_id": prompt_id} if prompt_id else {},
+            lambda: self.host.interrupt(prompt_id),
+            lambda r: None,
+            job_id=job_id,
+            owner_id=owner_id,
+        )
+
+    async def upload_image(
+        self, data: bytes, filename: str, *, subfolder: str = "", owner_id: int | None = None
+    ) -> dict[str, str]:
+        request = {"filename": filename, "subfolder": subfolder, "type": "input", **_file_summary(data)}
+        return await self._record(
+            "upload",
+            "POST",
+            "/upload/image",
+            request,
+            lambda: self.host.upload_image(data, filename, subfolder=subfolder),
+            lambda r: r,
+            owner_id=owner_id,
+        )
+
+    async def view(
+        self,
+        filename: str,
+        subfolder: str,
+        folder_type: str,
+        *,
+        job_id: str | None = None,
+        owner_id: int | None = None,
+    ) -> FileData:
+        request = {"filename": filename, "subfolder": subfolder, "type": folder_type}
+        return await self._record(
+            "view",
+            "GET",
+            "/view",
+            request,
+            lambda: self.host.view(filename, subfolder, folder_type),
+            lambda r: {"content_type": r.content_type, **_file_summary(r.data)},
+            job_id=job_id,
+            owner_id=owner_id,
+        )
+
+    async def object_info(self) -> dict[str, JSON]:
+        return await self._record(
+            "object_info",
+            "GET",
+            "/object_info",
+            None,
+            self.host.object_info,
+            lambda r: {"node_types": len(r)},
+        )
+
+    async def system_stats(self) -> dict[str, JSON]:
+        return await self._record("system_stats", "GET", "/system_stats", None, self.host.system_stats, _stats_summary)
+
+
+def _stats_summary(stats: dict[str, JSON]) -> JSON:
+    # argv and folders can name server paths; the log keeps what identifies the ComfyUI.
+    system = stats.get("system") or {}
+    keys = ("comfyui_version", "python_version", "pytorch_version", "os")
+    return {"system": {k: system.get(k) for k in keys}, "devices": len(stats.get("devices") or [])}

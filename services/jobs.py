@@ -1,0 +1,479 @@
+"""Jobs: submitting graphs, reading them back, the queue, outputs, and replaying logged calls."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from ..config import StudioConfig
+from ..db.models import ComfyCall, Image, Job, Prompt, new_id, utcnow
+from ..db.store import Store
+from ..engine.errors import StudioError, not_found
+from .comfy_calls import LoggedComfy
+from .comfy_host import JSON, HostError, HostNotFound, HostRejected, HostUnavailable
+from .images import ImageInfo, inspect_image, make_thumbnail
+
+log = logging.getLogger("comfyui_studio.jobs")
+
+ACTIVE_STATES = ("queued", "running")
+MAX_PAGE = 200
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def image_to_dict(image: Image) -> dict[str, JSON]:
+    return {
+        "id": image.id,
+        "job_id": image.job_id,
+        "kind": image.kind,
+        "node_id": image.node_id,
+        "width": image.width,
+        "height": image.height,
+        "mime": image.mime,
+        "url": f"/studio/api/v1/images/{image.id}",
+        "thumb_url": f"/studio/api/v1/images/{image.id}/thumb",
+        "created_at": iso(image.created_at),
+    }
+
+
+def job_to_dict(job: Job, images: list[Image], prompt_text: str | None = None) -> dict[str, JSON]:
+    return {
+        "id": job.id,
+        "prompt_id": job.prompt_id,
+        "state": job.state,
+        "prompt_text": prompt_text,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "progress": job.progress or {},
+        "error": job.error,
+        "node_errors": job.node_errors or {},
+        "foreign": job.foreign,
+        "replay_of": job.replay_of,
+        "images": [image_to_dict(i) for i in images],
+    }
+
+
+def rejection_details(body: JSON) -> tuple[str, list[JSON]]:
+    """A readable message naming the refused nodes, and ComfyUI's node errors as details."""
+    error = body.get("error") if isinstance(body, dict) else None
+    node_errors = body.get("node_errors") if isinstance(body, dict) else None
+    details: list[JSON] = []
+    names: list[str] = []
+    for node_id, entry in (node_errors or {}).items():
+        class_type = entry.get("class_type", "?")
+        errors = entry.get("errors", [])
+        details.append({"node_id": node_id, "class_type": class_type, "errors": errors})
+        reasons = "; ".join(f"{e.get('details') or ''} {e.get('message', '')}".strip() for e in errors)
+        names.append(f"node {node_id} ({class_type}): {reasons}")
+    base = error.get("message") if isinstance(error, dict) else str(error or "ComfyUI refused the graph")
+    if isinstance(error, dict) and error.get("details") and not names:
+        base = f"{base} ({error['details']})"
+    message = f"ComfyUI refused the graph: {base}" + (" — " + " | ".join(names) if names else "")
+    if not details and isinstance(error, dict):
+        details.append({"type": error.get("type"), "message": error.get("message"), "details": error.get("details")})
+    return message, details
+
+
+@dataclass
+class JobEvents:
+    """Listeners told about every job change the service makes (the live stream hooks in here)."""
+
+    listeners: list[Callable[[dict[str, JSON], int], None]] = field(default_factory=list)
+    # Called with (prompt_id, job, owner_id, graph) just before ComfyUI hears of a job.
+    submitting: list[Callable[[str, dict[str, JSON], int, dict[str, JSON]], None]] = field(default_factory=list)
+
+    def emit(self, job: dict[str, JSON], owner_id: int) -> None:
+        for listener in self.listeners:
+            try:
+                listener(job, owner_id)
+            except Exception:
+                log.exception("A job listener failed")
+
+
+class Jobs:
+    def __init__(self, config: StudioConfig, store: Store, comfy: LoggedComfy) -> None:
+        self.config = config
+        self.store = store
+        self.comfy = comfy
+        self.events = JobEvents()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def _load(self, session: object, owner_id: int, job_id: str) -> Job:
+        job = await session.get(Job, job_id)  # type: ignore[attr-defined]
+        if job is None or job.owner_id != owner_id:
+            raise not_found("Job")
+        return job
+
+    async def _serialize(self, session: object, jobs: list[Job]) -> list[dict[str, JSON]]:
+        if not jobs:
+            return []
+        ids = [j.id for j in jobs]
+        images = (
+            await session.scalars(select(Image).where(Image.job_id.in_(ids)).order_by(Image.id))  # type: ignore[attr-defined]
+        ).all()
+        by_job: dict[str, list[Image]] = {}
+        for image in images:
+            by_job.setdefault(image.job_id or "", []).append(image)
+        prompt_ids = {j.prompt_row_id for j in jobs if j.prompt_row_id}
+        texts: dict[int, str] = {}
+        if prompt_ids:
+            rows = await session.execute(select(Prompt.id, Prompt.text).where(Prompt.id.in_(prompt_ids)))  # type: ignore[attr-defined]
+            texts = dict(rows.all())
+        return [job_to_dict(j, by_job.get(j.id, []), texts.get(j.prompt_row_id or 0)) for j in jobs]
+
+    async def get(self, owner_id: int, job_id: str) -> dict[str, JSON]:
+        async with self.store.session(owner_id) as session:
+            job = await self._load(session, owner_id, job_id)
+            return (await self._serialize(session, [job]))[0]
+
+    async def list(self, owner_id: int, *, cursor: str | None, limit: int) -> dict[str, JSON]:
+        limit = max(1, min(limit, MAX_PAGE))
+        query = select(Job).where(Job.owner_id == owner_id)
+        if cursor:
+            query = query.where(Job.id < cursor)
+        query = query.order_by(Job.id.desc()).limit(limit + 1)
+        async with self.store.session(owner_id) as session:
+            jobs = list((await session.scalars(query)).all())
+            more = len(jobs) > limit
+            jobs = jobs[:limit]
+            items = await self._serialize(session, jobs)
+        return {"items": items, "next_cursor": jobs[-1].id if more else None}
+
+    async def active(self, owner_id: int | None) -> list[dict[str, JSON]]:
+        query = select(Job).where(Job.state.in_(ACTIVE_STATES)).order_by(Job.id.desc()).limit(MAX_PAGE)
+        if owner_id is not None:
+            query = query.where(Job.owner_id == owner_id)
+        async with self.store.session(owner_id) as session:
+            return await self._serialize(session, list((await session.scalars(query)).all()))
+
+    # -- submitting ------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        owner_id: int,
+        graph: dict[str, JSON],
+        *,
+        prompt_text: str | None = None,
+        front: bool = False,
+        replay_of: str | None = None,
+        replay_call: int | None = None,
+        patches: list[JSON] | None = None,
+    ) -> dict[str, JSON]:
+        prompt_id = str(uuid.uuid4())
+        async with self.store.session(owner_id) as session, session.begin():
+            prompt_row = None
+            if prompt_text:
+                prompt_row = Prompt(owner_id=owner_id, text=prompt_text, clean_text=prompt_text)
+                session.add(prompt_row)
+                await session.flush()
+            job = Job(
+                owner_id=owner_id,
+                prompt_row_id=prompt_row.id if prompt_row else None,
+                prompt_id=prompt_id,
+                state="queued",
+                graph=graph,
+                patches=patches or [],
+                replay_of=replay_of,
+            )
+            session.add(job)
+        # The job is durable before ComfyUI hears of it: a crash in between is repaired at start-up.
+        # Listeners know it before ComfyUI's first message about it can arrive.
+        data = await self.get(owner_id, job.id)
+        for hook in self.events.submitting:
+            hook(prompt_id, data, owner_id, graph)
+        self.events.emit(data, owner_id)
+        try:
+            result = await self.comfy.submit(
+                graph,
+                prompt_id=prompt_id,
+                front=front,
+                job_id=job.id,
+                owner_id=owner_id,
+                replay_of=replay_call,
+            )
+        except HostRejected as exc:
+            message, details = rejection_details(exc.body)
+            await self._finish(
+                owner_id,
+                job.id,
+                "rejected",
+                error={"type": "rejected", "message": message},
+                node_errors=(exc.body or {}).get("node_errors") or {},
+            )
+            raise StudioError("validation_error", message, details) from exc
+        except HostError as exc:
+            await self._finish(owner_id, job.id, "error", error={"type": "comfy_unavailable", "message": str(exc)})
+            raise StudioError("comfy_unavailable", f"ComfyUI did not take the job: {exc}") from exc
+        async with self.store.session(owner_id) as session, session.begin():
+            row = await session.get(Job, job.id)
+            assert row is not None
+            row.number = result.number
+            if result.node_errors:
+                row.node_errors = result.node_errors
+        return await self.get(owner_id, job.id)
+
+    async def _finish(self, owner_id: int, job_id: str, state: str, **fields: JSON) -> None:
+        async with self.store.session(owner_id) as session, session.begin():
+            job = await session.get(Job, job_id)
+            if job is None:
+                return
+            job.state = state
+            job.finished_at = utcnow()
+            for key, value in fields.items():
+                setattr(job, key, value)
+        self.events.emit(await self.get(owner_id, job_id), owner_id)
+
+    # -- following ComfyUI --------------------------------------------------------------------------
+
+    async def sync_from_comfy(self, owner_id: int, job_id: str, *, lost_if_unknown: bool = False) -> dict[str, JSON]:
+        """Bring an active job to its true state from ComfyUI's history and queue."""
+        async with self.store.session(owner_id) as session:
+            job = await self._load(session, owner_id, job_id)
+        if job.state not in ACTIVE_STATES or not job.prompt_id:
+            return await self.get(owner_id, job_id)
+        history = await self.comfy.history(job.prompt_id, job_id=job.id, owner_id=owner_id)
+        entry = history.get(job.prompt_id)
+        if entry:
+            await self.apply_history(owner_id, job.id, entry)
+            return await self.get(owner_id, job_id)
+        queue = await self.comfy.queue(owner_id=owner_id)
+        running = {item[1] for item in queue["queue_running"]}
+        pending = {item[1] for item in queue["queue_pending"]}
+        if job.prompt_id in running and job.state != "running":
+            await self.set_running(owner_id, job.id)
+        elif job.prompt_id not in running and job.prompt_id not in pending and lost_if_unknown:
+            await self._finish(
+                owner_id,
+                job.id,
+                "lost",
+                error={"type": "lost", "message": "ComfyUI no longer knows this job"},
+            )
+        return await self.get(owner_id, job_id)
+
+    async def set_running(self, owner_id: int, job_id: str) -> None:
+        async with self.store.session(owner_id) as session, session.begin():
+            job = await session.get(Job, job_id)
+            if job is not None and job.state == "queued":
+                job.state = "running"
+                job.started_at = job.started_at or utcnow()
+        self.events.emit(await self.get(owner_id, job_id), owner_id)
+
+    async def apply_history(self, owner_id: int, job_id: str, entry: dict[str, JSON]) -> None:
+        """A finished history entry: register the outputs, then move the job to its end state."""
+        status = entry.get("status") or {}
+        messages = status.get("messages") or []
+        await self.register_outputs(owner_id, job_id, entry.get("outputs") or {})
+        if status.get("status_str") == "success":
+            await self._finish(owner_id, job_id, "done", error=None)
+            return
+        error: dict[str, JSON] = {"type": "error", "message": "ComfyUI reported an error"}
+        state = "error"
+        for name, data in messages:
+            if name == "execution_interrupted":
+                state = "interrupted"
+                error = {
+                    "type": "interrupted",
+                    "message": "Interrupted",
+                    "node_id": data.get("node_id"),
+                    "node_type": data.get("node_type"),
+                }
+            elif name == "execution_error":
+                error = {
+                    "type": data.get("exception_type") or "error",
+                    "message": data.get("exception_message") or "ComfyUI reported an error",
+                    "node_id": data.get("node_id"),
+                    "node_type": data.get("node_type"),
+                }
+        await self._finish(owner_id, job_id, state, error=error)
+
+    async def register_outputs(self, owner_id: int, job_id: str, outputs: dict[str, JSON]) -> list[dict[str, JSON]]:
+        """Record each output image of a job once, with its size and a thumbnail."""
+        refs: list[tuple[str, dict[str, str]]] = []
+        for node_id, output in outputs.items():
+            for ref in (output or {}).get("images") or []:
+                if isinstance(ref, dict) and ref.get("filename"):
+                    refs.append((str(node_id), ref))
+        if not refs:
+            return []
+        async with self.store.session(owner_id) as session:
+            existing = {
+                (i.filename, i.subfolder, i.folder_type)
+                for i in (await session.scalars(select(Image).where(Image.job_id == job_id))).all()
+            }
+        added: list[dict[str, JSON]] = []
+        for node_id, ref in refs:
+            key = (ref["filename"], ref.get("subfolder", ""), ref.get("type", "output"))
+            if key in existing:
+                continue
+            existing.add(key)
+            image = Image(
+                id=new_id("i_"),
+                owner_id=owner_id,
+                job_id=job_id,
+                kind="output" if key[2] == "output" else "temp",
+                filename=key[0],
+                subfolder=key[1],
+                folder_type=key[2],
+                node_id=node_id,
+            )
+            try:
+                file = await self.comfy.view(*key, job_id=job_id, owner_id=owner_id)
+            except HostNotFound:
+                file = None
+            except HostError:
+                log.warning("Could not read output %s of job %s", key[0], job_id)
+                file = None
+            if file is not None:
+                image.mime = file.content_type if file.content_type.startswith("image/") else image.mime
+                image.size_bytes = len(file.data)
+                size = await make_thumbnail(file.data, self.config.thumbs_dir / f"{image.id}.webp")
+                if size:
+                    image.width, image.height = size
+                    image.has_thumb = True
+            async with self.store.session(owner_id) as session, session.begin():
+                session.add(image)
+            added.append(image_to_dict(image))
+        return added
+
+    # -- the queue --------------------------------------------------------------------------------
+
+    async def queue(self, owner_id: int) -> dict[str, JSON]:
+        raw = await self.comfy.queue(owner_id=owner_id)
+        prompt_ids = [item[1] for item in raw["queue_running"] + raw["queue_pending"]]
+        async with self.store.session(owner_id) as session:
+            rows = (await session.scalars(select(Job).where(Job.prompt_id.in_(prompt_ids)))).all()
+        mine = {j.prompt_id: j for j in rows if j.owner_id == owner_id}
+
+        def entry(item: list[JSON], position: int | None) -> dict[str, JSON]:
+            job = mine.get(item[1])
+            return {
+                "job_id": job.id if job else None,
+                "prompt_id": item[1] if job else None,
+                "number": item[0],
+                "position": position,
+                "mine": job is not None,
+            }
+
+        pending = sorted(raw["queue_pending"], key=lambda item: item[0])
+        return {
+            "running": [entry(item, None) for item in raw["queue_running"]],
+            "pending": [entry(item, index + 1) for index, item in enumerate(pending)],
+        }
+
+    async def cancel(self, owner_id: int, job_id: str) -> dict[str, JSON]:
+        async with self.store.session(owner_id) as session:
+            job = await self._load(session, owner_id, job_id)
+        if job.state != "queued":
+            raise StudioError("conflict", f"Job {job_id} is {job.state}; only a queued job can be cancelled")
+        await self.comfy.delete_pending([job.prompt_id or ""], job_id=job.id, owner_id=owner_id)
+        queue = await self.comfy.queue(owner_id=owner_id)
+        if any(item[1] == job.prompt_id for item in queue["queue_running"]):
+            raise StudioError("conflict", f"Job {job_id} started before it could be cancelled")
+        await self._finish(owner_id, job.id, "cancelled")
+        return await self.get(owner_id, job_id)
+
+    async def clear(self, owner_id: int, *, everyone: bool) -> dict[str, JSON]:
+        """Cancel this user's pending jobs (or every pending job, for the owner)."""
+        raw = await self.comfy.queue(owner_id=owner_id)
+        pending = [item[1] for item in raw["queue_pending"]]
+        async with self.store.session(owner_id) as session:
+            rows = (await session.scalars(select(Job).where(Job.prompt_id.in_(pending)))).all()
+        targets = [j for j in rows if everyone or j.owner_id == owner_id]
+        if everyone:
+            await self.comfy.clear_pending(owner_id=owner_id)
+        elif targets:
+            await self.comfy.delete_pending([j.prompt_id or "" for j in targets], owner_id=owner_id)
+        for job in targets:
+            await self._finish(job.owner_id, job.id, "cancelled")
+        return {"cancelled": [j.id for j in targets]}
+
+    async def interrupt(self, owner_id: int, *, is_owner: bool) -> dict[str, JSON]:
+        raw = await self.comfy.queue(owner_id=owner_id)
+        if not raw["queue_running"]:
+            raise StudioError("conflict", "Nothing is running")
+        prompt_id = raw["queue_running"][0][1]
+        async with self.store.session(owner_id) as session:
+            job = await session.scalar(select(Job).where(Job.prompt_id == prompt_id))
+        if (job is None or job.owner_id != owner_id) and not is_owner:
+            raise StudioError("forbidden", "The running job belongs to someone else")
+        await self.comfy.interrupt(prompt_id, job_id=job.id if job else None, owner_id=owner_id)
+        return {"interrupted": job.id if job and job.owner_id == owner_id else None}
+
+    # -- uploads and files ----------------------------------------------------------------------------
+
+    async def upload(self, owner_id: int, data: bytes) -> dict[str, JSON]:
+        info: ImageInfo = inspect_image(data, max_pixels=self.config.max_image_pixels)
+        # The name comes from the content, never from the client.
+        filename = f"studio_{info.sha256[:20]}{info.extension}"
+        stored = await self.comfy.upload_image(data, filename, subfolder="studio", owner_id=owner_id)
+        image = Image(
+            id=new_id("i_"),
+            owner_id=owner_id,
+            kind="upload",
+            filename=stored["name"],
+            subfolder=stored.get("subfolder", ""),
+            folder_type="input",
+            mime=info.mime,
+            width=info.width,
+            height=info.height,
+            size_bytes=info.size_bytes,
+            sha256=info.sha256,
+        )
+        image.has_thumb = bool(await make_thumbnail(data, self.config.thumbs_dir / f"{image.id}.webp"))
+        async with self.store.session(owner_id) as session, session.begin():
+            session.add(image)
+        return image_to_dict(image)
+
+    async def image_row(self, owner_id: int, image_id: str) -> Image:
+        async with self.store.session(owner_id) as session:
+            image = await session.get(Image, image_id)
+        if image is None or image.owner_id != owner_id:
+            raise not_found("Image")
+        return image
+
+    async def image_file(self, owner_id: int, image_id: str) -> tuple[bytes, str]:
+        image = await self.image_row(owner_id, image_id)
+        try:
+            file = await self.comfy.view(
+                image.filename, image.subfolder, image.folder_type, job_id=image.job_id, owner_id=owner_id
+            )
+        except HostNotFound as exc:
+            raise StudioError("not_found", "ComfyUI no longer has this image file") from exc
+        except HostUnavailable as exc:
+            raise StudioError("comfy_unavailable", str(exc)) from exc
+        return file.data, image.mime
+
+    # -- the call log -----------------------------------------------------------------------------
+
+    async def replay_call(self, owner_id: int, call_id: int) -> dict[str, JSON]:
+        async with self.store.session(owner_id) as session:
+            call = await session.get(ComfyCall, call_id)
+        if call is None or call.owner_id not in (owner_id, None):
+            raise not_found("Call")
+        request = call.request or {}
+        if call.operation == "submit":
+            graph = request.get("prompt")
+            if not isinstance(graph, dict):
+                raise StudioError("conflict", "This logged submit has no graph to replay")
+            job = await self.submit(owner_id, graph, replay_of=call.job_id, replay_call=call.id)
+            return {"operation": "submit", "job": job}
+        if call.operation == "queue":
+            return {"operation": "queue", "result": await self.comfy.queue(owner_id=owner_id)}
+        if call.operation == "history":
+            result = await self.comfy.history(request.get("prompt_id"), job_id=call.job_id, owner_id=owner_id)
+            return {"operation": "history", "result": result}
+        if call.operation == "object_info":
+            return {"operation": "object_info", "result": {"node_types": len(await self.comfy.object_info())}}
+        raise StudioError(
+            "conflict",
+            f"A {call.operation} call changes ComfyUI's state or has no stored payload; it is not replayed",
+        )

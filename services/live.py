@@ -1,0 +1,351 @@
+"""Live jobs: ComfyUI's executor messages → the job state machine → the event hub, and one ordered writer.
+
+Broadcasting never waits for the disk: every message is handled synchronously on the event loop
+(publishing to the hub), and what must be stored goes to a single writer task that persists state
+transitions in order, coalescing progress ticks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import struct
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..db.models import Job, new_id, utcnow
+from ..engine.jobstate import Change, JobSnapshot, JobState, JobTracker
+from .comfy_host import HostError
+from .eventhub import EventHub
+from .jobs import Jobs
+
+log = logging.getLogger("comfyui_studio.live")
+
+PREVIEW_LEGACY = 1
+PREVIEW_UNENCODED = 2
+PREVIEW_WITH_METADATA = 4
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _from_ms(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, tz=timezone.utc) if value else None
+
+
+@dataclass
+class JobRef:
+    job_id: str
+    owner_id: int
+
+
+def progress_of(snapshot: JobSnapshot) -> dict[str, Any]:
+    return {
+        "node": snapshot.current_node,
+        "value": snapshot.node_value,
+        "max": snapshot.node_max,
+        "overall": snapshot.overall,
+        "cached_nodes": list(snapshot.cached_nodes),
+    }
+
+
+def _error_of(snapshot: JobSnapshot) -> dict[str, Any] | None:
+    if snapshot.error is None:
+        return None
+    err = snapshot.error
+    return {
+        "type": err.exception_type or snapshot.state.value,
+        "message": err.message,
+        "node_id": err.node_id,
+        "node_type": err.node_type,
+    }
+
+
+class LiveJobs:
+    def __init__(self, jobs: Jobs, hub: EventHub, local_owner: Any) -> None:
+        self.jobs = jobs
+        self.hub = hub
+        self._local_owner = local_owner  # callable → the owner id, for foreign jobs
+        self.tracker = JobTracker()
+        self.refs: dict[str, JobRef] = {}
+        self.cache: dict[str, dict[str, Any]] = {}  # prompt_id → job dict as last published
+        self._writes: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self._queue_running = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="studio-job-writer")
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            await self.drain()
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+            self._writer = None
+
+    async def drain(self) -> None:
+        """Wait until everything handed to the writer is stored."""
+        await self._writes.join()
+
+    # -- the studio's own transitions --------------------------------------------------------------
+
+    def expect(self, prompt_id: str, job: dict[str, Any], owner_id: int, graph: dict[str, Any]) -> None:
+        """A job is about to be submitted: know it before ComfyUI's first message about it."""
+        self.refs[prompt_id] = JobRef(job["id"], owner_id)
+        self.cache[prompt_id] = job
+        self.tracker.expect(prompt_id, graph.keys(), now_ms=now_ms())
+
+    def on_service_change(self, job: dict[str, Any], owner_id: int) -> None:
+        """A transition the service made itself (rejected, cancelled, lost, submitted)."""
+        prompt_id = job.get("prompt_id")
+        if not prompt_id:
+            return
+        state = job["state"]
+        if state == "cancelled":
+            self.tracker.mark_cancelled(prompt_id, now_ms=now_ms())
+        elif state == "rejected":
+            self.tracker.mark_rejected(prompt_id, (job.get("error") or {}).get("message", ""), now_ms=now_ms())
+        elif state == "lost":
+            self.tracker.mark_lost(prompt_id, (job.get("error") or {}).get("message", ""), now_ms=now_ms())
+        if state in ("cancelled", "rejected", "lost", "done", "error", "interrupted"):
+            self.tracker.forget(prompt_id)
+            self.refs.pop(prompt_id, None)
+            self.cache.pop(prompt_id, None)
+        elif prompt_id in self.cache:
+            self.cache[prompt_id] = job
+
+    # -- ComfyUI's messages ----------------------------------------------------------------------
+
+    def on_event(self, event: str | int, data: Any) -> None:
+        if isinstance(event, int):
+            self._on_preview(event, data)
+            return
+        if not isinstance(data, dict):
+            return
+        for change in self.tracker.feed(event, data, now_ms=now_ms()):
+            self._apply(change)
+
+    def _apply(self, change: Change) -> None:
+        if change.kind == "queue":
+            remaining = change.queue_remaining or 0
+            running = sum(1 for s in self.tracker.active() if s.state is JobState.RUNNING)
+            self.hub.publish("queue", {"running": min(running, remaining), "pending": max(0, remaining - running)})
+            return
+        snapshot = change.snapshot
+        if snapshot is None or change.prompt_id is None:
+            return
+        prompt_id = change.prompt_id
+        ref = self.refs.get(prompt_id)
+        if ref is None:
+            ref = self._adopt_foreign(prompt_id)
+        job = self.cache.get(prompt_id)
+        if job is None:
+            return
+        if change.kind == "state":
+            job = {
+                **job,
+                "state": snapshot.state.value,
+                "progress": progress_of(snapshot),
+                "error": _error_of(snapshot),
+                "started_at": _iso_ms(snapshot.started_at) or job.get("started_at"),
+                "finished_at": _iso_ms(snapshot.finished_at) or job.get("finished_at"),
+            }
+            self.cache[prompt_id] = job
+            self.hub.publish("job", {"job": job}, user_id=ref.owner_id)
+            self._write("state", prompt_id, snapshot)
+        elif change.kind == "progress":
+            progress = progress_of(snapshot)
+            job["progress"] = progress
+            payload = {"job_id": ref.job_id, "prompt_id": prompt_id, "progress": progress}
+            self.hub.publish("progress", payload, user_id=ref.owner_id)
+            self._write("progress", prompt_id, snapshot)
+            if snapshot.awaiting_outcome:
+                self._write("history", prompt_id, None)
+        elif change.kind == "output":
+            self._write("output", prompt_id, {change.node_id: snapshot.outputs.get(change.node_id or "", {})})
+
+    def _adopt_foreign(self, prompt_id: str) -> JobRef:
+        """A prompt queued from ComfyUI's own editor (or another client): followed as a foreign job."""
+        owner_id = self._local_owner()
+        ref = JobRef(new_id("j_"), owner_id)
+        self.refs[prompt_id] = ref
+        self.cache[prompt_id] = {
+            "id": ref.job_id,
+            "prompt_id": prompt_id,
+            "state": "queued",
+            "prompt_text": None,
+            "created_at": _iso_ms(now_ms()),
+            "started_at": None,
+            "finished_at": None,
+            "progress": {},
+            "error": None,
+            "node_errors": {},
+            "foreign": True,
+            "replay_of": None,
+            "images": [],
+        }
+        self._write("foreign", prompt_id, ref)
+        return ref
+
+    def _on_preview(self, event: int, data: Any) -> None:
+        if not any(sub.previews for sub in self.hub._subs):
+            return
+        try:
+            prompt_id, image, mime = self._decode_preview(event, data)
+        except Exception:
+            log.debug("Unreadable preview frame %r", event, exc_info=True)
+            return
+        if prompt_id is None:
+            active = [s for s in self.tracker.active() if s.state is JobState.RUNNING]
+            prompt_id = active[0].prompt_id if active else None
+        ref = self.refs.get(prompt_id or "")
+        if prompt_id and ref:
+            self.hub.publish_preview(prompt_id, image, mime, user_id=ref.owner_id)
+
+    @staticmethod
+    def _decode_preview(event: int, data: Any) -> tuple[str | None, bytes, str]:
+        if event == PREVIEW_UNENCODED:  # in-process: ("JPEG", PIL image, max_size)
+            return None, _encode_pil(data), "image/jpeg"
+        if event == PREVIEW_WITH_METADATA and isinstance(data, tuple):  # in-process: (image tuple, metadata)
+            image_tuple, metadata = data
+            return metadata.get("prompt_id"), _encode_pil(image_tuple), "image/jpeg"
+        raw = bytes(data)
+        if event == PREVIEW_LEGACY:  # over /ws: [u32 image type][bytes]
+            kind = struct.unpack(">I", raw[:4])[0]
+            return None, raw[4:], "image/png" if kind == 2 else "image/jpeg"
+        if event == PREVIEW_WITH_METADATA:  # over /ws: [u32 json length][json][bytes]
+            size = struct.unpack(">I", raw[:4])[0]
+            metadata = json.loads(raw[4 : 4 + size])
+            return metadata.get("prompt_id"), raw[4 + size :], metadata.get("image_type", "image/jpeg")
+        raise ValueError(f"not a preview event: {event}")
+
+    # -- the writer ----------------------------------------------------------------------------
+
+    def _write(self, kind: str, prompt_id: str, payload: Any) -> None:
+        self.idle.clear()
+        self._writes.put_nowait((kind, prompt_id, payload))
+
+    async def _write_loop(self) -> None:
+        while True:
+            first = await self._writes.get()
+            batch = [first]
+            while not self._writes.empty():
+                batch.append(self._writes.get_nowait())
+            try:
+                await self._persist(batch)
+            except Exception:
+                log.exception("The job writer could not store %d changes", len(batch))
+            finally:
+                for _ in batch:
+                    self._writes.task_done()
+                if self._writes.empty():
+                    self.idle.set()
+
+    async def _persist(self, batch: list[tuple[str, str, Any]]) -> None:
+        # Progress ticks are coalesced: only the newest per job is written.
+        last_progress: dict[str, int] = {}
+        for index, (kind, prompt_id, _payload) in enumerate(batch):
+            if kind == "progress":
+                last_progress[prompt_id] = index
+        for index, (kind, prompt_id, payload) in enumerate(batch):
+            if kind == "progress" and last_progress.get(prompt_id) != index:
+                continue
+            ref = self.refs.get(prompt_id)
+            if kind == "foreign":
+                await self._store_foreign(prompt_id, payload)
+            elif ref is None:
+                continue
+            elif kind == "state":
+                await self._store_state(prompt_id, ref, payload)
+            elif kind == "progress":
+                await self._store_progress(ref, payload)
+            elif kind == "output":
+                images = await self.jobs.register_outputs(ref.owner_id, ref.job_id, payload)
+                for image in images:
+                    self.hub.publish("output", {"job_id": ref.job_id, "image": image}, user_id=ref.owner_id)
+                    cached = self.cache.get(prompt_id)
+                    if cached is not None:
+                        cached["images"] = [*cached.get("images", []), image]
+            elif kind == "history":
+                await self._settle_from_history(prompt_id, ref)
+
+    async def _store_foreign(self, prompt_id: str, ref: JobRef) -> None:
+        graph: dict[str, Any] = {}
+        try:
+            queue = await self.jobs.comfy.queue(owner_id=ref.owner_id)
+            for item in queue["queue_running"] + queue["queue_pending"]:
+                if item[1] == prompt_id and isinstance(item[2], dict):
+                    graph = item[2]
+        except HostError:
+            pass
+        async with self.jobs.store.session(ref.owner_id) as session, session.begin():
+            session.add(
+                Job(
+                    id=ref.job_id, owner_id=ref.owner_id, prompt_id=prompt_id, state="queued", graph=graph, foreign=True
+                )
+            )
+        if graph:
+            self.tracker.expect(prompt_id, graph.keys())
+
+    async def _store_state(self, prompt_id: str, ref: JobRef, snapshot: JobSnapshot) -> None:
+        async with self.jobs.store.session(ref.owner_id) as session, session.begin():
+            job = await session.get(Job, ref.job_id)
+            if job is None:
+                return
+            job.state = snapshot.state.value
+            job.progress = progress_of(snapshot)
+            job.error = _error_of(snapshot)
+            job.started_at = _from_ms(snapshot.started_at) or job.started_at
+            if snapshot.terminal:
+                job.finished_at = _from_ms(snapshot.finished_at) or utcnow()
+        if snapshot.terminal:
+            # Outputs were written before this (the writer is ordered): publish the complete job.
+            full = await self.jobs.get(ref.owner_id, ref.job_id)
+            self.hub.publish("job", {"job": full}, user_id=ref.owner_id)
+            self.tracker.forget(prompt_id)
+            self.refs.pop(prompt_id, None)
+            self.cache.pop(prompt_id, None)
+
+    async def _store_progress(self, ref: JobRef, snapshot: JobSnapshot) -> None:
+        async with self.jobs.store.session(ref.owner_id) as session, session.begin():
+            job = await session.get(Job, ref.job_id)
+            if job is not None and job.state in ("queued", "running"):
+                job.progress = progress_of(snapshot)
+
+    async def _settle_from_history(self, prompt_id: str, ref: JobRef) -> None:
+        try:
+            history = await self.jobs.comfy.history(prompt_id, job_id=ref.job_id, owner_id=ref.owner_id)
+        except HostError:
+            log.warning("Could not read ComfyUI's history for %s", prompt_id)
+            return
+        entry = history.get(prompt_id)
+        if entry:
+            for change in self.tracker.apply_history(prompt_id, entry, now_ms=now_ms()):
+                self._apply(change)
+
+
+def _iso_ms(value: int | None) -> str | None:
+    moment = _from_ms(value)
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _encode_pil(image_tuple: Any) -> bytes:
+    fmt, image, max_size = image_tuple
+    if max_size is not None:
+        image = image.copy()
+        image.thumbnail((max_size, max_size))
+    out = io.BytesIO()
+    image.convert("RGB").save(out, format="JPEG" if fmt == "JPEG" else "PNG", quality=85)
+    return out.getvalue()

@@ -1,0 +1,86 @@
+"""The studio's services bundle: one per application, built by the app factory."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from ..config import StudioConfig
+from ..db.models import User
+from ..db.store import Store
+from .comfy_calls import LoggedComfy
+from .comfy_host import ComfyHost
+from .eventhub import EventHub
+from .jobs import Jobs
+from .live import LiveJobs
+
+log = logging.getLogger("comfyui_studio")
+
+__version__ = "0.1.0"
+
+
+@dataclass
+class Studio:
+    config: StudioConfig
+    store: Store
+    host: ComfyHost
+    comfy: LoggedComfy
+    jobs: Jobs
+    hub: EventHub
+    owner_id: int = 0
+    live: LiveJobs | None = None
+
+    @classmethod
+    def build(cls, config: StudioConfig, host: ComfyHost) -> Studio:
+        store = Store(config.db_url)
+        comfy = LoggedComfy(host, store)
+        return cls(
+            config=config,
+            store=store,
+            host=host,
+            comfy=comfy,
+            jobs=Jobs(config, store, comfy),
+            hub=EventHub(),
+        )
+
+    async def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.store.open()
+        self.owner_id = await self._ensure_local_owner()
+        self.live = LiveJobs(self.jobs, self.hub, lambda: self.owner_id)
+        self.jobs.events.submitting.append(self.live.expect)
+        self.jobs.events.listeners.append(self._job_changed)
+        self.host.subscribe(self.live.on_event)
+        self.live.start()
+
+    def _job_changed(self, job: dict[str, object], owner_id: int) -> None:
+        self.hub.publish("job", {"job": job}, user_id=owner_id)
+        self.live.on_service_change(job, owner_id)
+
+    async def snapshot(self, user_id: int | None) -> dict[str, object]:
+        """The resync payload: this user's unfinished jobs and the queue counts."""
+        active = await self.jobs.active(user_id)
+        try:
+            raw = await self.comfy.host.queue()
+            queue = {"running": len(raw["queue_running"]), "pending": len(raw["queue_pending"])}
+        except Exception:
+            queue = {"running": 0, "pending": 0, "connected": False}
+        return {"jobs": active, "queue": queue}
+
+    async def stop(self) -> None:
+        if self.live is not None:
+            await self.live.stop()
+        self.hub.close()
+        await self.host.close()
+        await self.store.close()
+
+    async def _ensure_local_owner(self) -> int:
+        async with self.store.session() as session, session.begin():
+            owner = await session.scalar(select(User).where(User.role == "owner").order_by(User.id).limit(1))
+            if owner is None:
+                owner = User(username="owner", role="owner")
+                session.add(owner)
+                await session.flush()
+            return owner.id
