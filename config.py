@@ -33,6 +33,8 @@ class StudioConfig:
     max_prompt_chars: int = 20_000
     requeue_pending_on_start: bool = True
     extra_allowed_hosts: list[str] = field(default_factory=list)
+    # The addresses ComfyUI (or the standalone server) listens on: decides loopback-only trust.
+    listen: list[str] = field(default_factory=lambda: ["127.0.0.1"])
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

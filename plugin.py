@@ -71,6 +71,16 @@ def attach(
     return studio
 
 
+def comfy_listen_addresses() -> list[str]:
+    """ComfyUI's --listen addresses (a comma-separated string; bare --listen means all interfaces)."""
+    try:
+        args = importlib.import_module("comfy.cli_args").args
+    except Exception:
+        return ["127.0.0.1"]
+    listen = getattr(args, "listen", None) or "127.0.0.1"
+    return [part.strip() for part in str(listen).split(",") if part.strip()]
+
+
 def attach_to_comfyui() -> Studio | None:
     """Called by the package's __init__ when ComfyUI loads it as a custom node."""
     server_module = importlib.import_module("server")
@@ -81,6 +91,7 @@ def attach_to_comfyui() -> Studio | None:
     comfy_nodes = importlib.import_module("nodes")
     folder_paths = importlib.import_module("folder_paths")
     config = StudioConfig.from_env(plugin_data_dir(folder_paths.get_user_directory()))
+    config.listen = comfy_listen_addresses()
     studio = attach(
         server,
         validate_prompt=execution.validate_prompt,

@@ -36,7 +36,7 @@ def studio_config(data_dir: Path, **overrides: object) -> StudioConfig:
 
 
 async def start_studio(
-    base_dir: Path, *, node_delay: float = 0.0, port: int = 0, **config: object
+    base_dir: Path, *, node_delay: float = 0.0, port: int = 0, listen: list[str] | None = None, **config: object
 ) -> StudioRun:
     """Start the test host with the studio attached the way ComfyUI loads a custom node.
 
@@ -56,8 +56,10 @@ async def start_studio(
             validate_prompt=validate,
             interrupt_processing=server.interrupt_processing,
             folder_for_type=folders.get,
-            config=studio_config(data_dir, **config),
+            config=studio_config(data_dir, listen=list(server.listen or ["127.0.0.1"]), **config),
         )
 
-    host = await start_test_host(base_dir, before_start=load_custom_nodes, node_delay=node_delay, port=port)
+    host = await start_test_host(
+        base_dir, before_start=load_custom_nodes, node_delay=node_delay, port=port, listen=listen
+    )
     return StudioRun(host=host, studio=holder["studio"], data_dir=data_dir)
