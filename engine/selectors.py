@@ -26,8 +26,7 @@ dicts, or lack ``inputs``, are skipped. ``parse_selector`` reports a malformed s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import TypeAlias, TypedDict
 
 JSON: TypeAlias = "str | int | float | bool | None | list[JSON] | dict[str, JSON]"
@@ -188,17 +187,29 @@ def is_link(value: object) -> bool:
     )
 
 
-@dataclass
 class GraphIndex:
-    """Lazily computed role lookups over one graph; reuse it for many selections on the same graph."""
+    """One pass over a graph, then cached role lookups; reuse it for many selections on one graph."""
 
-    graph: Graph
-    _roles: dict[str, list[str]] = field(default_factory=dict)
+    __slots__ = ("_roles", "entries", "graph")
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        # (id, class_type, inputs) of every well-formed node, in graph order.
+        self.entries: list[tuple[str, str, dict[str, JSON]]] = []
+        for nid, node in graph.items():
+            inputs = _inputs(node)
+            if inputs is not None:
+                self.entries.append((nid, _class(node), inputs))
+        self._roles: dict[str, list[str]] = {}
 
     def role(self, name: str) -> list[str]:
         cached = self._roles.get(name)
         if cached is None:
-            cached = self._roles[name] = _ROLE_FINDERS[name](self.graph)
+            if name in ("positive", "negative"):
+                self._find_prompts()
+            else:
+                self._roles[name] = _ROLE_FINDERS[name](self.entries)
+            cached = self._roles[name]
         return cached
 
     def select(self, selector: Selector) -> list[str]:
@@ -208,40 +219,60 @@ class GraphIndex:
         result: list[str] | None = None
         for kind, value in clauses:
             ids = self._select_one(kind, value)
-            result = ids if result is None else [i for i in result if i in set(ids)]
+            if result is None:
+                result = ids
+            else:
+                keep = set(ids)
+                result = [i for i in result if i in keep]
             if not result:
                 return []
         return result or []
 
     def _select_one(self, kind: str, value: str) -> list[str]:
-        graph = self.graph
         if kind == "role":
             return list(self.role(value))
         if kind == "id":
-            return [value] if _inputs(graph.get(value)) is not None else []
+            return [value] if _inputs(self.graph.get(value)) is not None else []
         if kind == "":
             for sub in ("id", "input", "title", "class"):
                 ids = self._select_one(sub, value)
                 if ids:
                     return ids
             return []
-        out = []
-        folded = value.casefold()
-        for nid, node in graph.items():
-            inputs = _inputs(node)
-            if inputs is None:
-                continue
-            if kind == "class":
-                ok = _class(node) == value
-            elif kind == "title":
-                ok = _title(node).casefold() == folded
-            elif kind == "input":
-                ok = _class(node).startswith("Studio") and inputs.get("name") == value
-            else:  # has
-                ok = value in inputs
-            if ok:
-                out.append(nid)
-        return out
+        if kind == "class":
+            return [nid for nid, ct, _ in self.entries if ct == value]
+        if kind == "has":
+            return [nid for nid, _, inputs in self.entries if value in inputs]
+        if kind == "input":
+            return [
+                nid
+                for nid, ct, inputs in self.entries
+                if ct.startswith("Studio") and inputs.get("name") == value
+            ]
+        folded = value.casefold()  # title
+        return [nid for nid, _, _ in self.entries if _title(self.graph[nid]).casefold() == folded]
+
+    def _find_prompts(self) -> None:
+        pos_starts: list[tuple[str, int]] = []
+        neg_starts: list[tuple[str, int]] = []
+        for _, ct, inputs in self.entries:
+            if ct in SAMPLER_CLASSES or ct in GUIDER_CLASSES or "sampler" in ct.casefold():
+                _add_link(pos_starts, inputs.get("positive"))
+                _add_link(neg_starts, inputs.get("negative"))
+            elif ct == "BasicGuider":
+                _add_link(pos_starts, inputs.get("conditioning"))
+        pos = _text_nodes_upstream(self.graph, pos_starts)
+        neg = _text_nodes_upstream(self.graph, neg_starts) if neg_starts else []
+        if neg and pos:
+            in_pos = set(pos)
+            neg = [n for n in neg if n not in in_pos]
+        self._roles["positive"] = pos
+        self._roles["negative"] = neg
+
+
+def _add_link(starts: list[tuple[str, int]], link: JSON) -> None:
+    if is_link(link):
+        starts.append((str(link[0]), int(link[1])))  # type: ignore[index,arg-type]
 
 
 def select(graph: Graph, selector: Selector) -> list[str]:
@@ -249,73 +280,29 @@ def select(graph: Graph, selector: Selector) -> list[str]:
     return GraphIndex(graph).select(selector)
 
 
-def _by_class(graph: Graph, classes: frozenset[str]) -> list[str]:
-    return [nid for nid, node in graph.items() if _inputs(node) is not None and _class(node) in classes]
+_Entries: TypeAlias = "list[tuple[str, str, dict[str, JSON]]]"
 
 
-def find_samplers(graph: Graph) -> list[str]:
-    """Sampler nodes: the known core samplers, plus custom ones named like samplers that take a seed."""
-    out = []
-    for nid, node in graph.items():
-        inputs = _inputs(node)
-        if inputs is None:
-            continue
-        ct = _class(node)
-        if ct in SAMPLER_CLASSES or (
-            "sampler" in ct.casefold() and ("seed" in inputs or "noise_seed" in inputs)
-        ):
-            out.append(nid)
-    return out
+def _samplers(entries: _Entries) -> list[str]:
+    # The known core samplers, plus custom ones named like samplers that take a seed.
+    return [
+        nid
+        for nid, ct, inputs in entries
+        if ct in SAMPLER_CLASSES or ("ampler" in ct and ("seed" in inputs or "noise_seed" in inputs))
+    ]
 
 
-def find_noise(graph: Graph) -> list[str]:
-    return _by_class(graph, NOISE_CLASSES)
+def _size_nodes(entries: _Entries) -> list[str]:
+    # The known latent/canvas sources, plus any ``Empty*`` node with width and height.
+    return [
+        nid
+        for nid, ct, inputs in entries
+        if ct in SIZE_CLASSES or (ct.startswith("Empty") and "width" in inputs and "height" in inputs)
+    ]
 
 
-def find_schedulers(graph: Graph) -> list[str]:
-    return _by_class(graph, SCHEDULER_CLASSES)
-
-
-def find_guiders(graph: Graph) -> list[str]:
-    return _by_class(graph, GUIDER_CLASSES)
-
-
-def find_flux_guidance(graph: Graph) -> list[str]:
-    return _by_class(graph, FLUX_GUIDANCE_CLASSES)
-
-
-def find_size_nodes(graph: Graph) -> list[str]:
-    """Latent/canvas source nodes: the known ones, plus any ``Empty*`` node with width and height."""
-    out = []
-    for nid, node in graph.items():
-        inputs = _inputs(node)
-        if inputs is None:
-            continue
-        ct = _class(node)
-        if ct in SIZE_CLASSES or (ct.startswith("Empty") and "width" in inputs and "height" in inputs):
-            out.append(nid)
-    return out
-
-
-def _conditioning_sources(graph: Graph, key: str) -> list[tuple[str, int]]:
-    """Node ids feeding the ``key`` conditioning input (positive/negative) of samplers and guiders."""
-    starts = []
-    for node in graph.values():
-        inputs = _inputs(node)
-        if inputs is None:
-            continue
-        ct = _class(node)
-        if ct in SAMPLER_CLASSES or ct in GUIDER_CLASSES or "sampler" in ct.casefold():
-            link = inputs.get(key)
-            if key == "positive" and link is None and ct == "BasicGuider":
-                link = inputs.get("conditioning")
-            if is_link(link):
-                starts.append((str(link[0]), int(link[1])))  # type: ignore[index,arg-type]
-        elif ct == "BasicGuider" and key == "positive":
-            link = inputs.get("conditioning")
-            if is_link(link):
-                starts.append((str(link[0]), int(link[1])))  # type: ignore[index,arg-type]
-    return starts
+def _classes(classes: frozenset[str]) -> Callable[[_Entries], list[str]]:
+    return lambda entries: [nid for nid, ct, _ in entries if ct in classes]
 
 
 def _text_nodes_upstream(graph: Graph, starts: Iterable[tuple[str, int]]) -> list[str]:
@@ -345,47 +332,66 @@ def _text_nodes_upstream(graph: Graph, starts: Iterable[tuple[str, int]]) -> lis
                 found.append(nid)
             for t in texts:
                 if is_link(t):
-                    stack.append((str(t[0]), -1))  # type: ignore[index]
+                    stack.append((str(t[0]), -1))  # type: ignore[index]  # a text wire: string source
             continue
-        if out == -1:  # reached through a text link: a string source
+        if out == -1:  # a string source
             if any(isinstance(inputs.get(k), str) for k in STRING_SOURCE_INPUTS):
                 found.append(nid)
             continue
         if "positive" in inputs and "negative" in inputs and out in (0, 1):
-            link = inputs["positive" if out == 0 else "negative"]
-            if is_link(link):
-                stack.append((str(link[0]), int(link[1])))  # type: ignore[index,arg-type]
+            _add_link(stack, inputs["positive" if out == 0 else "negative"])
             continue
         for value in inputs.values():
-            if is_link(value):
-                stack.append((str(value[0]), int(value[1])))  # type: ignore[index,arg-type]
+            _add_link(stack, value)
+    if len(found) < 2:
+        return found
     order = {nid: i for i, nid in enumerate(graph)}
     return sorted(dict.fromkeys(found), key=lambda n: order.get(n, 0))
 
 
+def find_samplers(graph: Graph) -> list[str]:
+    """Sampler nodes: KSampler(Advanced), SamplerCustom(Advanced), KSamplerSelect, custom seeded samplers."""
+    return GraphIndex(graph).role("sampler")
+
+
+def find_noise(graph: Graph) -> list[str]:
+    return GraphIndex(graph).role("noise")
+
+
+def find_schedulers(graph: Graph) -> list[str]:
+    return GraphIndex(graph).role("scheduler")
+
+
+def find_guiders(graph: Graph) -> list[str]:
+    return GraphIndex(graph).role("guider")
+
+
+def find_flux_guidance(graph: Graph) -> list[str]:
+    return GraphIndex(graph).role("flux_guidance")
+
+
+def find_size_nodes(graph: Graph) -> list[str]:
+    """Latent/size nodes: EmptyLatentImage, EmptySD3LatentImage, EmptyImage, other Empty* with a size."""
+    return GraphIndex(graph).role("size")
+
+
 def find_positive(graph: Graph) -> list[str]:
     """Prompt-text nodes feeding the samplers' positive conditioning."""
-    return _text_nodes_upstream(graph, _conditioning_sources(graph, "positive"))
+    return GraphIndex(graph).role("positive")
 
 
 def find_negative(graph: Graph) -> list[str]:
     """Prompt-text nodes feeding the negative conditioning, minus any that also feed the positive."""
-    neg = _text_nodes_upstream(graph, _conditioning_sources(graph, "negative"))
-    if not neg:
-        return neg
-    pos = set(find_positive(graph))
-    return [n for n in neg if n not in pos]
+    return GraphIndex(graph).role("negative")
 
 
-_ROLE_FINDERS = {
-    "sampler": find_samplers,
-    "noise": find_noise,
-    "scheduler": find_schedulers,
-    "guider": find_guiders,
-    "flux_guidance": find_flux_guidance,
-    "positive": find_positive,
-    "negative": find_negative,
-    "size": find_size_nodes,
+_ROLE_FINDERS: dict[str, Callable[[_Entries], list[str]]] = {
+    "sampler": _samplers,
+    "noise": _classes(NOISE_CLASSES),
+    "scheduler": _classes(SCHEDULER_CLASSES),
+    "guider": _classes(GUIDER_CLASSES),
+    "flux_guidance": _classes(FLUX_GUIDANCE_CLASSES),
+    "size": _size_nodes,
 }
 
 

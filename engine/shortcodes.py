@@ -672,26 +672,29 @@ def _next_code(text: str, pos: int, registry: Registry) -> re.Match[str] | None:
         pos = m.end()  # a dash-typed unknown name is prose
 
 
+_MAX_QUOTED = 2000  # a quote not closed within this many characters is not a quoted value
+
+
 def _read_value(
     text: str, v: int, defn: CodeDefinition, registry: Registry, warnings: list[Diagnostic]
-) -> tuple[str, str, int]:
-    """(raw, inner, end) of the value starting at ``v``."""
+) -> tuple[str, str, int, re.Match[str] | None, int]:
+    """(raw, inner, end, next code match, where that search began or -1) of the value at ``v``."""
     ch = text[v]
     close = _QUOTES.get(ch)
     if close is not None:
-        i = v + 1
-        n = len(text)
-        buf: list[str] = []
-        while i < n:
-            c = text[i]
-            if c == "\\" and i + 1 < n and text[i + 1] in (close, "\\"):
-                buf.append(text[i + 1])
-                i += 2
-                continue
-            if c == close:
-                return text[v : i + 1], "".join(buf), i + 1
-            buf.append(c)
-            i += 1
+        # Bounded scan: a stray opening quote must not make parsing quadratic on long prompts.
+        limit = min(len(text), v + 1 + _MAX_QUOTED)
+        i = text.find(close, v + 1, limit)
+        while i != -1:
+            backslashes = 0
+            while text[i - 1 - backslashes] == "\\":
+                backslashes += 1
+            if backslashes % 2 == 0:
+                inner = text[v + 1 : i]
+                if "\\" in inner:
+                    inner = inner.replace("\\" + close, close).replace("\\\\", "\\")
+                return text[v : i + 1], inner, i + 1, None, -1
+            i = text.find(close, i + 1, limit)
         if ch != "'" and ch != "\u2018":  # an apostrophe is often just an apostrophe
             warnings.append(
                 Diagnostic(
@@ -707,11 +710,11 @@ def _read_value(
         m = _next_code(text, v, registry)
         end = len(text) if m is None else m.start()
         raw = text[v:end].rstrip()
-        return raw, raw, v + len(raw)
+        return raw, raw, v + len(raw), m, v
     m2 = _WORD_RE.match(text, v)
     end = m2.end() if m2 else v + 1
     raw = text[v:end]
-    return raw, raw, end
+    return raw, raw, end, None, -1
 
 
 def parse(text: str, registry: Registry = DEFAULT_REGISTRY) -> ParseResult:
@@ -726,8 +729,15 @@ def parse(text: str, registry: Registry = DEFAULT_REGISTRY) -> ParseResult:
     pos = 0
     n = len(text)
     by_name = registry._by_name
+    # A list value already found the next code; reuse that search while it is still ahead of us.
+    pending_from, pending = -1, None
+    unknown_hints = 0
     while True:
-        m = _next_code(text, pos, registry)
+        if 0 <= pending_from <= pos and (pending is None or pos <= pending.start()):
+            m = pending
+        else:
+            m = _next_code(text, pos, registry)
+        pending_from = -1
         if m is None:
             break
         start, code_end = m.start(), m.end()
@@ -740,8 +750,11 @@ def parse(text: str, registry: Registry = DEFAULT_REGISTRY) -> ParseResult:
                 w = _WORD_RE.match(text, code_end)
                 end = w.end() if w else code_end + 1
             tokens.append(Token(name, None, None, None, start, end, valid=False))
-            close = difflib.get_close_matches(name.casefold(), by_name.keys(), n=1, cutoff=0.75)
-            hint = f"; did you mean --{close[0]}?" if close else ""
+            hint = ""
+            if unknown_hints < 20:  # fuzzy hints cost; 10,000 unknown codes must stay fast
+                unknown_hints += 1
+                close = difflib.get_close_matches(name.casefold(), by_name.keys(), n=1, cutoff=0.75)
+                hint = f"; did you mean --{close[0]}?" if close else ""
             warnings.append(
                 Diagnostic("warning", "unknown_code", f"--{name} is not a known code{hint}", start, end)
             )
@@ -758,7 +771,7 @@ def parse(text: str, registry: Registry = DEFAULT_REGISTRY) -> ParseResult:
             if v >= n or text[v].isspace():
                 raw = None
             else:
-                raw, inner, value_end = _read_value(text, v, defn, registry, warnings)
+                raw, inner, value_end, pending, pending_from = _read_value(text, v, defn, registry, warnings)
                 value_start = v
         elif defn.type == "flag":
             raw = None
@@ -766,11 +779,11 @@ def parse(text: str, registry: Registry = DEFAULT_REGISTRY) -> ParseResult:
             v = code_end
             while v < n and text[v].isspace():
                 v += 1
-            nxt = _CODE_RE.match(text, v) if v < n else None
+            nxt = _CODE_RE.match(text, v) if v < n and text[v] in "-\u2014\u2013" else None
             if v >= n or (nxt is not None and (nxt.group(1) == "--" or nxt.group(2).casefold() in by_name)):
                 raw = None  # the next thing is another code
             else:
-                raw, inner, value_end = _read_value(text, v, defn, registry, warnings)
+                raw, inner, value_end, pending, pending_from = _read_value(text, v, defn, registry, warnings)
                 value_start = v
 
         value: JSON
