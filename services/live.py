@@ -55,6 +55,8 @@ def progress_of(snapshot: JobSnapshot) -> dict[str, Any]:
 
 
 def _error_of(snapshot: JobSnapshot) -> dict[str, Any] | None:
+    if snapshot.state is JobState.INTERRUPTED and snapshot.error is None:
+        return {"type": "interrupted", "message": "Interrupted", "node_id": snapshot.current_node, "node_type": None}
     if snapshot.error is None:
         return None
     err = snapshot.error

@@ -1,0 +1,84 @@
+"""The queue through the studio: positions, cancelling pending jobs, clearing, interrupting."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import Api, load_workflow
+from harness import StudioRun, start_studio
+from test_api_jobs import wait_for_state
+
+
+@pytest.fixture
+async def slow_run(tmp_path: Path) -> AsyncIterator[StudioRun]:
+    run = await start_studio(tmp_path, node_delay=0.3)
+    yield run
+    await run.stop()
+
+
+@pytest.fixture
+async def slow_api(slow_run: StudioRun) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as session:
+        yield Api(session, slow_run.api)
+
+
+async def submit(api: Api, color: int) -> str:
+    graph = load_workflow("t2i_standin")
+    graph["1"]["inputs"]["color"] = color
+    status, body = await api.post("/jobs", json={"graph": graph})
+    assert status == 201, body
+    return body["data"]["id"]
+
+
+async def test_queue_shows_running_and_pending_with_positions(slow_api: Api) -> None:
+    first, second, third = [await submit(slow_api, c) for c in (1, 2, 3)]
+    await wait_for_state(slow_api, first, {"running"})
+    status, body = await slow_api.get("/queue")
+    assert status == 200
+    queue = body["data"]
+    assert [e["job_id"] for e in queue["running"]] == [first]
+    assert [(e["job_id"], e["position"]) for e in queue["pending"]] == [(second, 1), (third, 2)]
+
+
+async def test_cancelling_a_pending_job_removes_it_from_comfyui(slow_run: StudioRun, slow_api: Api) -> None:
+    first, second = [await submit(slow_api, c) for c in (4, 5)]
+    await wait_for_state(slow_api, first, {"running"})
+    status, body = await slow_api.delete(f"/queue/{second}")
+    assert status == 200, body
+    assert body["data"]["state"] == "cancelled"
+    pending = slow_run.host.server.prompt_queue.get_current_queue_volatile()[1]
+    assert pending == []
+    status, body = await slow_api.delete(f"/queue/{first}")
+    assert (status, body["error"]["code"]) == (409, "conflict")
+
+
+async def test_clearing_cancels_every_pending_job_of_the_user(slow_api: Api) -> None:
+    first, second, third = [await submit(slow_api, c) for c in (6, 7, 8)]
+    await wait_for_state(slow_api, first, {"running"})
+    status, body = await slow_api.post("/queue/clear", json={})
+    assert status == 200
+    assert sorted(body["data"]["cancelled"]) == sorted([second, third])
+    for job_id in (second, third):
+        assert (await wait_for_state(slow_api, job_id, {"cancelled"}))["state"] == "cancelled"
+    assert (await wait_for_state(slow_api, first, {"done"}))["state"] == "done"
+
+
+async def test_interrupting_the_running_job_ends_it_interrupted(slow_api: Api) -> None:
+    job_id = await submit(slow_api, 9)
+    await wait_for_state(slow_api, job_id, {"running"})
+    status, body = await slow_api.post("/queue/interrupt", json={})
+    assert status == 200, body
+    assert body["data"]["interrupted"] == job_id
+    job = await wait_for_state(slow_api, job_id, {"interrupted", "done"})
+    assert job["state"] == "interrupted"
+    assert job["error"]["node_id"]
+
+
+async def test_interrupting_with_nothing_running_is_a_conflict(slow_api: Api) -> None:
+    status, body = await slow_api.post("/queue/interrupt", json={})
+    assert (status, body["error"]["code"]) == (409, "conflict")
+    await asyncio.sleep(0)
