@@ -716,3 +716,19 @@ async def test_restart_forgets_queue_and_history_but_keeps_files(tmp_path: Path,
 
 def test_package_exports() -> None:
     assert set(testhost.__all__) >= {"ComfyTestHost", "FakePromptServer", "start_test_host"}
+
+
+async def test_reconnecting_submitter_is_told_the_running_node(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    host = await start_test_host(tmp_path / "comfy", node_delay=0.15)
+    try:
+        first = await connect(http, host)
+        pid = (await post_prompt(http, host, load_workflow("t2i_standin.api.json"), client_id=first.sid))["prompt_id"]
+        await first.until(lambda m: m[1] == "executing" and m[2].get("node") == "1")
+        await first.ws.close()
+        again = await connect(http, host, sid=first.sid)
+        assert await again.next() == ("json", "executing", {"node": "1"})
+        await again.until_done(pid)
+        assert len(await get_json(http, f"{host.url}/history?max_items=1")) == 1
+        await again.ws.close()
+    finally:
+        await host.stop()

@@ -330,7 +330,7 @@ class PromptExecutor:
                 )
             if self.node_delay > 0:
                 self.stop.wait(self.node_delay)
-            self.interrupt.throw_if_set()  # nodes.before_node_execution()
+            self._before_node_execution()
 
             impl = IMPLEMENTATIONS.get(class_type)
             if impl is None:
@@ -378,6 +378,12 @@ class PromptExecutor:
         progress.finish(node_id)
         executed.add(node_id)
         return None
+
+    def _before_node_execution(self) -> None:
+        # a host shutting down interrupts for good: execute() clears the flag, not the stop event
+        if self.stop.is_set():
+            raise InterruptProcessingError("Processing interrupted (test host stopping)")
+        self.interrupt.throw_if_set()
 
     def _input_data(self, prompt: dict[str, Any], node_id: str) -> dict[str, Any]:
         class_inputs = self.registry.input_types(prompt[node_id]["class_type"])
@@ -435,7 +441,7 @@ class PromptExecutor:
         preview: PreviewTuple | None,
     ) -> None:
         """main.py's hijack_progress hook: interrupt check, progress_state, progress, legacy preview."""
-        self.interrupt.throw_if_set()
+        self._before_node_execution()
         progress.update(node_id, value, total, preview)
         server = self.server
         server.send_sync(

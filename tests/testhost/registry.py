@@ -58,8 +58,9 @@ TEST_NODES: dict[str, dict[str, Any]] = {
 
 
 @functools.cache
-def _object_info_text() -> str:
-    return OBJECT_INFO_PATH.read_text(encoding="utf-8")
+def _recorded_object_info() -> dict[str, dict[str, Any]]:
+    # parsed once per process and shared read-only: registries copy before changing an entry
+    return json.loads(OBJECT_INFO_PATH.read_text(encoding="utf-8"))
 
 
 def _is_image_file(name: str) -> bool:
@@ -72,8 +73,7 @@ class NodeRegistry:
 
     def __init__(self, input_dir: Path) -> None:
         self.input_dir = input_dir
-        self._info: dict[str, dict[str, Any]] = json.loads(_object_info_text())
-        self._info.update(copy.deepcopy(TEST_NODES))
+        self._info: dict[str, dict[str, Any]] = {**_recorded_object_info(), **copy.deepcopy(TEST_NODES)}
 
     def __contains__(self, class_type: object) -> bool:
         return isinstance(class_type, str) and class_type in self._info
