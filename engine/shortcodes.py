@@ -1062,23 +1062,24 @@ _DASHES = ("--", "\u2014", "\u2013")
 
 
 def _rank(query: str, candidates: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(name, key) pairs that fit ``query``: prefix matches (shortest first), then fuzzy ones."""
+    """(name, key) pairs that fit ``query``: prefix matches (shortest first), then subsequence matches,
+    then merely similar names (best first). An empty query keeps the candidates' order."""
     q = query.casefold()
     prefix: list[tuple[int, int, str, str]] = []
-    fuzzy: list[tuple[float, str, str]] = []
+    fuzzy: list[tuple[int, float, int, str, str]] = []
     for i, (name, key) in enumerate(candidates):
         folded = name.casefold()
         if folded.startswith(q):
-            prefix.append((len(folded), i, name, key))
-        elif q and _subsequence(q, folded):
-            fuzzy.append((-difflib.SequenceMatcher(None, q, folded).ratio(), name, key))
+            prefix.append((len(folded) if q else 0, i, name, key))
+        elif _subsequence(q, folded):
+            fuzzy.append((0, -difflib.SequenceMatcher(None, q, folded).ratio(), i, name, key))
         elif len(q) >= 2:
             score = difflib.SequenceMatcher(None, q, folded).ratio()
             if score >= 0.6:
-                fuzzy.append((-score, name, key))
+                fuzzy.append((1, -score, i, name, key))
     prefix.sort()
     fuzzy.sort()
-    return [(n, k) for _, _, n, k in prefix] + [(n, k) for _, n, k in fuzzy]
+    return [(n, k) for _, _, n, k in prefix] + [(n, k) for *_, n, k in fuzzy]
 
 
 def _subsequence(q: str, s: str) -> bool:
