@@ -42,6 +42,7 @@ export function handleEvent(store: JobsStore, kind: string, data: Record<string,
     }
     case 'queue':
       store.applyQueue(data)
+      if (typeof data.connected === 'boolean') status.comfyConnected = data.connected
       break
     case 'resync':
       store.resync(Array.isArray(data.jobs) ? (data.jobs as Job[]) : [], data.queue)

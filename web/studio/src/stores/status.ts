@@ -18,7 +18,8 @@ export function applyStatus(s: unknown): { running: number; pending: number } | 
   else if (comfy && typeof comfy === 'object') connected = comfy.connected ?? comfy.ok ?? comfy.reachable
   connected ??= o.comfy_connected ?? o.connected
   if (typeof connected === 'boolean') status.comfyConnected = connected
-  const version = o.version ?? o.studio_version
+  const studio = o.studio as Record<string, unknown> | undefined
+  const version = studio?.version ?? o.version ?? o.studio_version
   if (typeof version === 'string') status.version = version
   const q = (o.queue ?? o) as Record<string, unknown>
   if (typeof q.running === 'number' || typeof q.pending === 'number' || Array.isArray(q.running)) {

@@ -1,0 +1,229 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { flushPromises, mount } from '@vue/test-utils'
+import PromptBar from './PromptBar.vue'
+import type { Job, PromptPreview, SuggestResult } from '../../api/types'
+import { wantsSuggestions } from './useAutocomplete'
+
+const job = (text: string): Job => ({ id: 'j_new', state: 'queued', prompt_text: text, created_at: '2026-11-25T18:00:00Z', images: [] })
+
+function mountBar(over: Record<string, unknown> = {}) {
+  const submit = vi.fn(async (t: string) => job(t))
+  const suggest = vi.fn(
+    async (): Promise<SuggestResult> => ({
+      items: [
+        { label: '--ar', insert: '--ar', kind: 'code', description: 'aspect ratio', type: 'ratio' },
+        { label: '--aspect', insert: '--aspect', kind: 'code', description: 'alias', type: 'ratio' },
+        { label: '--batch', insert: '--batch', kind: 'code', description: 'images per run', type: 'int' },
+      ],
+      replace: { start: 6, end: 8 },
+    }),
+  )
+  const preview = vi.fn(async (text: string): Promise<PromptPreview> => ({ clean_text: text, tokens: [], errors: [], warnings: [], patches: [] }))
+  const wrapper = mount(PromptBar, {
+    props: {
+      submit,
+      suggest,
+      preview,
+      loadHistory: async () => ['older prompt', 'oldest prompt'],
+      previewDelay: 0,
+      suggestDelay: 0,
+      ...over,
+    },
+    attachTo: document.body,
+  })
+  return { wrapper, submit, suggest, preview }
+}
+
+async function type(wrapper: ReturnType<typeof mount>, value: string, caret = value.length) {
+  const ta = wrapper.get('textarea')
+  const el = ta.element as HTMLTextAreaElement
+  await ta.setValue(value)
+  el.setSelectionRange(caret, caret)
+  await ta.trigger('input')
+  await flushPromises()
+}
+
+afterEach(() => {
+  document.body.innerHTML = ''
+})
+
+describe('prompt bar keyboard', () => {
+  it('Enter submits the text, Shift+Enter does not', async () => {
+    const { wrapper, submit } = mountBar()
+    await type(wrapper, 'a red fox')
+    await wrapper.get('textarea').trigger('keydown', { key: 'Enter', shiftKey: true })
+    expect(submit).not.toHaveBeenCalled()
+    await wrapper.get('textarea').trigger('keydown', { key: 'Enter' })
+    await flushPromises()
+    expect(submit).toHaveBeenCalledWith('a red fox', [])
+    expect(wrapper.emitted('submitted')![0]).toEqual([job('a red fox')])
+    expect((wrapper.get('textarea').element as HTMLTextAreaElement).value).toBe('')
+  })
+
+  it('does not submit an empty prompt', async () => {
+    const { wrapper, submit } = mountBar()
+    await wrapper.get('textarea').trigger('keydown', { key: 'Enter' })
+    expect(submit).not.toHaveBeenCalled()
+  })
+
+  it('↑ at the start walks back through history and ↓ at the end returns to the draft', async () => {
+    const { wrapper } = mountBar()
+    await flushPromises()
+    const ta = wrapper.get('textarea')
+    const el = ta.element as HTMLTextAreaElement
+    await type(wrapper, 'my draft', 0)
+    await ta.trigger('keydown', { key: 'ArrowUp' })
+    await flushPromises()
+    expect(el.value).toBe('older prompt')
+    el.setSelectionRange(0, 0)
+    await ta.trigger('keydown', { key: 'ArrowUp' })
+    await flushPromises()
+    expect(el.value).toBe('oldest prompt')
+    el.setSelectionRange(el.value.length, el.value.length)
+    await ta.trigger('keydown', { key: 'ArrowDown' })
+    await flushPromises()
+    expect(el.value).toBe('older prompt')
+    el.setSelectionRange(el.value.length, el.value.length)
+    await ta.trigger('keydown', { key: 'ArrowDown' })
+    await flushPromises()
+    expect(el.value).toBe('my draft')
+  })
+
+  it('↑ in the middle of the text moves the caret, not the history', async () => {
+    const { wrapper } = mountBar()
+    await flushPromises()
+    await type(wrapper, 'line one\nline two', 12)
+    await wrapper.get('textarea').trigger('keydown', { key: 'ArrowUp' })
+    expect((wrapper.get('textarea').element as HTMLTextAreaElement).value).toBe('line one\nline two')
+  })
+
+  it('a submitted prompt joins the session history when the server has none', async () => {
+    const { wrapper } = mountBar({ loadHistory: async () => Promise.reject(Object.assign(new Error('x'), { code: 'not_found' })) })
+    await type(wrapper, 'first idea')
+    await wrapper.get('textarea').trigger('keydown', { key: 'Enter' })
+    await flushPromises()
+    const el = wrapper.get('textarea').element as HTMLTextAreaElement
+    el.setSelectionRange(0, 0)
+    await wrapper.get('textarea').trigger('keydown', { key: 'ArrowUp' })
+    await flushPromises()
+    expect(el.value).toBe('first idea')
+  })
+
+  it('`/` anywhere focuses the prompt, but not while typing in another field', async () => {
+    const { wrapper } = mountBar()
+    const other = document.createElement('input')
+    document.body.appendChild(other)
+    other.focus()
+    other.dispatchEvent(new KeyboardEvent('keydown', { key: '/', bubbles: true }))
+    expect(document.activeElement).toBe(other)
+    other.blur()
+    document.body.dispatchEvent(new KeyboardEvent('keydown', { key: '/', bubbles: true }))
+    expect(document.activeElement).toBe(wrapper.get('textarea').element)
+  })
+
+  it('refuses to submit while the preview reports a parse error', async () => {
+    const preview = async (text: string): Promise<PromptPreview> => ({
+      clean_text: text,
+      tokens: [],
+      errors: [{ start: 6, end: 10, message: '--ar needs W:H' }],
+      warnings: [],
+      patches: [],
+    })
+    const { wrapper, submit } = mountBar({ preview })
+    await type(wrapper, 'a cat --ar')
+    await new Promise((r) => setTimeout(r, 5))
+    await flushPromises()
+    await wrapper.get('textarea').trigger('keydown', { key: 'Enter' })
+    await flushPromises()
+    expect(submit).not.toHaveBeenCalled()
+    expect(wrapper.text()).toContain('--ar needs W:H')
+  })
+})
+
+describe('shortcode autocomplete', () => {
+  it('opens on `--`, moves with ↑/↓ (wrapping) and accepts with Enter', async () => {
+    const { wrapper, suggest } = mountBar()
+    await type(wrapper, 'a cat --')
+    expect(suggest).toHaveBeenCalledWith('a cat --', 8, expect.anything())
+    const options = () => wrapper.findAll('[role=option]')
+    expect(options()).toHaveLength(3)
+    expect(options()[0].attributes('aria-selected')).toBe('true')
+    const ta = wrapper.get('textarea')
+    await ta.trigger('keydown', { key: 'ArrowDown' })
+    await ta.trigger('keydown', { key: 'ArrowDown' })
+    expect(options()[2].attributes('aria-selected')).toBe('true')
+    await ta.trigger('keydown', { key: 'ArrowDown' })
+    expect(options()[0].attributes('aria-selected')).toBe('true')
+    await ta.trigger('keydown', { key: 'ArrowUp' })
+    expect(options()[2].attributes('aria-selected')).toBe('true')
+    expect(ta.attributes('aria-activedescendant')).toBe('prompt-suggestions-2')
+    await ta.trigger('keydown', { key: 'Enter' })
+    await flushPromises()
+    expect((ta.element as HTMLTextAreaElement).value).toBe('a cat --batch ')
+    expect(wrapper.emitted('submitted')).toBeUndefined()
+  })
+
+  it('Tab accepts, Esc closes without changing the text', async () => {
+    const { wrapper } = mountBar()
+    await type(wrapper, 'a cat --')
+    const ta = wrapper.get('textarea')
+    await ta.trigger('keydown', { key: 'Escape' })
+    expect(wrapper.get('[role=listbox]').isVisible()).toBe(false)
+    expect((ta.element as HTMLTextAreaElement).value).toBe('a cat --')
+    await type(wrapper, 'a cat --')
+    await ta.trigger('keydown', { key: 'Tab' })
+    await flushPromises()
+    expect((ta.element as HTMLTextAreaElement).value).toBe('a cat --ar ')
+  })
+
+  it('accepts with the mouse', async () => {
+    const { wrapper } = mountBar()
+    await type(wrapper, 'a cat --')
+    await wrapper.findAll('[role=option]')[1].trigger('mousedown')
+    await flushPromises()
+    expect((wrapper.get('textarea').element as HTMLTextAreaElement).value).toBe('a cat --aspect ')
+  })
+
+  it('asks only when the caret is in a code or its value', () => {
+    expect(wrapper_wants('a cat')).toBe(false)
+    expect(wrapper_wants('a cat --')).toBe(true)
+    expect(wrapper_wants('a cat --a')).toBe(true)
+    expect(wrapper_wants('a cat --ar ')).toBe(true)
+    expect(wrapper_wants('a cat --ar 16')).toBe(true)
+    expect(wrapper_wants('a cat --ar 16:9 ')).toBe(false)
+    expect(wrapper_wants('well-known')).toBe(false)
+  })
+})
+
+function wrapper_wants(text: string) {
+  return wantsSuggestions(text, text.length)
+}
+
+describe('highlight overlay', () => {
+  it('paints codes and errors from the preview tokens behind the textarea', async () => {
+    const preview = async (): Promise<PromptPreview> => ({
+      clean_text: 'a cat',
+      tokens: [{ code: 'ar', raw: '--ar 16:9', start: 6, end: 15, value: '16:9' }],
+      errors: [{ start: 16, end: 23, message: 'unknown value' }],
+      warnings: [],
+      patches: [],
+    })
+    const { wrapper } = mountBar({ preview })
+    await type(wrapper, 'a cat --ar 16:9 --steps x')
+    await new Promise((r) => setTimeout(r, 5))
+    await flushPromises()
+    const overlay = wrapper.get('.overlay')
+    expect(overlay.attributes('aria-hidden')).toBe('true')
+    expect(overlay.get('.hl-code').text()).toBe('--ar 16:9')
+    expect(overlay.get('.hl-error').text()).toBe('--steps')
+    expect(overlay.text().replace(/\u200b/g, '')).toBe('a cat --ar 16:9 --steps x')
+  })
+
+  it('shows prompt text as text, never as HTML', async () => {
+    const { wrapper } = mountBar()
+    await type(wrapper, '<img src=x onerror=alert(1)> --ar 1:1')
+    const overlay = wrapper.get('.overlay')
+    expect(overlay.find('img').exists()).toBe(false)
+    expect(overlay.text()).toContain('<img src=x onerror=alert(1)>')
+  })
+})

@@ -1,0 +1,52 @@
+// Action slots (GET /actions) shown on image tiles, and the per-image commands beside them.
+import { ref } from 'vue'
+import { api, ApiError, errorMessage, isMissingRoute } from '../../api/client'
+import type { ActionSlot, Image, Job } from '../../api/types'
+import { attempt, markMissing } from '../../stores/features'
+import { jobs } from '../../stores/jobs'
+import { notifyJob, toast } from '../../stores/toasts'
+
+export const actionSlots = ref<ActionSlot[]>([])
+let loaded = false
+
+export async function loadActions() {
+  if (loaded) return
+  loaded = true
+  try {
+    const r = await api.actions()
+    const list = Array.isArray(r) ? r : (r?.items ?? [])
+    actionSlots.value = list.filter((a) => a && typeof a.slot === 'string')
+  } catch (e) {
+    if (isMissingRoute(e)) markMissing('actions')
+    else loaded = false
+  }
+}
+
+export async function runAction(slot: ActionSlot, image: Image, text?: string) {
+  const r = await attempt('actions', () => api.runAction(slot.slot, image.id, text), slot.label)
+  const job = r && ('job' in r ? r.job : r)
+  if (job && typeof job === 'object' && 'id' in job) {
+    notifyJob(jobs.upsert(job as Job, 'stream'))
+  }
+}
+
+export async function copyText(text: string) {
+  try {
+    await navigator.clipboard.writeText(text)
+    toast('Prompt copied.', 'success', 'Copied')
+  } catch {
+    toast("Couldn't copy: the browser refused clipboard access.", 'error', 'Copy')
+  }
+}
+
+export async function deleteJob(job: Job) {
+  try {
+    await api.deleteJob(job.id)
+    jobs.remove(job.id)
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'method_not_allowed') {
+      markMissing('jobs.delete')
+      toast("Deleting isn't available on this server yet.", 'info', 'Delete')
+    } else toast(errorMessage(e), 'error', 'Delete')
+  }
+}

@@ -1,0 +1,110 @@
+// Geometry of the job feed, computed from data and the feed's width alone, so the virtual list knows
+// every row's height without measuring the DOM. One row per job; a row that starts a new prompt
+// (Midjourney-style grouping of consecutive jobs with the same prompt) carries the prompt header.
+import type { Image, Job } from '../../api/types'
+import { aspectFromText, batchFromText } from './shortcodes'
+
+export const HEADER_H = 60
+export const META_H = 36
+export const ROW_GAP = 20
+export const TILE_GAP = 8
+export const MESSAGE_H = 112
+
+export interface Tile {
+  x: number
+  y: number
+  w: number
+  h: number
+  image: Image | null
+  index: number
+}
+
+export interface RowLayout {
+  job: Job
+  /** first job of a group of consecutive jobs with the same prompt */
+  header: boolean
+  tiles: Tile[]
+  /** terminal without images: a message card instead of tiles */
+  message: boolean
+  tilesHeight: number
+  height: number
+}
+
+export function targetTileHeight(width: number): number {
+  if (width < 640) return 420
+  return Math.round(Math.min(400, Math.max(220, width / 4.4)))
+}
+
+export function columnsFor(width: number): number {
+  return width < 640 ? 2 : 4
+}
+
+/** Lines of up to `cols` tiles; each line as tall as fits the width, at most `target`. */
+export function packTiles(aspects: number[], width: number, target: number, cols: number, images: (Image | null)[]) {
+  const tiles: Tile[] = []
+  let y = 0
+  for (let i = 0; i < aspects.length; i += cols) {
+    const line = aspects.slice(i, i + cols)
+    const sum = line.reduce((a, b) => a + b, 0)
+    const h = Math.floor(Math.min(target, (width - TILE_GAP * (line.length - 1)) / sum))
+    let x = 0
+    line.forEach((a, k) => {
+      const w = Math.floor(h * a)
+      tiles.push({ x, y, w, h, image: images[i + k] ?? null, index: i + k })
+      x += w + TILE_GAP
+    })
+    y += h + TILE_GAP
+  }
+  return { tiles, height: Math.max(0, y - TILE_GAP) }
+}
+
+const PENDING = new Set(['queued', 'running'])
+
+export function layoutRow(job: Job, header: boolean, width: number): RowLayout {
+  const target = targetTileHeight(width)
+  const cols = columnsFor(width)
+  let tiles: Tile[] = []
+  let tilesHeight = 0
+  let message = false
+  const images = job.images ?? []
+  if (images.length) {
+    const aspects = images.map((i) => (i.width > 0 && i.height > 0 ? i.width / i.height : 1))
+    // a running job shows what has arrived plus placeholders for the rest of the batch
+    const missing = PENDING.has(job.state) ? Math.max(0, batchFromText(job.prompt_text) - images.length) : 0
+    const all = [...aspects, ...new Array(missing).fill(aspects[0])]
+    ;({ tiles, height: tilesHeight } = packTiles(all, width, target, cols, images))
+  } else if (PENDING.has(job.state)) {
+    const n = batchFromText(job.prompt_text)
+    const a = aspectFromText(job.prompt_text)
+    ;({ tiles, height: tilesHeight } = packTiles(new Array(n).fill(a), width, target, cols, []))
+  } else {
+    message = true
+    tilesHeight = MESSAGE_H
+  }
+  const height = (header ? HEADER_H : 0) + tilesHeight + META_H + ROW_GAP
+  return { job, header, tiles, message, tilesHeight, height }
+}
+
+export function groupKey(job: Job): string {
+  return (job.prompt_text ?? '').trim()
+}
+
+export function layoutFeed(jobs: Job[], width: number, cache?: Map<string, { sig: string; row: RowLayout }>): RowLayout[] {
+  const rows: RowLayout[] = []
+  let prevKey: string | null = null
+  for (const job of jobs) {
+    const key = groupKey(job)
+    const header = key !== prevKey
+    prevKey = key
+    const sig = `${width}|${header}|${job.state}|${job.images?.length ?? 0}|${job.prompt_text ?? ''}`
+    const hit = cache?.get(job.id)
+    if (hit && hit.sig === sig && hit.row.job === job) {
+      rows.push(hit.row)
+      continue
+    }
+    const row = hit && hit.sig === sig ? { ...hit.row, job } : layoutRow(job, header, width)
+    cache?.set(job.id, { sig, row })
+    rows.push(row)
+  }
+  return rows
+}
