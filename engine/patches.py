@@ -206,9 +206,7 @@ class _Builder:
                     ctx[name] = round(interpolate(pts, x), 4)
         return ctx
 
-    def run_target(
-        self, defn: CodeDefinition, target: Target, ctx: dict[str, JSON], report: PatchReport
-    ) -> bool:
+    def run_target(self, defn: CodeDefinition, target: Target, ctx: dict[str, JSON], report: PatchReport) -> bool:
         """Apply one target; True when it matched a node that has the input (the code is honoured)."""
         jobs: list[tuple[str, JSON]]
         tmpl = target.template
@@ -278,12 +276,7 @@ class _Builder:
         new: JSON
         if mode == "set":
             new = rendered
-            if (
-                isinstance(cur, int)
-                and not isinstance(cur, bool)
-                and isinstance(new, float)
-                and new.is_integer()
-            ):
+            if isinstance(cur, int) and not isinstance(cur, bool) and isinstance(new, float) and new.is_integer():
                 new = int(new)
         elif mode == "append":
             if rendered is None or rendered == "" or rendered == []:

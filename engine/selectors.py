@@ -244,11 +244,7 @@ class GraphIndex:
         if kind == "has":
             return [nid for nid, _, inputs in self.entries if value in inputs]
         if kind == "input":
-            return [
-                nid
-                for nid, ct, inputs in self.entries
-                if ct.startswith("Studio") and inputs.get("name") == value
-            ]
+            return [nid for nid, ct, inputs in self.entries if ct.startswith("Studio") and inputs.get("name") == value]
         folded = value.casefold()  # title
         return [nid for nid, _, _ in self.entries if _title(self.graph[nid]).casefold() == folded]
 

@@ -123,9 +123,7 @@ class Target:
             raise ValueError(f"target.mode must be one of {', '.join(TARGET_MODES)}")
         workflow = data.get("workflow")
         min_current = data.get("min_current")
-        if min_current is not None and (
-            not isinstance(min_current, int | float) or isinstance(min_current, bool)
-        ):
+        if min_current is not None and (not isinstance(min_current, int | float) or isinstance(min_current, bool)):
             raise ValueError("target.min_current must be a number")
         return cls(
             selector=selector,
@@ -755,9 +753,7 @@ def parse(text: str, registry: Registry = DEFAULT_REGISTRY) -> ParseResult:
                 unknown_hints += 1
                 close = difflib.get_close_matches(name.casefold(), by_name.keys(), n=1, cutoff=0.75)
                 hint = f"; did you mean --{close[0]}?" if close else ""
-            warnings.append(
-                Diagnostic("warning", "unknown_code", f"--{name} is not a known code{hint}", start, end)
-            )
+            warnings.append(Diagnostic("warning", "unknown_code", f"--{name} is not a known code{hint}", start, end))
             kept.append(text[keep_from:start])
             keep_from = pos = end
             continue
@@ -905,9 +901,7 @@ def validate_definition(
     builtin_names = {n for d in BUILTIN_CODES for n in d.names()}
     builtin_codes = {d.code for d in BUILTIN_CODES}
     if not _CODE_NAME_RE.match(defn.code):
-        errs.append(
-            DefinitionError("code", "a code is 1–32 lower-case letters, digits or _, starting with a letter")
-        )
+        errs.append(DefinitionError("code", "a code is 1–32 lower-case letters, digits or _, starting with a letter"))
     for i, alias in enumerate(defn.aliases):
         if not _CODE_NAME_RE.match(alias):
             errs.append(DefinitionError(f"aliases[{i}]", f"alias {alias!r} must look like a code"))
@@ -1087,9 +1081,7 @@ def _subsequence(q: str, s: str) -> bool:
     return all(c in it for c in q)
 
 
-def suggest(
-    text: str, cursor: int, registry: Registry = DEFAULT_REGISTRY, limit: int = 10
-) -> list[Suggestion]:
+def suggest(text: str, cursor: int, registry: Registry = DEFAULT_REGISTRY, limit: int = 10) -> list[Suggestion]:
     """What fits at ``cursor``: codes (with description and type) while typing ``--na``, values of an
     enum/seed/ratio/flag code while typing its value. [] elsewhere; never raises."""
     cursor = max(0, min(cursor, len(text)))
@@ -1168,8 +1160,5 @@ def _values(defn: CodeDefinition, partial: str, start: int, end: int, limit: int
         cands = [("true", ""), ("false", "")]
     else:
         return []
-    out = [
-        Suggestion("value", name, name + " ", start, end, desc, defn.type)
-        for name, desc in _rank(partial, cands)
-    ]
+    out = [Suggestion("value", name, name + " ", start, end, desc, defn.type) for name, desc in _rank(partial, cands)]
     return out[:limit]

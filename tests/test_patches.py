@@ -304,9 +304,7 @@ def test_studio_tile_input() -> None:
 
 
 def test_forty_node_graph_everything() -> None:
-    out, plan = run(
-        "sdxl_40_nodes", "astronaut --ar 2:3 --seed 9 --style anime --no hat --steps 40 --q 0.5 --chaos 10"
-    )
+    out, plan = run("sdxl_40_nodes", "astronaut --ar 2:3 --seed 9 --style anime --no hat --steps 40 --q 0.5 --chaos 10")
     assert (out["17"]["inputs"]["width"], out["17"]["inputs"]["height"]) == (832, 1280)
     assert out["18"]["inputs"]["seed"] == out["20"]["inputs"]["seed"] == 9
     assert out["18"]["inputs"]["steps"] == 20
@@ -330,9 +328,7 @@ def test_user_code_with_title_selector_and_templates() -> None:
             "enum",
             choices=(Choice("soft"), Choice("hard")),
             targets=(
-                Target(
-                    "class:KSampler", "", {"soft": {"cfg": 4, "scheduler": "karras"}, "hard": {"cfg": 12}}
-                ),
+                Target("class:KSampler", "", {"soft": {"cfg": 4, "scheduler": "karras"}, "hard": {"cfg": 12}}),
                 Target("id:7", "text", {"soft": "harsh light"}, mode="append"),
             ),
         ),
@@ -348,9 +344,7 @@ def test_user_code_with_title_selector_and_templates() -> None:
 
 
 def test_selector_matching_several_nodes_patches_all() -> None:
-    reg = Registry.with_user_codes(
-        [CodeDefinition("enc", "string", targets=(Target("class:CLIPTextEncode", "text"),))]
-    )
+    reg = Registry.with_user_codes([CodeDefinition("enc", "string", targets=(Target("class:CLIPTextEncode", "text"),))])
     out, plan = run("sd15", "x --enc hello", reg)
     assert out["6"]["inputs"]["text"] == out["7"]["inputs"]["text"] == "hello"
     assert report(plan, "enc").nodes == ["6", "7"]

@@ -145,9 +145,7 @@ CASES: list[tuple[str, str, dict[str, object], list[str], list[str]]] = [
 
 
 @pytest.mark.parametrize(("text", "clean", "values", "errors", "warnings"), CASES)
-def test_parse_table(
-    text: str, clean: str, values: dict[str, object], errors: list[str], warnings: list[str]
-) -> None:
+def test_parse_table(text: str, clean: str, values: dict[str, object], errors: list[str], warnings: list[str]) -> None:
     result = parse(text)
     assert result.text == clean
     assert result.values == values
@@ -267,9 +265,7 @@ def test_quoted_value_with_escaped_quote_for_a_string_code() -> None:
 
 
 def test_user_enum_with_spaces_needs_quotes() -> None:
-    noir = CodeDefinition(
-        "look", "enum", choices=(Choice("noir"), Choice("pastel")), targets=(Target("id:1", "v"),)
-    )
+    noir = CodeDefinition("look", "enum", choices=(Choice("noir"), Choice("pastel")), targets=(Target("id:1", "v"),))
     reg = Registry([*BUILTIN_CODES, noir])
     assert parse("x --look NOIR", reg).values == {"look": "noir"}
     assert parse("x --look", reg).errors[0].kind == "missing_value"

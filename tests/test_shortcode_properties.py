@@ -28,9 +28,7 @@ CODE_WORDS = [f"{d}{n}" for n in DEFAULT_REGISTRY.names() for d in ("--", "—",
     "42",
     "-1",
 ]
-pieces = st.one_of(
-    st.text(max_size=12), st.sampled_from(CODE_WORDS), st.sampled_from([" ", "\n", "\t", "\x00"])
-)
+pieces = st.one_of(st.text(max_size=12), st.sampled_from(CODE_WORDS), st.sampled_from([" ", "\n", "\t", "\x00"]))
 prompts = st.lists(pieces, max_size=30).map("".join)
 
 

@@ -90,9 +90,7 @@ def test_cursor_in_the_middle_of_the_text() -> None:
     assert (s.start, s.end) == (6, 11)
 
 
-@pytest.mark.parametrize(
-    ("text", "cursor"), [("a cat", 5), ("", 0), ("a cat ", 6), ("--zz ", 5), ("x", 99), ("x", -3)]
-)
+@pytest.mark.parametrize(("text", "cursor"), [("a cat", 5), ("", 0), ("a cat ", 6), ("--zz ", 5), ("x", 99), ("x", -3)])
 def test_nothing_to_suggest(text: str, cursor: int) -> None:
     assert suggest(text, cursor) == []
 
