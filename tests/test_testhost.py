@@ -732,3 +732,15 @@ async def test_reconnecting_submitter_is_told_the_running_node(tmp_path: Path, h
         await again.ws.close()
     finally:
         await host.stop()
+
+
+async def test_upload_mask_copies_alpha_onto_the_original(host: ComfyTestHost, http: aiohttp.ClientSession) -> None:
+    await upload(http, host, png_bytes((10, 20, 30, 255)), "photo.png")
+    form = aiohttp.FormData()
+    form.add_field("image", png_bytes((0, 0, 0, 0)), filename="mask.png", content_type="image/png")
+    form.add_field("original_ref", json.dumps({"filename": "photo.png", "type": "input", "subfolder": ""}))
+    form.add_field("subfolder", "clipspace")
+    async with http.post(f"{host.url}/upload/mask", data=form) as resp:
+        assert await resp.json() == {"name": "mask.png", "subfolder": "clipspace", "type": "input"}
+    with Image.open(host.input_dir / "clipspace" / "mask.png") as out:
+        assert out.mode == "RGBA" and out.getpixel((0, 0)) == (10, 20, 30, 0)
