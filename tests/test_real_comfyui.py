@@ -1,0 +1,191 @@
+"""The same API scenario against a real ComfyUI, when COMFYUI_DIR points at a checkout (skipped otherwise).
+
+ComfyUI is started on the CPU with a fresh base directory whose custom_nodes/ links this repository,
+using $COMFYUI_PYTHON, else $COMFYUI_DIR/.venv/bin/python, else this interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import Api, load_workflow
+from PIL import Image
+from test_api_jobs import wait_for_state
+
+REPO = Path(__file__).resolve().parent.parent
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+
+pytestmark = [
+    pytest.mark.comfyui,
+    pytest.mark.skipif(not COMFYUI_DIR, reason="set COMFYUI_DIR to a ComfyUI checkout to run against it"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _python() -> str:
+    explicit = os.environ.get("COMFYUI_PYTHON")
+    if explicit:
+        return explicit
+    venv = Path(COMFYUI_DIR or "") / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+@pytest.fixture(scope="module")
+def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    base = tmp_path_factory.mktemp("comfyui")
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / "any-folder-name").symlink_to(REPO)
+    port = _free_port()
+    log_path = base / "comfyui.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                _python(),
+                "main.py",
+                "--cpu",
+                "--listen",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--disable-auto-launch",
+                "--base-directory",
+                str(base),
+            ],
+            cwd=COMFYUI_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail("ComfyUI exited:\n" + log_path.read_text()[-4000:])
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("ComfyUI did not start:\n" + log_path.read_text()[-4000:])
+        time.sleep(1.0)
+        yield url, base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    text = log_path.read_text()
+    assert "ComfyUI Studio mounted at /studio" in text
+
+
+@pytest.fixture
+async def real_api(comfyui: tuple[str, Path]) -> AsyncIterator[Api]:
+    url, _base = comfyui
+    async with aiohttp.ClientSession() as session:
+        yield Api(session, url + "/studio/api/v1")
+
+
+async def test_studio_is_mounted_and_sees_comfyui(real_api: Api, comfyui: tuple[str, Path]) -> None:
+    status, body = await real_api.get("/status")
+    assert status == 200 and body["data"]["comfy"]["connected"] is True
+    async with real_api.session.get(comfyui[0] + "/studio") as resp:
+        assert resp.status == 200 and "text/html" in resp.content_type
+    async with real_api.session.get(comfyui[0] + "/api/prompt") as resp:
+        assert resp.status == 200, "ComfyUI's own routes are untouched"
+
+
+async def test_a_model_free_job_runs_to_done_with_its_image(real_api: Api, comfyui: tuple[str, Path]) -> None:
+    status, body = await real_api.post("/jobs", json={"graph": load_workflow("t2i_standin"), "prompt": "real"})
+    assert status == 201, body
+    job = await wait_for_state(real_api, body["data"]["id"], {"done", "error"}, timeout=60)
+    assert job["state"] == "done", job
+    assert job["images"] and job["images"][0]["width"] == 512
+    async with real_api.session.get(comfyui[0] + job["images"][0]["url"]) as resp:
+        assert resp.status == 200 and (await resp.read())[:4] == b"\x89PNG"
+    status, history = await real_api.get(f"/jobs/{job['id']}/history")
+    assert history["data"]["status"]["status_str"] == "success"
+
+
+async def test_a_graph_comfyui_refuses_becomes_a_rejected_job(real_api: Api) -> None:
+    graph = load_workflow("t2i_standin")
+    graph["1"]["inputs"]["width"] = 0
+    status, body = await real_api.post("/jobs", json={"graph": graph})
+    assert status == 400 and body["error"]["code"] == "validation_error"
+    assert body["error"]["details"][0]["node_id"] == "1"
+    status, listing = await real_api.get("/jobs", params={"limit": "1"})
+    assert listing["data"]["items"][0]["state"] == "rejected"
+
+
+async def test_upload_then_upscale_from_it(real_api: Api) -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(out, "PNG")
+    form = aiohttp.FormData()
+    form.add_field("image", out.getvalue(), filename="x.png", content_type="image/png")
+    status, body = await real_api.post("/uploads", data=form)
+    assert status == 201, body
+    upload = body["data"]
+    graph = load_workflow("upscale_standin")
+    loader = next(n for n in graph.values() if n["class_type"] == "LoadImage")
+    loader["inputs"]["image"] = "studio/" + upload["url"].rsplit("/", 1)[-1]  # replaced below
+    async with real_api.session.get(real_api.base + "/calls?limit=1") as resp:
+        call = (await resp.json())["data"]["items"][0]
+    status, shown = await real_api.get(f"/calls/{call['id']}")
+    loader["inputs"]["image"] = f"{shown['data']['response']['subfolder']}/{shown['data']['response']['name']}"
+    status, body = await real_api.post("/jobs", json={"graph": graph})
+    assert status == 201, body
+    job = await wait_for_state(real_api, body["data"]["id"], {"done", "error"}, timeout=60)
+    assert job["state"] == "done", job
+    assert (job["images"][0]["width"], job["images"][0]["height"]) == (128, 96)
+
+
+async def test_interrupting_a_slow_job(real_api: Api) -> None:
+    graph = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 4096, "height": 4096, "batch_size": 4, "color": 7}},
+        "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 31, "sigma": 10.0}},
+        "3": {"class_type": "ImageBlur", "inputs": {"image": ["2", 0], "blur_radius": 31, "sigma": 10.0}},
+        "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "studio_slow"}},
+    }
+    status, body = await real_api.post("/jobs", json={"graph": graph})
+    assert status == 201, body
+    job_id = body["data"]["id"]
+    await wait_for_state(real_api, job_id, {"running"}, timeout=30)
+    status, body = await real_api.post("/queue/interrupt", json={})
+    assert status == 200, body
+    job = await wait_for_state(real_api, job_id, {"interrupted", "done", "error"}, timeout=120)
+    assert job["state"] == "interrupted"
+
+
+async def test_the_studio_data_is_unreachable_through_comfyuis_routes(real_api: Api, comfyui: tuple[str, Path]) -> None:
+    url, base = comfyui
+    assert (base / "user" / "__studio" / "studio.db").exists()
+    probes = [
+        "/api/userdata?dir=__studio",
+        "/api/userdata/__studio%2Fstudio.db",
+        "/api/userdata/..%2F__studio%2Fstudio.db",
+        "/api/view?filename=studio.db&subfolder=../user/__studio&type=output",
+        "/api/view?filename=studio.db&subfolder=__studio&type=input",
+    ]
+    for probe in probes:
+        async with real_api.session.get(url + probe) as resp:
+            body = await resp.read()
+            assert resp.status in (400, 403, 404), (probe, resp.status)
+            assert b"SQLite format" not in body
+    await asyncio.sleep(0)
