@@ -38,7 +38,7 @@ def _out(value: object) -> None:
 
 async def _calls(args: argparse.Namespace) -> int:
     studio = Studio.build(_config(args), RemoteHost(args.comfy_url))
-    await studio.start()
+    await studio.start(follow_comfy=False)  # a one-shot command: no /ws, no reconciliation
     try:
         if args.calls_command == "list":
             query = select(ComfyCall).order_by(ComfyCall.id.desc()).limit(args.limit)

@@ -1,4 +1,4 @@
-"""The queue: what runs and waits, cancelling pending jobs, interrupting the running one."""
+"""The queue: what runs and waits, moving and cancelling pending jobs, interrupting the running one."""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ async def get_queue(request: web.Request) -> object:
 @routes.delete("/api/v1/queue/{job_id}")
 async def delete_queued_job(request: web.Request) -> object:
     return await studio(request).jobs.cancel(user_id(request), path_id(request, "job_id"))
+
+
+@routes.post("/api/v1/queue/{job_id}/front")
+async def move_job_to_front(request: web.Request) -> object:
+    app = studio(request)
+    await read_json(request, Empty, limit=app.config.max_json_bytes)
+    return await app.jobs.move_to_front(user_id(request), path_id(request, "job_id"))
 
 
 @routes.post("/api/v1/queue/clear")

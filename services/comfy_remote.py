@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import random
+import struct
 import uuid
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 
@@ -23,6 +28,12 @@ log = logging.getLogger("comfyui_studio.comfy")
 
 DEFAULT_COMFY_URL = "http://127.0.0.1:8188"
 
+# Called after every (re)connect of the event socket, with True on the first one: time to reconcile.
+ConnectListener = Callable[[bool], Awaitable[None]]
+
+BACKOFF_MIN_S = 0.25
+BACKOFF_MAX_S = 10.0
+
 
 class RemoteHost:
     def __init__(self, base_url: str = DEFAULT_COMFY_URL, *, timeout: float = 30.0) -> None:
@@ -32,6 +43,11 @@ class RemoteHost:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
         self._sinks: list[EventSink] = []
+        self._connect_listeners: list[ConnectListener] = []
+        self._events_task: asyncio.Task[None] | None = None
+        self._listener_tasks: set[asyncio.Task[None]] = set()
+        self.connected = asyncio.Event()
+        self.connects = 0  # successful event-socket connections so far
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -39,12 +55,105 @@ class RemoteHost:
         return self._session
 
     async def close(self) -> None:
+        await self.stop_events()
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     def subscribe(self, sink: EventSink) -> None:
         self._sinks.append(sink)
+
+    def on_connect(self, listener: ConnectListener) -> None:
+        """Run `listener(first)` after every (re)connect of the event socket."""
+        self._connect_listeners.append(listener)
+
+    # -- the event socket ------------------------------------------------------------------------
+
+    @property
+    def ws_url(self) -> str:
+        scheme, _, rest = self.base_url.partition("://")
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws?clientId={self.client_id}"
+
+    def start_events(self) -> None:
+        """Follow ComfyUI's /ws in the background until `stop_events`, reconnecting when it drops."""
+        if self._events_task is None or self._events_task.done():
+            self._events_task = asyncio.get_running_loop().create_task(self._events_loop(), name="studio-comfy-ws")
+
+    async def stop_events(self) -> None:
+        task, self._events_task = self._events_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for pending in list(self._listener_tasks):
+            pending.cancel()
+        for pending in list(self._listener_tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+        self.connected.clear()
+
+    def dispatch(self, event: str | int, data: JSON) -> None:
+        for sink in self._sinks:
+            try:
+                sink(event, data)
+            except Exception:
+                log.exception("Studio event sink failed on %r", event)
+
+    async def _events_loop(self) -> None:
+        # Its own session: the HTTP session's total timeout would end a long-lived socket.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+        backoff = BACKOFF_MIN_S
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                try:
+                    async with session.ws_connect(self.ws_url, heartbeat=20, max_msg_size=0) as ws:
+                        # First message, before ComfyUI sends any preview: ask for previews with metadata.
+                        await ws.send_json({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
+                        first = self.connects == 0
+                        self.connects += 1
+                        self.connected.set()
+                        backoff = BACKOFF_MIN_S
+                        log.info("Following ComfyUI's events at %s", self.base_url)
+                        self._notify_connect(first)
+                        await self._read(ws)
+                        log.warning("ComfyUI's event socket at %s closed; reconnecting", self.base_url)
+                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                    if self.connected.is_set() or self.connects == 0:
+                        log.warning("ComfyUI's events at %s unreachable (%s); retrying", self.base_url, exc)
+                self.connected.clear()
+                # Jitter keeps several studios from reconnecting in lockstep after a ComfyUI restart.
+                await asyncio.sleep(backoff * (0.5 + random.random() / 2))  # noqa: S311
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                try:
+                    body = json.loads(msg.data)
+                except ValueError:
+                    log.debug("Unreadable text frame from ComfyUI")
+                    continue
+                if isinstance(body, dict) and isinstance(body.get("type"), str):
+                    self.dispatch(body["type"], body.get("data"))
+            elif msg.type is aiohttp.WSMsgType.BINARY:
+                if len(msg.data) >= 4:
+                    self.dispatch(struct.unpack(">I", msg.data[:4])[0], msg.data[4:])
+            elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                break
+
+    def _notify_connect(self, first: bool) -> None:
+        # Listeners run beside the reader: reconciling needs HTTP calls while events keep flowing.
+        for listener in self._connect_listeners:
+            task = asyncio.get_running_loop().create_task(self._run_listener(listener, first))
+            self._listener_tasks.add(task)
+            task.add_done_callback(self._listener_tasks.discard)
+
+    @staticmethod
+    async def _run_listener(listener: ConnectListener, first: bool) -> None:
+        try:
+            await listener(first)
+        except Exception:
+            log.exception("A ComfyUI connect listener failed")
 
     async def _request(
         self,

@@ -90,12 +90,22 @@ class JobEvents:
     # Called with (prompt_id, job, owner_id, graph) just before ComfyUI hears of a job.
     submitting: list[Callable[[str, dict[str, JSON], int, dict[str, JSON]], None]] = field(default_factory=list)
 
+    # Called when the studio changed ComfyUI's queue (submit, cancel, clear, move): publish it now.
+    queue_listeners: list[Callable[[], None]] = field(default_factory=list)
+
     def emit(self, job: dict[str, JSON], owner_id: int) -> None:
         for listener in self.listeners:
             try:
                 listener(job, owner_id)
             except Exception:
                 log.exception("A job listener failed")
+
+    def queue_changed(self) -> None:
+        for listener in self.queue_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("A queue listener failed")
 
 
 class Jobs:
@@ -104,6 +114,7 @@ class Jobs:
         self.store = store
         self.comfy = comfy
         self.events = JobEvents()
+        self.in_flight: set[str] = set()  # job ids between "stored" and "held by ComfyUI"
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -169,25 +180,46 @@ class Jobs:
         patches: list[JSON] | None = None,
     ) -> dict[str, JSON]:
         prompt_id = str(uuid.uuid4())
-        async with self.store.session(owner_id) as session, session.begin():
-            prompt_row = None
-            if prompt_text:
-                prompt_row = Prompt(owner_id=owner_id, text=prompt_text, clean_text=prompt_text)
-                session.add(prompt_row)
-                await session.flush()
-            job = Job(
-                owner_id=owner_id,
-                prompt_row_id=prompt_row.id if prompt_row else None,
-                prompt_id=prompt_id,
-                state="queued",
-                graph=graph,
-                patches=patches or [],
-                replay_of=replay_of,
-            )
-            session.add(job)
-        # The job is durable before ComfyUI hears of it: a crash in between is repaired at start-up.
+        job_id = new_id("j_")
+        # Until ComfyUI holds it, reconciliation must not take this job for one ComfyUI forgot.
+        self.in_flight.add(job_id)
+        try:
+            async with self.store.session(owner_id) as session, session.begin():
+                prompt_row = None
+                if prompt_text:
+                    prompt_row = Prompt(owner_id=owner_id, text=prompt_text, clean_text=prompt_text)
+                    session.add(prompt_row)
+                    await session.flush()
+                job = Job(
+                    id=job_id,
+                    owner_id=owner_id,
+                    prompt_row_id=prompt_row.id if prompt_row else None,
+                    prompt_id=prompt_id,
+                    state="queued",
+                    graph=graph,
+                    patches=patches or [],
+                    replay_of=replay_of,
+                )
+                session.add(job)
+            # The job is durable before ComfyUI hears of it: a crash in between is repaired at start-up.
+            await self._send(owner_id, job_id, prompt_id, graph, front=front, replay_call=replay_call)
+        finally:
+            self.in_flight.discard(job_id)
+        return await self.get(owner_id, job_id)
+
+    async def _send(
+        self,
+        owner_id: int,
+        job_id: str,
+        prompt_id: str,
+        graph: dict[str, JSON],
+        *,
+        front: bool,
+        replay_call: int | None = None,
+    ) -> None:
+        """Hand a stored `queued` job to ComfyUI under its prompt id (first time, re-queue, or move)."""
         # Listeners know it before ComfyUI's first message about it can arrive.
-        data = await self.get(owner_id, job.id)
+        data = await self.get(owner_id, job_id)
         for hook in self.events.submitting:
             hook(prompt_id, data, owner_id, graph)
         self.events.emit(data, owner_id)
@@ -196,7 +228,7 @@ class Jobs:
                 graph,
                 prompt_id=prompt_id,
                 front=front,
-                job_id=job.id,
+                job_id=job_id,
                 owner_id=owner_id,
                 replay_of=replay_call,
             )
@@ -204,22 +236,35 @@ class Jobs:
             message, details = rejection_details(exc.body)
             await self._finish(
                 owner_id,
-                job.id,
+                job_id,
                 "rejected",
                 error={"type": "rejected", "message": message},
                 node_errors=(exc.body or {}).get("node_errors") or {},
             )
             raise StudioError("validation_error", message, details) from exc
         except HostError as exc:
-            await self._finish(owner_id, job.id, "error", error={"type": "comfy_unavailable", "message": str(exc)})
+            await self._finish(owner_id, job_id, "error", error={"type": "comfy_unavailable", "message": str(exc)})
             raise StudioError("comfy_unavailable", f"ComfyUI did not take the job: {exc}") from exc
         async with self.store.session(owner_id) as session, session.begin():
-            row = await session.get(Job, job.id)
+            row = await session.get(Job, job_id)
             assert row is not None
             row.number = result.number
             if result.node_errors:
                 row.node_errors = result.node_errors
-        return await self.get(owner_id, job.id)
+        self.events.queue_changed()
+
+    async def requeue(self, owner_id: int, job_id: str) -> dict[str, JSON]:
+        """Submit a never-started job again under the same job id and prompt id (ComfyUI forgot it)."""
+        async with self.store.session(owner_id) as session:
+            job = await self._load(session, owner_id, job_id)
+        if job.state != "queued" or not job.prompt_id:
+            raise StudioError("conflict", f"Job {job_id} is {job.state}; only a queued job can be re-queued")
+        self.in_flight.add(job_id)
+        try:
+            await self._send(owner_id, job_id, job.prompt_id, job.graph, front=False)
+        finally:
+            self.in_flight.discard(job_id)
+        return await self.get(owner_id, job_id)
 
     async def _finish(self, owner_id: int, job_id: str, state: str, **fields: JSON) -> None:
         async with self.store.session(owner_id) as session, session.begin():
@@ -379,6 +424,34 @@ class Jobs:
         if any(item[1] == job.prompt_id for item in queue["queue_running"]):
             raise StudioError("conflict", f"Job {job_id} started before it could be cancelled")
         await self._finish(owner_id, job.id, "cancelled")
+        self.events.queue_changed()
+        return await self.get(owner_id, job_id)
+
+    async def move_to_front(self, owner_id: int, job_id: str) -> dict[str, JSON]:
+        """Run a pending job next: ComfyUI has no reordering, so delete it and submit it again in front.
+
+        The job keeps its id and prompt id; ComfyUI never ran it, so nothing about it is lost.
+        """
+        async with self.store.session(owner_id) as session:
+            job = await self._load(session, owner_id, job_id)
+        prompt_id = job.prompt_id or ""
+        if job.state != "queued" or job_id in self.in_flight:
+            raise StudioError("conflict", f"Job {job_id} is {job.state}; only a pending job can be moved")
+        queue = await self.comfy.queue(owner_id=owner_id)
+        if any(item[1] == prompt_id for item in queue["queue_running"]):
+            raise StudioError("conflict", f"Job {job_id} is already running")
+        if not any(item[1] == prompt_id for item in queue["queue_pending"]):
+            raise StudioError("conflict", f"ComfyUI does not hold job {job_id} in its queue")
+        self.in_flight.add(job_id)
+        try:
+            await self.comfy.delete_pending([prompt_id], job_id=job_id, owner_id=owner_id)
+            queue = await self.comfy.queue(owner_id=owner_id)
+            if any(item[1] == prompt_id for item in queue["queue_running"]):
+                # The worker took it between our read and the delete: it runs now, which is what was asked.
+                raise StudioError("conflict", f"Job {job_id} started before it could be moved")
+            await self._send(owner_id, job_id, prompt_id, job.graph, front=True)
+        finally:
+            self.in_flight.discard(job_id)
         return await self.get(owner_id, job_id)
 
     async def clear(self, owner_id: int, *, everyone: bool) -> dict[str, JSON]:
@@ -394,6 +467,7 @@ class Jobs:
             await self.comfy.delete_pending([j.prompt_id or "" for j in targets], owner_id=owner_id)
         for job in targets:
             await self._finish(job.owner_id, job.id, "cancelled")
+        self.events.queue_changed()
         return {"cancelled": [j.id for j in targets]}
 
     async def interrupt(self, owner_id: int, *, is_owner: bool) -> dict[str, JSON]:

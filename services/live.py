@@ -8,6 +8,7 @@ transitions in order, coalescing progress ticks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -78,7 +79,12 @@ class LiveJobs:
         self.cache: dict[str, dict[str, Any]] = {}  # prompt_id → job dict as last published
         self._writes: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
-        self._queue_running = 0
+        self._queue_task: asyncio.Task[None] | None = None
+        self._queue_dirty = False
+        # Users who get per-user queue events: every user who opened a stream in this process
+        # (a resumable id implies an earlier fresh connect, which took a snapshot) and every job owner.
+        self.audience: set[int] = set()
+        self._queue_owners: set[int] = set()
         self.idle = asyncio.Event()
         self.idle.set()
 
@@ -88,6 +94,11 @@ class LiveJobs:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="studio-job-writer")
 
     async def stop(self) -> None:
+        if self._queue_task is not None:
+            self._queue_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._queue_task
+            self._queue_task = None
         if self._writer is not None:
             await self.drain()
             self._writer.cancel()
@@ -108,6 +119,29 @@ class LiveJobs:
         self.refs[prompt_id] = JobRef(job["id"], owner_id)
         self.cache[prompt_id] = job
         self.tracker.expect(prompt_id, graph.keys(), now_ms=now_ms())
+
+    def follow(self, job: dict[str, Any], owner_id: int, graph: dict[str, Any], *, running: bool) -> None:
+        """Follow a job found active at (re)connect: live events continue it from here."""
+        prompt_id = job["prompt_id"]
+        if prompt_id in self.refs:
+            return
+        self.refs[prompt_id] = JobRef(job["id"], owner_id)
+        self.cache[prompt_id] = job
+        self.tracker.expect(prompt_id, graph.keys(), foreign=bool(job.get("foreign")), now_ms=now_ms())
+        if running:
+            self.on_event("execution_start", {"prompt_id": prompt_id})
+
+    def settle(self, prompt_id: str, entry: dict[str, Any]) -> None:
+        """A followed job that ComfyUI finished while nobody listened: its history entry decides."""
+        for change in self.tracker.apply_history(prompt_id, entry, now_ms=now_ms()):
+            self._apply(change)
+
+    def mark_lost(self, prompt_id: str, reason: str) -> None:
+        for change in self.tracker.mark_lost(prompt_id, reason, now_ms=now_ms()):
+            self._apply(change)
+
+    def following(self, prompt_id: str) -> bool:
+        return prompt_id in self.refs
 
     def on_service_change(self, job: dict[str, Any], owner_id: int) -> None:
         """A transition the service made itself (rejected, cancelled, lost, submitted)."""
@@ -141,9 +175,7 @@ class LiveJobs:
 
     def _apply(self, change: Change) -> None:
         if change.kind == "queue":
-            remaining = change.queue_remaining or 0
-            running = sum(1 for s in self.tracker.active() if s.state is JobState.RUNNING)
-            self.hub.publish("queue", {"running": min(running, remaining), "pending": max(0, remaining - running)})
+            self.queue_changed()
             return
         snapshot = change.snapshot
         if snapshot is None or change.prompt_id is None:
@@ -232,6 +264,56 @@ class LiveJobs:
             metadata = json.loads(raw[4 : 4 + size])
             return metadata.get("prompt_id"), raw[4 + size :], metadata.get("image_type", "image/jpeg")
         raise ValueError(f"not a preview event: {event}")
+
+    # -- queue status ----------------------------------------------------------------------------
+
+    def queue_changed(self) -> None:
+        """ComfyUI's queue moved: publish counts and positions soon, coalescing bursts of changes."""
+        self._queue_dirty = True
+        if self._queue_task is None or self._queue_task.done():
+            self._queue_task = asyncio.get_running_loop().create_task(self._queue_loop(), name="studio-queue")
+
+    async def _queue_loop(self) -> None:
+        while self._queue_dirty:
+            self._queue_dirty = False
+            try:
+                # The host directly, not the call log: this runs on every queue change.
+                raw = await self.jobs.comfy.host.queue()
+            except HostError:
+                return
+            except Exception:
+                log.exception("Could not read ComfyUI's queue")
+                return
+            self.publish_queue(raw)
+
+    def _positions(self, raw: dict[str, list[Any]]) -> tuple[int, int, dict[int, dict[str, int]]]:
+        """(running, pending, {owner: {job_id: position}}); 0 is running, 1 runs next."""
+        running = raw.get("queue_running") or []
+        pending = sorted(raw.get("queue_pending") or [], key=lambda item: item[0])
+        positions: dict[int, dict[str, int]] = {}
+        for position, item in [(0, i) for i in running] + list(enumerate(pending, start=1)):
+            ref = self.refs.get(item[1]) if len(item) > 1 else None
+            if ref is not None:
+                positions.setdefault(ref.owner_id, {})[ref.job_id] = position
+        return len(running), len(pending), positions
+
+    def queue_payload(self, raw: dict[str, list[Any]], user_id: int | None) -> dict[str, Any]:
+        running, pending, positions = self._positions(raw)
+        if user_id is None:
+            mine = {job_id: pos for per_user in positions.values() for job_id, pos in per_user.items()}
+        else:
+            mine = positions.get(user_id, {})
+        return {"running": running, "pending": pending, "positions": mine}
+
+    def publish_queue(self, raw: dict[str, list[Any]]) -> None:
+        """One `queue` event per user: global counts, and the positions of that user's jobs."""
+        running, pending, positions = self._positions(raw)
+        owners = set(positions)
+        # Users whose jobs just left the queue need one more event that says so.
+        for user_id in sorted(self.audience | owners | self._queue_owners | {self._local_owner()}):
+            payload = {"running": running, "pending": pending, "positions": positions.get(user_id, {})}
+            self.hub.publish("queue", payload, user_id=user_id)
+        self._queue_owners = owners
 
     # -- the writer ----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from .comfy_host import ComfyHost
 from .eventhub import EventHub
 from .jobs import Jobs
 from .live import LiveJobs
+from .reconcile import Reconciler
 
 log = logging.getLogger("comfyui_studio")
 
@@ -31,6 +32,7 @@ class Studio:
     hub: EventHub
     owner_id: int = 0
     live: LiveJobs | None = None
+    reconciler: Reconciler | None = None
 
     @classmethod
     def build(cls, config: StudioConfig, host: ComfyHost) -> Studio:
@@ -45,15 +47,31 @@ class Studio:
             hub=EventHub(),
         )
 
-    async def start(self) -> None:
+    async def start(self, *, follow_comfy: bool = True) -> None:
+        """Open the store and start following ComfyUI (`follow_comfy=False`: one-shot command-line use)."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.store.open()
         self.owner_id = await self._ensure_local_owner()
         self.live = LiveJobs(self.jobs, self.hub, lambda: self.owner_id)
         self.jobs.events.submitting.append(self.live.expect)
         self.jobs.events.listeners.append(self._job_changed)
+        self.jobs.events.queue_listeners.append(self.live.queue_changed)
         self.host.subscribe(self.live.on_event)
         self.live.start()
+        self.reconciler = Reconciler(self.config, self.jobs, self.live)
+        if not follow_comfy:
+            return
+        # Jobs a previous process left active: followed, settled, re-queued or lost.
+        await self.reconciler.run()
+        start_events = getattr(self.host, "start_events", None)
+        if callable(start_events):
+            # A remote ComfyUI: its /ws, and after every reconnect a reconciliation for what was missed.
+            self.host.on_connect(self._on_host_connect)  # type: ignore[attr-defined]
+            start_events()
+
+    async def _on_host_connect(self, first: bool) -> None:
+        if self.reconciler is not None:
+            await self.reconciler.run()
 
     def _job_changed(self, job: dict[str, object], owner_id: int) -> None:
         self.hub.publish("job", {"job": job}, user_id=owner_id)
@@ -61,15 +79,22 @@ class Studio:
 
     async def snapshot(self, user_id: int | None) -> dict[str, object]:
         """The resync payload: this user's unfinished jobs and the queue counts."""
+        if user_id is not None and self.live is not None:
+            self.live.audience.add(user_id)  # from now on this user gets its own queue events
         active = await self.jobs.active(user_id)
         try:
             raw = await self.comfy.host.queue()
-            queue = {"running": len(raw["queue_running"]), "pending": len(raw["queue_pending"])}
         except Exception:
-            queue = {"running": 0, "pending": 0, "connected": False}
+            return {"jobs": active, "queue": {"running": 0, "pending": 0, "positions": {}, "connected": False}}
+        queue: dict[str, object] = {"running": len(raw["queue_running"]), "pending": len(raw["queue_pending"])}
+        if self.live is not None:
+            queue = self.live.queue_payload(raw, user_id)
         return {"jobs": active, "queue": queue}
 
     async def stop(self) -> None:
+        stop_events = getattr(self.host, "stop_events", None)
+        if callable(stop_events):
+            await stop_events()  # no reconnect or reconciliation may start while we shut down
         if self.live is not None:
             await self.live.stop()
         self.hub.close()
