@@ -145,9 +145,17 @@ def copy_graph(graph: Graph) -> Graph:
 
 
 def apply_patches(graph: Graph, ops: Iterable[PatchOp]) -> Graph:
-    """A patched copy of ``graph``; ``graph`` itself is untouched. Raises ``jsonpatch`` errors on bad ops."""
+    """A patched copy of ``graph``; ``graph`` itself is untouched. Bad ops raise jsonpatch or jsonpointer errors."""
     doc = copy_graph(graph)
-    return jsonpatch.JsonPatch(list(ops)).apply(doc, in_place=True)  # type: ignore[no-any-return]
+    # jsonpatch's own operation classes, applied one by one in place: ``JsonPatch(ops).apply`` would
+    # build and validate every operation twice, which costs more than the copy.
+    operations = jsonpatch.JsonPatch.operations
+    for op in ops:
+        cls = operations.get(op.get("op")) if isinstance(op, dict) else None
+        if cls is None:
+            raise jsonpatch.InvalidJsonPatch(f"unknown operation {op!r}")
+        doc = cls(op).apply(doc)
+    return doc
 
 
 def _escape(part: str) -> str:
@@ -168,13 +176,14 @@ def _number(value: JSON) -> float | None:
 
 
 class _Builder:
-    __slots__ = ("graph", "index", "overlay", "ops", "registry", "rng", "skipped")
+    __slots__ = ("graph", "index", "op_at", "overlay", "ops", "registry", "rng", "skipped")
 
     def __init__(self, graph: Graph, registry: Registry, rng: random.Random) -> None:
         self.graph = graph
         self.index = GraphIndex(graph)
         self.overlay: dict[tuple[str, str], JSON] = {}
         self.ops: list[PatchOp] = []
+        self.op_at: dict[tuple[str, str], int] = {}
         self.registry = registry
         self.rng = rng
         self.skipped: dict[str, list[str]] = {}
@@ -184,7 +193,13 @@ class _Builder:
         return self.overlay[key] if key in self.overlay else inputs.get(name)
 
     def write(self, nid: str, name: str, value: JSON) -> None:
-        self.overlay[(nid, name)] = value
+        key = (nid, name)
+        self.overlay[key] = value
+        at = self.op_at.get(key)
+        if at is not None:  # one op per input: a later code's value replaces an earlier one's
+            self.ops[at]["value"] = value
+            return
+        self.op_at[key] = len(self.ops)
         self.ops.append({"op": "replace", "path": f"/{_escape(nid)}/inputs/{_escape(name)}", "value": value})
 
     def context(self, defn: CodeDefinition, value: JSON) -> dict[str, JSON]:

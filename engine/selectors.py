@@ -196,10 +196,13 @@ class GraphIndex:
         self.graph = graph
         # (id, class_type, inputs) of every well-formed node, in graph order.
         self.entries: list[tuple[str, str, dict[str, JSON]]] = []
+        append = self.entries.append
         for nid, node in graph.items():
-            inputs = _inputs(node)
-            if inputs is not None:
-                self.entries.append((nid, _class(node), inputs))
+            if type(node) is dict:
+                inputs = node.get("inputs")
+                if type(inputs) is dict:
+                    ct = node.get("class_type")
+                    append((nid, ct if type(ct) is str else "", inputs))
         self._roles: dict[str, list[str]] = {}
 
     def role(self, name: str) -> list[str]:

@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import jsonpatch
+import jsonpointer
 import pytest
 
 from comfyui_studio.engine import selectors
@@ -431,3 +432,39 @@ def test_invalid_and_overridden_tokens_do_nothing() -> None:
     g = load("sd15")
     plan = build_patches(g, parse("x --seed 1 --seed 2 --steps 0"))
     assert plan.ops == [{"op": "replace", "path": "/3/inputs/seed", "value": 2}]
+
+
+def test_one_op_per_input_even_when_several_codes_write_it() -> None:
+    g = load("sd15")
+    plan = build_patches(g, parse("x --steps 30 --q 2 --style vivid --no cars"))
+    paths = [op["path"] for op in plan.ops]
+    assert len(paths) == len(set(paths))
+    out = apply_patches(g, plan.ops)
+    assert out["3"]["inputs"]["steps"] == 60
+    assert out["7"]["inputs"]["text"] == "blurry, lowres, dull, washed out, muted colors, cars"
+
+
+@pytest.mark.parametrize(
+    ("ops", "error"),
+    [
+        ([{"op": "explode", "path": "/3"}], jsonpatch.InvalidJsonPatch),
+        (["nope"], jsonpatch.InvalidJsonPatch),
+        ([{"op": "replace", "path": "/999/inputs/seed", "value": 1}], jsonpointer.JsonPointerException),
+        ([{"op": "test", "path": "/3/inputs/seed", "value": -1}], jsonpatch.JsonPatchTestFailed),
+    ],
+)
+def test_apply_rejects_bad_ops_with_jsonpatch_errors(ops: list[object], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        apply_patches(load("sd15"), ops)  # type: ignore[arg-type]
+
+
+def test_apply_supports_every_rfc6902_operation() -> None:
+    ops = [
+        {"op": "add", "path": "/3/inputs/extra", "value": [1, 2]},
+        {"op": "copy", "from": "/3/inputs/extra", "path": "/3/inputs/copy"},
+        {"op": "move", "from": "/3/inputs/copy", "path": "/3/inputs/moved"},
+        {"op": "remove", "path": "/3/inputs/extra"},
+        {"op": "test", "path": "/3/inputs/moved", "value": [1, 2]},
+    ]
+    out = apply_patches(load("sd15"), ops)  # type: ignore[arg-type]
+    assert out["3"]["inputs"]["moved"] == [1, 2] and "extra" not in out["3"]["inputs"]
