@@ -7,7 +7,19 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -163,3 +175,50 @@ class Setting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict | list | str | int | float | bool | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- security: sessions, refresh tokens, encrypted secrets (migration 0002) ------------------------
+
+
+class SessionFamily(Base):
+    """One login (or one local owner session): every refresh token rotated from it shares its id."""
+
+    __tablename__ = "session_families"
+    # Security events (login, logout, revocation) are written to audit_log explicitly.
+    __audit_ignore__ = frozenset({"*"})
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("sf_"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    local: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class RefreshToken(Base):
+    """A refresh token, stored only as its SHA-256; `used_at` set when it was rotated away."""
+
+    __tablename__ = "refresh_tokens"
+    __audit_ignore__ = frozenset({"*"})
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    family_id: Mapped[str] = mapped_column(ForeignKey("session_families.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+class Secret(Base):
+    """A user's encrypted value (AES-GCM blob: version, nonce, ciphertext+tag); never stored in clear."""
+
+    __tablename__ = "secrets"
+    __audit_ignore__ = frozenset({"ciphertext", "updated_at"})
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_secrets_owner_id_name"),)

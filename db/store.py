@@ -116,6 +116,10 @@ async def migrate(engine: AsyncEngine) -> None:
         raise
 
 
+# Columns whose values never go into the audit log (password hashes, token digests, ciphertexts).
+_AUDIT_REDACT = ("password", "secret", "token", "ciphertext")
+
+
 def _audit_changes(obj: Base) -> dict[str, object]:
     state = inspect(obj)
     changes: dict[str, object] = {}
@@ -123,6 +127,8 @@ def _audit_changes(obj: Base) -> dict[str, object]:
         hist = state.attrs[attr.key].history
         if hist.has_changes():
             new = hist.added[0] if hist.added else None
+            if any(word in attr.key for word in _AUDIT_REDACT):
+                new = "<redacted>"
             changes[attr.key] = new if isinstance(new, (str, int, float, bool, type(None))) else "<changed>"
     return changes
 

@@ -7,33 +7,31 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..services.studio import Studio
-from . import calls, events, images, jobs, queue, status
-from .context import USER_ID, USER_ROLE
+from . import auth, calls, events, images, jobs, queue, secrets, security, status, users
 from .keys import EVENT_HUB, SNAPSHOT_PROVIDER, STUDIO
-from .middleware import Handler, envelope_middleware
+from .middleware import envelope_middleware
 from .ui import StudioPage, asset_headers
-
-
-@web.middleware
-async def local_owner(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Until accounts exist every request acts as the local owner."""
-    request[USER_ID] = request.config_dict[STUDIO].owner_id
-    request[USER_ROLE] = "owner"
-    return await handler(request)  # type: ignore[return-value]
 
 
 def create_app(studio: Studio) -> web.Application:
     app = web.Application(
-        middlewares=[asset_headers, envelope_middleware(dev=studio.config.dev), local_owner]
+        middlewares=[
+            asset_headers,
+            security.api_headers,
+            envelope_middleware(dev=studio.config.dev),
+            # Host check → Origin/CSRF/content type on writes → session (server_routes/security.py)
+            *security.middlewares(),
+        ]
     )
     app[STUDIO] = studio
     app[EVENT_HUB] = studio.hub
     app[SNAPSHOT_PROVIDER] = studio.snapshot
-    for module in (status, jobs, queue, images, calls):
+    for module in (status, jobs, queue, images, calls, auth, users, secrets):
         app.add_routes(module.routes)
     events.add_routes(app)
     StudioPage().add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
+    security.install(app, studio)  # after _lifecycle: keys load once the store is open
     return app
 
 

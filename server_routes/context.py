@@ -12,7 +12,6 @@ from ..services.studio import Studio
 from .keys import STUDIO
 
 
-
 def request_key(name: str, kind: type) -> Any:
     """A typed request-storage key (aiohttp ≥ 3.13), or the plain name on the older aiohttp ComfyUI may ship."""
     factory = getattr(web, "RequestKey", None)
@@ -28,6 +27,7 @@ _ID_PATTERNS = {
     "job_id": re.compile(r"j_[0-9A-Z]{26}"),
     "image_id": re.compile(r"i_[0-9A-Z]{26}"),
     "call_id": re.compile(r"[0-9]{1,18}"),
+    "user_id": re.compile(r"[0-9]{1,18}"),
 }
 
 

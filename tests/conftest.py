@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from harness import StudioRun, start_studio
+from yarl import URL
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -25,14 +26,51 @@ async def run(tmp_path: Path) -> AsyncIterator[StudioRun]:
 
 
 class Api:
-    """A client for /studio/api/v1 that returns (status, envelope)."""
+    """A client for /studio/api/v1 that returns (status, envelope).
+
+    Like the studio's web client it holds the session cookies and the CSRF token from GET /session
+    (fetched on the first write) and sends X-CSRF-Token with a same-origin Origin on every write.
+    It keeps cookies itself: aiohttp's default cookie jar drops cookies set by an IP address host.
+    """
 
     def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
         self.session = session
         self.base = base
+        url = URL(base)
+        self.origin = f"{url.scheme}://{url.raw_authority}"
+        self.cookies: dict[str, str] = {}
+        self.csrf_token: str | None = None
+
+    def _keep_cookies(self, resp: aiohttp.ClientResponse) -> None:
+        for name, morsel in resp.cookies.items():
+            if morsel.value == "" or morsel["max-age"] == "0":
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = morsel.value
+
+    async def open_session(self) -> dict:
+        """GET /session: the session cookie (the loopback owner's, here) and the CSRF token."""
+        headers = {"Cookie": self._cookie_header()} if self.cookies else {}
+        async with self.session.get(self.base + "/session", headers=headers) as resp:
+            self._keep_cookies(resp)
+            body = await resp.json(content_type=None)
+        self.csrf_token = body["data"]["csrf_token"]
+        return body
+
+    def _cookie_header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
 
     async def call(self, method: str, path: str, **kwargs: object) -> tuple[int, dict]:
-        async with self.session.request(method, self.base + path, **kwargs) as resp:  # type: ignore[arg-type]
+        headers = dict(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
+        if method.upper() in ("POST", "PUT", "PATCH", "DELETE"):
+            if self.csrf_token is None:
+                await self.open_session()
+            headers.setdefault("X-CSRF-Token", self.csrf_token)
+            headers.setdefault("Origin", self.origin)
+        if self.cookies:
+            headers.setdefault("Cookie", self._cookie_header())
+        async with self.session.request(method, self.base + path, headers=headers, **kwargs) as resp:  # type: ignore[arg-type]
+            self._keep_cookies(resp)
             body = await resp.json(content_type=None)
             return resp.status, body
 

@@ -1,0 +1,306 @@
+"""Secrets at rest: private key files, AES-256-GCM encrypted rows, and redaction of the studio's log lines.
+
+Algorithm: AES-256-GCM from `cryptography` (NIST SP 800-38D) with a fresh 96-bit random nonce for every
+encryption and the row's owner and name as associated data, so a ciphertext copied onto another row (or
+another user's) fails to decrypt. The key is 32 random bytes in `secrets.key` (mode 0600) in the studio's
+data directory, or base64url in the STUDIO_SECRET_KEY environment variable.
+Don't: reuse or derive a nonce, return a secret's value from any route, put one in an exception message,
+a log line or the audit log, or accept a key file other users can read (checked on POSIX; on Windows the
+file's ACL is not checked: keep the data directory in your own profile).
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import logging
+import os
+import re
+import secrets as pysecrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import delete, select
+
+from ..db.models import AuditLog, Secret, utcnow
+from ..db.store import Store
+from ..engine.errors import StudioError, not_found
+
+log = logging.getLogger("comfyui_studio.security")
+
+SECRET_KEY_ENV = "STUDIO_SECRET_KEY"  # noqa: S105 (a variable name, not a key)
+SECRET_KEY_FILE = "secrets.key"  # noqa: S105 (a file name)
+MAX_SECRET_CHARS = 4096
+_BLOB_VERSION = b"\x01"
+_NONCE_BYTES = 12
+
+
+# --- private files ---------------------------------------------------------------------------------
+
+
+class KeyFileError(RuntimeError):
+    """A key file exists but must not be used (permissions too open, unreadable, malformed)."""
+
+
+def check_private(path: Path) -> None:
+    """Refuse a key file that anyone but its owner may read or write (POSIX only)."""
+    if os.name != "posix":
+        return
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise KeyFileError(
+            f"{path} is readable or writable by other users (mode {mode & 0o777:o}); "
+            f"run `chmod 600 {path}` or delete it to have a new one made"
+        )
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file that only its owner can read, atomically (never briefly world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{pysecrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_private(path: Path) -> bytes | None:
+    """A private file's bytes, None when it does not exist; KeyFileError when its permissions are loose."""
+    if not path.exists():
+        return None
+    check_private(path)
+    return path.read_bytes()
+
+
+def b64e(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64d(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def load_or_create_key(path: Path, size: int = 32) -> bytes:
+    raw = read_private(path)
+    if raw is None:
+        key = pysecrets.token_bytes(size)
+        write_private(path, (b64e(key) + "\n").encode("ascii"))
+        log.info("Created a new key file %s", path.name)
+        return key
+    try:
+        key = b64d(raw.decode("ascii").strip())
+    except ValueError as exc:
+        raise KeyFileError(f"{path} is not a key file the studio wrote") from exc
+    if len(key) != size:
+        raise KeyFileError(f"{path} holds a {len(key)}-byte key; {size} bytes expected")
+    return key
+
+
+def secret_key(data_dir: Path, environ: dict[str, str] | None = None) -> bytes:
+    """The secrets key: STUDIO_SECRET_KEY (base64url, 32 bytes) when set, else secrets.key beside the database."""
+    env = os.environ if environ is None else environ
+    value = env.get(SECRET_KEY_ENV, "").strip()
+    if value:
+        try:
+            key = b64d(value)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise KeyFileError(f"{SECRET_KEY_ENV} must be 32 random bytes in base64url")
+        return key
+    return load_or_create_key(data_dir / SECRET_KEY_FILE)
+
+
+# --- log redaction ---------------------------------------------------------------------------------
+
+_PATTERNS = (
+    # JWTs (ours and anyone's): header.payload.signature
+    re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"),
+    # the studio's own token formats (refresh tokens, CSRF tokens)
+    re.compile(r"\b(?:srt|csrf)[0-9]?_[\w.-]{8,}"),
+    re.compile(r"(?i)\bBearer\s+[\w.~+/=-]+"),
+    # key = value / "key": "value" for names that hold credentials
+    re.compile(
+        r"(?i)((?:password|passwd|secret|token|api[_-]?key|apikey|authorization|cookie)"
+        r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&}]+)"
+    ),
+)
+
+
+class RedactionFilter(logging.Filter):
+    """Scrubs credentials out of log records: known secret values plus token-shaped strings.
+
+    ComfyUI serves its console log over HTTP (/internal/logs), so nothing secret may reach a handler.
+    Logger filters do not apply to child loggers' records, so `install_redaction` puts it on every
+    `comfyui_studio.*` logger.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._values: collections.OrderedDict[str, None] = collections.OrderedDict()
+
+    def remember(self, value: str) -> None:
+        """Redact this exact value from now on (secrets as they are stored or read)."""
+        if len(value) < 6:
+            return
+        self._values[value] = None
+        self._values.move_to_end(value)
+        while len(self._values) > 2000:
+            self._values.popitem(last=False)
+
+    def redact(self, text: str) -> str:
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, "[redacted]")
+        for pattern in _PATTERNS:
+            if pattern.groups:
+                text = pattern.sub(lambda m: m.group(1) + "[redacted]", text)
+            else:
+                text = pattern.sub("[redacted]", text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        clean = self.redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+REDACTION = RedactionFilter()
+
+
+def install_redaction(root: str = "comfyui_studio") -> None:
+    """Attach the redaction filter to the studio's logger and every existing child (idempotent)."""
+    names = [root] + [n for n in list(logging.Logger.manager.loggerDict) if n.startswith(root + ".")]
+    for name in names:
+        logger = logging.getLogger(name)
+        if REDACTION not in logger.filters:
+            logger.addFilter(REDACTION)
+
+
+# --- the secrets store -----------------------------------------------------------------------------
+
+SECRET_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class SecretBox:
+    """AES-256-GCM with the row's identity as associated data."""
+
+    key: bytes
+
+    @staticmethod
+    def _aad(owner_id: int, name: str) -> bytes:
+        return f"studio-secret:{owner_id}:{name}".encode()
+
+    def seal(self, owner_id: int, name: str, plaintext: str) -> bytes:
+        nonce = pysecrets.token_bytes(_NONCE_BYTES)
+        sealed = AESGCM(self.key).encrypt(nonce, plaintext.encode("utf-8"), self._aad(owner_id, name))
+        return _BLOB_VERSION + nonce + sealed
+
+    def open(self, owner_id: int, name: str, blob: bytes) -> str:
+        if blob[:1] != _BLOB_VERSION or len(blob) < 1 + _NONCE_BYTES + 16:
+            raise KeyFileError("A stored secret has an unknown format")
+        nonce, sealed = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+        try:
+            return AESGCM(self.key).decrypt(nonce, sealed, self._aad(owner_id, name)).decode("utf-8")
+        except InvalidTag:
+            raise KeyFileError(
+                "A stored secret cannot be decrypted with the current key (was secrets.key replaced?)"
+            ) from None
+
+
+def check_secret_name(name: str) -> str:
+    if not SECRET_NAME.fullmatch(name):
+        raise StudioError(
+            "validation_error",
+            "A secret's name is 1-64 characters: lowercase letters, digits, '_', '.', '-'",
+            [{"loc": ["path", "name"], "message": "invalid secret name", "type": "name_format"}],
+        )
+    return name
+
+
+def _meta(row: Secret) -> dict[str, object]:
+    def iso(value: object) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value is not None else None  # type: ignore[attr-defined]
+
+    return {"name": row.name, "created_at": iso(row.created_at), "updated_at": iso(row.updated_at)}
+
+
+class Secrets:
+    """Per-user encrypted values (the Civitai key first). Routes see names and dates, never values."""
+
+    def __init__(self, store: Store, key: bytes) -> None:
+        self.store = store
+        self.box = SecretBox(key)
+
+    async def put(self, owner_id: int, name: str, value: str) -> tuple[dict[str, object], bool]:
+        check_secret_name(name)
+        REDACTION.remember(value)
+        blob = self.box.seal(owner_id, name, value)
+        async with self.store.session(owner_id) as session, session.begin():
+            row = await session.scalar(select(Secret).where(Secret.owner_id == owner_id, Secret.name == name))
+            created = row is None
+            if row is None:
+                row = Secret(owner_id=owner_id, name=name, ciphertext=blob)
+                session.add(row)
+            else:
+                row.ciphertext = blob
+                row.updated_at = utcnow()
+            await session.flush()
+            return _meta(row), created
+
+    async def list(self, owner_id: int) -> list[dict[str, object]]:
+        async with self.store.session(owner_id) as session:
+            rows = (
+                await session.scalars(select(Secret).where(Secret.owner_id == owner_id).order_by(Secret.name))
+            ).all()
+        return [_meta(r) for r in rows]
+
+    async def meta(self, owner_id: int, name: str) -> dict[str, object]:
+        check_secret_name(name)
+        async with self.store.session(owner_id) as session:
+            row = await session.scalar(select(Secret).where(Secret.owner_id == owner_id, Secret.name == name))
+        if row is None:
+            raise not_found("Secret")
+        return _meta(row)
+
+    async def delete(self, owner_id: int, name: str) -> dict[str, object]:
+        check_secret_name(name)
+        async with self.store.session(owner_id) as session, session.begin():
+            row = await session.scalar(select(Secret).where(Secret.owner_id == owner_id, Secret.name == name))
+            if row is None:
+                raise not_found("Secret")
+            await session.execute(delete(Secret).where(Secret.id == row.id))
+            session.add(
+                AuditLog(actor_id=owner_id, action="delete", entity="secrets", entity_id=str(row.id), changes={})
+            )
+        return {"name": name, "deleted": True}
+
+    async def reveal(self, owner_id: int, name: str) -> str | None:
+        """The plaintext, for services that use it (the Civitai client); never for a route."""
+        async with self.store.session(owner_id) as session:
+            row = await session.scalar(select(Secret).where(Secret.owner_id == owner_id, Secret.name == name))
+        if row is None:
+            return None
+        value = self.box.open(owner_id, name, row.ciphertext)
+        REDACTION.remember(value)
+        return value
