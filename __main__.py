@@ -80,9 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="comfyui_studio", description="ComfyUI Studio")
-    parser.add_argument(
-        "--data-dir", help=f"the studio's data directory (default: ${DATA_DIR_ENV} or per-user)"
-    )
+    parser.add_argument("--data-dir", help=f"the studio's data directory (default: ${DATA_DIR_ENV} or per-user)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the studio standalone in front of a ComfyUI")

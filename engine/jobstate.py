@@ -507,9 +507,7 @@ class JobTracker:
 
     # ---- internals -----------------------------------------------------------------------------
 
-    def _explicit(
-        self, prompt_id: str, target: JobState, error: JobError | None, now_ms: int | None
-    ) -> list[Change]:
+    def _explicit(self, prompt_id: str, target: JobState, error: JobError | None, now_ms: int | None) -> list[Change]:
         job = self._jobs.get(prompt_id)
         if job is None:
             log.warning("%s for unknown job %s ignored", target.value, prompt_id)
@@ -523,9 +521,7 @@ class JobTracker:
 
     def _transition(self, job: _Job, target: JobState, now_ms: int | None) -> list[Change]:
         if target not in ALLOWED[job.state]:
-            log.warning(
-                "illegal transition %s -> %s for %s ignored", job.state.value, target.value, job.prompt_id
-            )
+            log.warning("illegal transition %s -> %s for %s ignored", job.state.value, target.value, job.prompt_id)
             return []
         previous = job.state if job.announced else None
         job.announced = True

@@ -16,9 +16,7 @@ IMMUTABLE = "private, max-age=31536000, immutable"
 
 async def _read_upload(request: web.Request, limit: int) -> bytes:
     if request.content_type != "multipart/form-data":
-        raise StudioError(
-            "unsupported_media_type", "Upload the image as multipart/form-data in a field named image"
-        )
+        raise StudioError("unsupported_media_type", "Upload the image as multipart/form-data in a field named image")
     if request.content_length is not None and request.content_length > limit + 64 * 1024:
         raise StudioError("payload_too_large", f"Images are limited to {limit // (1024 * 1024)} MiB")
     reader = await request.multipart()

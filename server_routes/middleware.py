@@ -66,18 +66,14 @@ def envelope_middleware(*, dev: bool) -> Callable[[web.Request, Handler], Awaita
             if exc.status < 400:
                 raise
             code = _HTTP_CODES.get(exc.status, "internal_error" if exc.status >= 500 else "validation_error")
-            message = {404: "No such route", 405: f"{request.method} is not allowed here"}.get(
-                exc.status, exc.reason
-            )
+            message = {404: "No such route", 405: f"{request.method} is not allowed here"}.get(exc.status, exc.reason)
             error = StudioError(code, message, status=exc.status)
             response = error_response(request, error, dev=dev, started=started)
             if isinstance(exc, web.HTTPMethodNotAllowed):
                 response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
             return response
         except Exception as exc:
-            log.exception(
-                "Unhandled error on %s %s (request %s)", request.method, request.path, request[REQUEST_ID]
-            )
+            log.exception("Unhandled error on %s %s (request %s)", request.method, request.path, request[REQUEST_ID])
             error = StudioError("internal_error", "Something went wrong on the studio's side")
             error.__cause__ = exc
             return error_response(request, error, dev=dev, started=started)

@@ -52,9 +52,7 @@ class StudioPage:
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         if self.html is None:
-            raise web.HTTPServiceUnavailable(
-                text="The studio UI is not built: run npm run build in web/studio"
-            )
+            raise web.HTTPServiceUnavailable(text="The studio UI is not built: run npm run build in web/studio")
         return web.Response(body=self.html, content_type="text/html", charset="utf-8", headers=self.headers)
 
     def add_routes(self, app: web.Application) -> None:

@@ -55,9 +55,7 @@ def run_expected(name: str) -> tuple[JobTracker, str, list[Change]]:
 
 def states(changes: list[Change], prompt_id: str) -> list[tuple[JobState | None, JobState]]:
     return [
-        (c.previous, c.snapshot.state)
-        for c in changes
-        if c.kind == "state" and c.prompt_id == prompt_id and c.snapshot
+        (c.previous, c.snapshot.state) for c in changes if c.kind == "state" and c.prompt_id == prompt_id and c.snapshot
     ]
 
 
@@ -461,10 +459,7 @@ def test_forget_drops_only_terminal_jobs_and_late_events_do_not_resurrect_them()
     assert tracker.forget("pending") is False
     assert tracker.forget(pid) is True
     assert tracker.get(pid) is None
-    assert (
-        tracker.feed("progress_state", {"prompt_id": pid, "nodes": {"1": {"state": "running"}}}, now_ms=1)
-        == []
-    )
+    assert tracker.feed("progress_state", {"prompt_id": pid, "nodes": {"1": {"state": "running"}}}, now_ms=1) == []
     assert tracker.get(pid) is None
     assert [s.prompt_id for s in tracker.jobs()] == ["pending"]
     assert [s.prompt_id for s in tracker.active()] == ["pending"]
@@ -478,8 +473,7 @@ def test_snapshots_are_immutable_views_shared_until_the_job_changes():
     early = tracker.get(P)
     assert tracker.get(P) is early  # no rebuild without a change
     progress = [
-        tracker.feed("progress", {"prompt_id": P, "node": "2", "value": v, "max": 9}, now_ms=1)
-        for v in range(9)
+        tracker.feed("progress", {"prompt_id": P, "node": "2", "value": v, "max": 9}, now_ms=1) for v in range(9)
     ]
     tracker.feed("executed", {"prompt_id": P, "node": "2", "output": {"images": [1]}}, now_ms=2)
     assert dict(early.outputs) == {}  # an old snapshot never changes under its holder
