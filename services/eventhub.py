@@ -204,9 +204,7 @@ class Subscription:
 class EventHub:
     """Publishes events to subscriptions; keeps the last `replay_size` for resuming clients."""
 
-    def __init__(
-        self, replay_size: int = 1000, client_queue_size: int = 256, epoch: str | None = None
-    ) -> None:
+    def __init__(self, replay_size: int = 1000, client_queue_size: int = 256, epoch: str | None = None) -> None:
         if replay_size < 1 or client_queue_size < 1:
             raise ValueError("replay_size and client_queue_size must be positive")
         if epoch is not None and ("-" in epoch or not epoch):
@@ -236,9 +234,7 @@ class EventHub:
                 sub._push(event)
         return event
 
-    def publish_preview(
-        self, prompt_id: str, image_bytes: bytes, mime: str, user_id: int | None = None
-    ) -> None:
+    def publish_preview(self, prompt_id: str, image_bytes: bytes, mime: str, user_id: int | None = None) -> None:
         """Hand a latent preview to the subscriptions that asked for previews; never buffered."""
         preview = Preview(prompt_id, image_bytes, mime, user_id)
         for sub in self._subs:
