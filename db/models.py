@@ -222,3 +222,6 @@ class Secret(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_secrets_owner_id_name"),)
+
+
+from . import shortcodes as _shortcodes  # noqa: E402,F401

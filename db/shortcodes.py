@@ -1,0 +1,44 @@
+"""Shortcode definitions: the model of migration 0003.
+
+Built-in codes are ordinary rows here (``builtin`` set, no owner), seeded at start-up when missing and
+edited by the owner like any other row; user codes belong to their owner and are private unless ``shared``.
+The columns mirror ``engine.shortcodes.CodeDefinition`` field by field, so a row converts both ways.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .models import Base, new_id, utcnow
+
+
+class Shortcode(Base):
+    __tablename__ = "shortcodes"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("sc_"))
+    # None for built-ins: they are shared by everyone and edited by the owner.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    aliases: Mapped[list] = mapped_column(JSON, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    type: Mapped[str] = mapped_column(String(16))
+    choices: Mapped[list] = mapped_column(JSON, default=list)
+    default: Mapped[dict | list | str | int | float | bool | None] = mapped_column(JSON)
+    min: Mapped[float | None] = mapped_column(Float)
+    max: Mapped[float | None] = mapped_column(Float)
+    scale: Mapped[dict] = mapped_column(JSON, default=dict)
+    targets: Mapped[list] = mapped_column(JSON, default=list)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Limits the code to one workflow; a plain string until the workflows table exists (no FK yet).
+    workflow_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        # One code per owner (built-ins have no owner: the service keeps their codes unique).
+        Index("ix_shortcodes_owner_id_code", "owner_id", "code", unique=True),
+        Index("ix_shortcodes_builtin_shared", "builtin", "shared"),
+    )
