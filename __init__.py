@@ -7,8 +7,6 @@ itself to PromptServer; imported anywhere else it loads no ComfyUI module.
 import logging
 import sys
 
-from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-
 WEB_DIRECTORY = "./web/comfy"
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
@@ -20,11 +18,19 @@ def _inside_comfyui() -> bool:
     return getattr(prompt_server, "instance", None) is not None
 
 
-if _inside_comfyui():
-    try:
-        from .plugin import attach_to_comfyui
+if __package__:
+    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
-        attach_to_comfyui()
-    except Exception:
-        # A broken studio must never take ComfyUI down with it.
-        logging.getLogger("comfyui_studio").exception("ComfyUI Studio could not be mounted")
+    if _inside_comfyui():
+        try:
+            from .plugin import attach_to_comfyui
+
+            attach_to_comfyui()
+        except Exception:
+            # A broken studio must never take ComfyUI down with it.
+            logging.getLogger("comfyui_studio").exception("ComfyUI Studio could not be mounted")
+else:
+    # pytest imports the repository root's __init__.py on its own (no package) when the checkout's
+    # folder name is not an identifier; there is nothing to attach to then.
+    NODE_CLASS_MAPPINGS: dict = {}
+    NODE_DISPLAY_NAME_MAPPINGS: dict = {}
