@@ -1,5 +1,7 @@
 // Start-up: the session, the status, then the event stream that keeps everything live.
-import { api, errorMessage } from './api/client'
+import { watch } from 'vue'
+import { api, errorMessage, isMissingRoute } from './api/client'
+import { connectPreviews } from './api/previews'
 import { connectEvents } from './api/events'
 import { jobs } from './stores/jobs'
 import { session } from './stores/session'
@@ -8,6 +10,34 @@ import { notifyJob, toast } from './stores/toasts'
 
 let conn: ReturnType<typeof connectEvents> | null = null
 let unlisten: (() => void) | null = null
+let stopWatches: (() => void)[] = []
+
+/** Our jobs' places in ComfyUI's queue, read after the queue changed (never on a timer). */
+let queueTimer: ReturnType<typeof setTimeout> | null = null
+let queueMissing = false
+function refreshPositions() {
+  if (queueMissing || jobs.positionsInEvents.value) return
+  if (queueTimer) clearTimeout(queueTimer)
+  queueTimer = setTimeout(async () => {
+    if (!jobs.list().some((j) => j.state === 'queued')) return
+    try {
+      const q = await api.get<{ pending?: { job_id?: string | null; position?: number | null }[] }>('/queue')
+      jobs.applyPositions(Array.isArray(q?.pending) ? q.pending : [])
+    } catch (e) {
+      if (isMissingRoute(e)) queueMissing = true
+    }
+  }, 250)
+}
+
+function startPreviews() {
+  const previews = connectPreviews((f) => {
+    const url = URL.createObjectURL(new Blob([f.bytes as BlobPart], { type: f.mime }))
+    if (!jobs.applyPreview(f.promptId, url)) URL.revokeObjectURL(url)
+  })
+  const running = () => jobs.order.value.slice(0, 200).some((id) => jobs.byId.get(id)?.state === 'running')
+  stopWatches.push(watch(running, (on) => previews.want(on), { immediate: true }))
+  stopWatches.push(() => previews.want(false))
+}
 
 export async function loadStatus() {
   try {
@@ -23,11 +53,16 @@ export async function startLive() {
   try {
     await api.bootstrap()
   } catch (e) {
-    toast(errorMessage(e), 'error', "Couldn't start")
+    // no session route yet (or no accounts): the API works without one
+    if (!isMissingRoute(e)) toast(errorMessage(e), 'error', "Couldn't start")
   }
   if (session.authRequired) return
   await loadStatus()
   unlisten ??= jobs.onTransition((job) => notifyJob(job))
+  if (!stopWatches.length) {
+    stopWatches.push(watch(() => [jobs.queue.pending, jobs.queue.running, jobs.order.value.length], refreshPositions))
+    startPreviews()
+  }
   conn ??= connectEvents(jobs, {
     onFreshConnect: () => {
       // a new stream (not a browser resume): read the newest page and the counts again
@@ -45,4 +80,6 @@ export function stopLive() {
   conn = null
   unlisten?.()
   unlisten = null
+  for (const s of stopWatches) s()
+  stopWatches = []
 }

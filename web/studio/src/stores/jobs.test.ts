@@ -73,6 +73,16 @@ describe('jobs store', () => {
     expect({ ...s.queue }).toEqual({ running: 1, pending: 4 })
   })
 
+  it('takes queue positions from queue events', () => {
+    const s = createJobsStore()
+    s.upsert(job('j_1', '01:00'))
+    s.upsert(job('j_2', '02:00'))
+    handleEvent(s, 'queue', { running: 1, pending: 2, positions: { j_1: 4, j_2: 5 } })
+    expect(s.queuePosition(s.get('j_1')!)).toBe(4)
+    expect(s.queuePosition(s.get('j_2')!)).toBe(5)
+    expect(s.positionsInEvents.value).toBe(true)
+  })
+
   it('resync drops local state and uses the server state', () => {
     const s = createJobsStore()
     s.upsert(job('j_old', '00:00'))

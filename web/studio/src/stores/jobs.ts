@@ -71,6 +71,8 @@ export function createJobsStore() {
       images: mergeImages(prev?.images, job.images ?? []),
       progress: job.progress ?? (job.state === prev?.state ? prev?.progress : null) ?? null,
     }
+    const oldPreview = prev?.progress?.preview_url
+    if (oldPreview && oldPreview !== next.progress?.preview_url && oldPreview.startsWith('blob:')) URL.revokeObjectURL(oldPreview)
     byId.set(job.id, next)
     if (!prev) insertId(job.id, next)
     else if (prev.created_at !== next.created_at) {
@@ -98,9 +100,48 @@ export function createJobsStore() {
     byId.set(jobId, { ...prev, images: [...prev.images, image] })
   }
 
+  /** A latent preview (object URL) for the running job with this prompt id; the old URL is released. */
+  function applyPreview(promptId: string, url: string): boolean {
+    for (const id of order.value.slice(0, 200)) {
+      const j = byId.get(id)!
+      if (j.prompt_id === promptId && j.state === 'running') {
+        const old = j.progress?.preview_url
+        byId.set(id, { ...j, progress: { ...j.progress, preview_url: url } })
+        if (old && old.startsWith('blob:')) URL.revokeObjectURL(old)
+        return true
+      }
+    }
+    return false
+  }
+
+  /** Queue positions from GET /queue: `[{job_id, position}]` for the pending entries. */
+  function applyPositions(pending: { job_id?: string | null; position?: number | null }[]) {
+    const pos = new Map<string, number>()
+    for (const e of pending) if (e.job_id && typeof e.position === 'number') pos.set(e.job_id, e.position)
+    for (const id of order.value) {
+      const j = byId.get(id)!
+      if (j.state !== 'queued') continue
+      const p = pos.get(id) ?? null
+      if (j.queue_position !== p) byId.set(id, { ...j, queue_position: p })
+    }
+  }
+
+  /** Whether queue events carry this user's positions (then GET /queue is never needed for them). */
+  const positionsInEvents = { value: false }
+
   function applyQueue(q: unknown) {
     const n = normalizeQueue(q)
     if (n) Object.assign(queue, n)
+    const positions = q && typeof q === 'object' ? (q as { positions?: unknown }).positions : undefined
+    if (positions && typeof positions === 'object' && !Array.isArray(positions)) {
+      positionsInEvents.value = true
+      applyPositions(
+        Object.entries(positions as Record<string, unknown>).map(([job_id, position]) => ({
+          job_id,
+          position: typeof position === 'number' ? position : null,
+        })),
+      )
+    }
   }
 
   function remove(jobId: string) {
@@ -165,6 +206,9 @@ export function createJobsStore() {
     applyProgress,
     applyOutput,
     applyQueue,
+    applyPreview,
+    applyPositions,
+    positionsInEvents,
     remove,
     clear,
     resync,
