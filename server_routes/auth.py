@@ -15,7 +15,7 @@ from pydantic import Field
 from ..db.models import User
 from ..engine.envelope import success
 from ..engine.errors import StudioError
-from ..services.accounts import check_password
+from ..services.accounts import check_password, check_username
 from ..services.sessions import ACCESS_TTL_S, REFRESH_TTL_S, Identity, Issued, RefreshRefused
 from .context import CREATED, REQUEST_ID, is_owner, user_id
 from .middleware import envelope_response
@@ -160,6 +160,7 @@ async def get_session(request: web.Request) -> web.StreamResponse:
 async def login(request: web.Request) -> web.StreamResponse:
     security = _security(request)
     body = await read_json(request, LoginBody, limit=AUTH_BODY_LIMIT)
+    check_username(body.username)
     peer = _peer(request)
     security.guard.check(peer, body.username)
     user = await security.accounts.authenticate(body.username, body.password)
@@ -223,6 +224,8 @@ async def setup(request: web.Request) -> web.StreamResponse:
     """First run on a network: name the owner and set its password, with the code from the data folder."""
     security = _security(request)
     body = await read_json(request, SetupBody, limit=AUTH_BODY_LIMIT)
+    check_username(body.username)
+    check_password(body.password)
     peer = _peer(request)
     security.guard.check(peer, None)
     owner_id = security.studio.owner_id

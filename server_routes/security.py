@@ -337,10 +337,17 @@ class Security:
             proxied=any(h in headers for h in _PROXY_HEADERS),
         )
 
-    async def start(self) -> None:
+    def load_keys(self) -> None:
+        """The key files (before the store opens: a refused key stops start-up with nothing open)."""
         install_redaction()
+        data_dir = self.studio.config.data_dir
+        if not data_dir.exists():
+            data_dir.mkdir(mode=0o700, parents=True)  # the studio's private folder: its owner only
         self.sessions.keys.load()
         self.secrets = Secrets(self.studio.store, secret_key(self.studio.config.data_dir))
+
+    async def start(self) -> None:
+        """After the studio's start: settings from the store, the setup code when one is needed."""
         self.local_owner_login = await self._local_login_setting()
         if self.login_required and await self.accounts.needs_setup(self.studio.owner_id):
             path = self.setup_code.ensure()
@@ -362,14 +369,19 @@ SECURITY: web.AppKey[Security] = web.AppKey("studio_security", Security)
 
 
 def install(app: web.Application, studio: Studio) -> Security:
-    """Build the bundle; its keys load at start-up, after the studio has opened its store."""
+    """Build the bundle: key files load first of all start-up steps, the rest after the store is open."""
     security = Security.build(studio)
     app[SECURITY] = security
+
+    async def keys(_app: web.Application) -> AsyncIterator[None]:
+        security.load_keys()
+        yield
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await security.start()
         yield
 
+    app.cleanup_ctx.insert(0, keys)
     app.cleanup_ctx.append(lifecycle)
     return security
 

@@ -187,13 +187,33 @@ class RedactionFilter(logging.Filter):
 REDACTION = RedactionFilter()
 
 
+_factory_installed: list[bool] = []
+
+
 def install_redaction(root: str = "comfyui_studio") -> None:
-    """Attach the redaction filter to the studio's logger and every existing child (idempotent)."""
+    """Attach the redaction filter to the studio's logger and every existing child (idempotent).
+
+    A logger's filters do not see records of child loggers created later, so the record factory is
+    chained too: it runs the same filter on every `comfyui_studio.*` record, and only on those.
+    """
     names = [root] + [n for n in list(logging.Logger.manager.loggerDict) if n.startswith(root + ".")]
     for name in names:
         logger = logging.getLogger(name)
         if REDACTION not in logger.filters:
             logger.addFilter(REDACTION)
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+    prefix = root + "."
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        if record.name == root or record.name.startswith(prefix):
+            REDACTION.filter(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed.append(True)
 
 
 # --- the secrets store -----------------------------------------------------------------------------

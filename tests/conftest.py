@@ -72,6 +72,9 @@ class Api:
         async with self.session.request(method, self.base + path, headers=headers, **kwargs) as resp:  # type: ignore[arg-type]
             self._keep_cookies(resp)
             body = await resp.json(content_type=None)
+            data = body.get("data") if isinstance(body, dict) else None
+            if isinstance(data, dict) and isinstance(data.get("csrf_token"), str):
+                self.csrf_token = data["csrf_token"]  # login, setup, refresh: a new session, a new token
             return resp.status, body
 
     async def get(self, path: str, **kwargs: object) -> tuple[int, dict]:
