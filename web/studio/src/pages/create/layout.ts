@@ -32,7 +32,7 @@ export interface RowLayout {
 
 export function targetTileHeight(width: number): number {
   if (width < 640) return 420
-  return Math.round(Math.min(400, Math.max(220, width / 4.4)))
+  return Math.round(Math.min(460, Math.max(220, width / 4.4)))
 }
 
 export function columnsFor(width: number): number {

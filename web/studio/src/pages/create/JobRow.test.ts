@@ -1,0 +1,58 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { mount } from '@vue/test-utils'
+import JobRow from './JobRow.vue'
+import { layoutRow } from './layout'
+import { actionSlots } from './actions'
+import { markMissing } from '../../stores/features'
+import type { Job } from '../../api/types'
+
+const base: Job = { id: 'j_1', state: 'queued', prompt_text: 'a cat', created_at: '2026-11-25T18:00:00Z', images: [] }
+const image = { id: 'i_1', job_id: 'j_1', kind: 'output', width: 512, height: 512, mime: 'image/png', url: '/studio/api/v1/images/i_1', thumb_url: '/studio/api/v1/images/i_1/thumb', created_at: '' }
+const row = (over: Partial<Job>) => mount(JobRow, { props: { row: layoutRow({ ...base, ...over }, true, 1000) } })
+
+afterEach(() => {
+  actionSlots.value = []
+})
+
+describe('job tile', () => {
+  it('shows a queued job with its position and its id', () => {
+    const w = row({ queue_position: 2 })
+    expect(w.text()).toContain('Queued · #2')
+    expect(w.get('.id').text()).toBe('j_1')
+    expect(w.text()).toContain('Cancel')
+  })
+
+  it('shows a running job with a progress bar from progress.overall', () => {
+    const w = row({ state: 'running', progress: { overall: 0.42 } })
+    expect(w.text()).toContain('Generating · 42%')
+    expect((w.get('.fill').element as HTMLElement).style.width).toBe('42%')
+    expect(w.text()).toContain('Stop')
+  })
+
+  it('shows a readable error for a failed job', () => {
+    const w = row({ state: 'error', error: { message: 'CUDA out of memory', node_type: 'KSampler', node_id: '3' } })
+    expect(w.get('.message').text()).toBe('CUDA out of memory (KSampler #3)')
+  })
+
+  it('shows thumbnails with the action slots, copy, download and delete', () => {
+    actionSlots.value = [{ slot: 'upscale', label: 'Upscale', icon: 'upscale' }]
+    const w = row({ state: 'done', images: [image] })
+    expect(w.get('img').attributes('src')).toBe('/studio/api/v1/images/i_1/thumb')
+    const labels = w.findAll('.toolbar .tool').map((b) => b.attributes('aria-label'))
+    expect(labels).toEqual(['Upscale', 'Copy prompt', 'Download image', 'Delete job'])
+    expect(w.get('a.tool').attributes('href')).toBe('/studio/api/v1/images/i_1')
+  })
+
+  it('hides controls whose routes the server lacks', () => {
+    markMissing('queue.front')
+    const w = row({})
+    expect(w.text()).not.toContain('Run next')
+    expect(w.text()).toContain('Cancel')
+  })
+
+  it('renders prompt text as text, never as HTML', () => {
+    const w = row({ prompt_text: '<img src=x onerror=alert(1)><b>bold</b>' })
+    expect(w.find('b').exists()).toBe(false)
+    expect(w.get('.prompt').text()).toBe('<img src=x onerror=alert(1)><b>bold</b>')
+  })
+})
