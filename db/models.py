@@ -107,6 +107,15 @@ class Job(Base):
     node_errors: Mapped[dict] = mapped_column(JSON, default=dict)
     foreign: Mapped[bool] = mapped_column(Boolean, default=False)
     replay_of: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
+    # What an action run recorded (migration 0004): the version it ran, its slot, values and source image.
+    workflow_version_id: Mapped[str | None] = mapped_column(ForeignKey("workflow_versions.id"))
+    action_id: Mapped[str | None] = mapped_column(ForeignKey("actions.id", ondelete="SET NULL"))
+    action_slot: Mapped[str | None] = mapped_column(String(64))
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    # use_alter: images → jobs → images is a cycle that table sorting must not trip over.
+    parent_image_id: Mapped[str | None] = mapped_column(
+        ForeignKey("images.id", use_alter=True, name="fk_jobs_parent_image_id_images"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
@@ -225,3 +234,4 @@ class Secret(Base):
 
 
 from . import shortcodes as _shortcodes  # noqa: E402,F401
+from . import workflows as _workflows  # noqa: E402,F401

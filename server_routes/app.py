@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..services.studio import Studio
-from . import auth, calls, events, images, jobs, queue, secrets, security, status, users
+from . import actions, auth, calls, events, images, jobs, queue, secrets, security, status, users, workflows
 from .keys import EVENT_HUB, SNAPSHOT_PROVIDER, STUDIO
 from .middleware import envelope_middleware
 from .ui import StudioPage, asset_headers
@@ -26,7 +26,7 @@ def create_app(studio: Studio) -> web.Application:
     app[STUDIO] = studio
     app[EVENT_HUB] = studio.hub
     app[SNAPSHOT_PROVIDER] = studio.snapshot
-    for module in (status, jobs, queue, images, calls, auth, users, secrets):
+    for module in (status, jobs, queue, images, calls, auth, users, secrets, workflows, actions):
         app.add_routes(module.routes)
     events.add_routes(app)
     StudioPage().add_routes(app)

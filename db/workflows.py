@@ -1,0 +1,79 @@
+"""Workflows (with their version history) and actions: the models of migration 0004.
+
+A workflow's graph is never edited in place: every edit writes a new `WorkflowVersion`, and jobs point at
+the version they ran. Workflows are soft-deleted (`deleted_at`) so the versions that jobs ran stay readable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .models import Base, new_id, utcnow
+
+
+class Workflow(Base):
+    __tablename__ = "workflows"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("w_"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    source_format: Mapped[str] = mapped_column(String(16), default="api")  # api | ui | png
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set on the workflows the studio ships ("default:generate"): seeded once, then edited like any other.
+    builtin_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    head_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column()
+
+
+class WorkflowVersion(Base):
+    __tablename__ = "workflow_versions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("wv_"))
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    graph: Mapped[dict] = mapped_column(JSON)  # API format, what ComfyUI runs
+    source: Mapped[dict | None] = mapped_column(JSON)  # the UI-format workflow it was converted from
+    parameters: Mapped[list] = mapped_column(JSON, default=list)
+    bindings: Mapped[dict] = mapped_column(JSON, default=dict)
+    outputs: Mapped[list] = mapped_column(JSON, default=list)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("workflow_id", "number", name="uq_workflow_versions_workflow_id_number"),)
+
+
+class Action(Base):
+    __tablename__ = "actions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("a_"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    slot: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(100))
+    icon: Mapped[str] = mapped_column(String(64), default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    # RESTRICT: a workflow that an action runs cannot disappear under it.
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id", ondelete="RESTRICT"), index=True)
+    # The action's own parameter schema, merged over the workflow version's by name.
+    parameters: Mapped[list] = mapped_column(JSON, default=list)
+    # What the action computes before patching: "" | "zoom" | "pan" (padding from the source size).
+    compute: Mapped[str] = mapped_column(String(16), default="")
+    needs_image: Mapped[bool] = mapped_column(Boolean, default=True)
+    needs_mask: Mapped[bool] = mapped_column(Boolean, default=False)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("owner_id", "slot", name="uq_actions_owner_id_slot"),
+        Index("ix_actions_shared", "shared"),
+    )

@@ -1,0 +1,495 @@
+"""UI-format (LiteGraph) workflows → API-format graphs, the way ComfyUI's frontend does it.
+
+A port of the frontend's ``graphToPrompt`` (ComfyUI_frontend ``src/utils/executionUtil.ts``) for the
+server side, driven by the host's ``/object_info``:
+
+- widget values are written by input name: ``widgets_values`` is positional over the node's widget
+  inputs in ``input_order``, with the frontend-only widgets skipped (``control_after_generate`` after
+  seeds, the ``upload`` button after ``image_upload`` combos);
+- links become ``[origin_id, origin_slot]``; Reroute nodes are walked through, a PrimitiveNode's value is
+  written into the input it feeds, Note/MarkdownNote nodes vanish;
+- muted nodes (mode 2) are dropped, and links from them removed; bypassed nodes (mode 4) are rewired:
+  a consumer of their output gets the link of their input of the same type (same slot first);
+- subgraphs (``definitions.subgraphs``) are expanded with ids ``outer:inner``, as the frontend's
+  ``ExecutableNodeDTO`` does;
+- literal arrays are wrapped as ``{"__value__": [...]}``.
+
+Every refusal is a ``ConversionError`` naming the node. PNG files written by ComfyUI carry the API
+prompt and the UI workflow in tEXt chunks: ``png_text`` reads them without an image library.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from .selectors import JSON
+
+ObjectInfo: TypeAlias = "dict[str, JSON]"
+
+# Frontend-only nodes: they shape the editor, never the prompt.
+VIRTUAL_TYPES = frozenset({"Note", "MarkdownNote", "Reroute", "PrimitiveNode", "Comfy.Note"})
+WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
+UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload")
+UPLOAD_VALUES = frozenset({"image", "video", "audio"})
+MODE_MUTED = 2
+MODE_BYPASS = 4
+SUBGRAPH_INPUT = -10
+SUBGRAPH_OUTPUT = -20
+MAX_SUBGRAPH_DEPTH = 16
+
+
+class ConversionError(ValueError):
+    """A workflow that cannot be converted; ``node_id`` names the node when one is to blame."""
+
+    def __init__(self, message: str, node_id: str | None = None) -> None:
+        super().__init__(message)
+        self.node_id = node_id
+
+
+@dataclass
+class Converted:
+    graph: dict[str, JSON]
+    warnings: list[str] = field(default_factory=list)
+    # App Mode's chosen widgets, as (node id, widget name, config) in the converted graph's ids.
+    linear_inputs: list[tuple[str, str, dict[str, JSON]]] = field(default_factory=list)
+    linear_outputs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Link:
+    origin: int
+    origin_slot: int
+    target: int
+    target_slot: int
+    type: str
+
+
+@dataclass
+class _Scope:
+    """One graph level: the top level, or one instance of a subgraph."""
+
+    prefix: str
+    nodes: dict[int, dict[str, JSON]]
+    links: dict[int, _Link]
+    parent: _Scope | None = None
+    instance: dict[str, JSON] | None = None  # the subgraph node in the parent scope
+    depth: int = 0
+
+
+@dataclass(frozen=True)
+class _Ref:
+    node_id: str
+    slot: int
+
+
+@dataclass(frozen=True)
+class _Literal:
+    value: JSON
+
+
+_Source: TypeAlias = "_Ref | _Literal | None"
+
+
+# -- detecting formats ---------------------------------------------------------------------------
+
+
+def is_ui_workflow(data: JSON) -> bool:
+    return isinstance(data, dict) and isinstance(data.get("nodes"), list) and "links" in data
+
+
+def is_api_graph(data: JSON) -> bool:
+    return (
+        isinstance(data, dict)
+        and bool(data)
+        and all(isinstance(n, dict) and isinstance(n.get("class_type"), str) for n in data.values())
+    )
+
+
+# -- PNG metadata ----------------------------------------------------------------------------------
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_text(data: bytes, limit: int = 64 * 1024 * 1024) -> dict[str, str]:
+    """The tEXt/zTXt/iTXt entries of a PNG (ComfyUI writes ``prompt`` and ``workflow`` there)."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise ConversionError("The file is not a PNG")
+    out: dict[str, str] = {}
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IEND":
+            break
+        try:
+            if kind == b"tEXt":
+                key, _, value = body.partition(b"\0")
+                out[key.decode("latin-1")] = value.decode("latin-1")
+            elif kind == b"zTXt":
+                key, _, rest = body.partition(b"\0")
+                out[key.decode("latin-1")] = _inflate(rest[1:], limit).decode("latin-1")
+            elif kind == b"iTXt":
+                key, _, rest = body.partition(b"\0")
+                compressed, rest = rest[0], rest[2:]
+                _lang, _, rest = rest.partition(b"\0")
+                _tkey, _, text = rest.partition(b"\0")
+                raw = _inflate(text, limit) if compressed else text
+                out[key.decode("latin-1")] = raw.decode("utf-8")
+        except (IndexError, UnicodeDecodeError, zlib.error):
+            continue  # one bad chunk does not hide the others
+    return out
+
+
+def _inflate(data: bytes, limit: int) -> bytes:
+    # Bounded: a zip bomb in a text chunk must not eat the memory.
+    out = zlib.decompressobj().decompress(data, limit)
+    return out
+
+
+def workflow_from_png(data: bytes) -> tuple[JSON | None, JSON | None]:
+    """(API prompt, UI workflow) from a PNG's metadata; either may be None."""
+    texts = png_text(data)
+    found: list[JSON | None] = []
+    for key in ("prompt", "workflow"):
+        raw = texts.get(key)
+        value: JSON | None = None
+        if raw:
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = None
+        found.append(value)
+    return found[0], found[1]
+
+
+# -- converting ----------------------------------------------------------------------------------
+
+
+def _int(value: JSON, what: str, node_id: str | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConversionError(f"{what} is not an id: {value!r}", node_id)
+    try:
+        return int(value)
+    except ValueError:
+        raise ConversionError(f"{what} is not an id: {value!r}", node_id) from None
+
+
+def _parse_links(raw: JSON, prefix: str) -> dict[int, _Link]:
+    links: dict[int, _Link] = {}
+    if raw is None:
+        return links
+    if not isinstance(raw, list):
+        raise ConversionError("The workflow's links must be a list")
+    for item in raw:
+        if isinstance(item, list) and len(item) >= 5:
+            lid, origin, oslot, target, tslot = item[:5]
+            ltype = item[5] if len(item) > 5 else "*"
+        elif isinstance(item, dict):
+            lid, origin, oslot = item.get("id"), item.get("origin_id"), item.get("origin_slot")
+            target, tslot, ltype = item.get("target_id"), item.get("target_slot"), item.get("type", "*")
+        else:
+            raise ConversionError(f"A link of the workflow{' ' + prefix if prefix else ''} is malformed: {item!r}")
+        link = _Link(
+            _int(origin, "a link's origin"),
+            _int(oslot, "a link's origin slot"),
+            _int(target, "a link's target"),
+            _int(tslot, "a link's target slot"),
+            ltype if isinstance(ltype, str) else "*",
+        )
+        links[_int(lid, "a link id")] = link
+    return links
+
+
+def _parse_nodes(raw: JSON) -> dict[int, dict[str, JSON]]:
+    if not isinstance(raw, list):
+        raise ConversionError("The workflow's nodes must be a list")
+    nodes: dict[int, dict[str, JSON]] = {}
+    for node in raw:
+        if not isinstance(node, dict):
+            raise ConversionError(f"A node of the workflow is not an object: {node!r}"[:200])
+        nid = _int(node.get("id"), "a node id")
+        if not isinstance(node.get("type"), str) or not node.get("type"):
+            raise ConversionError(f"node {nid} has no type", str(nid))
+        nodes[nid] = node
+    return nodes
+
+
+class _Converter:
+    def __init__(self, workflow: dict[str, JSON], object_info: ObjectInfo) -> None:
+        self.object_info = object_info
+        self.warnings: list[str] = []
+        self.subgraphs: dict[str, dict[str, JSON]] = {}
+        definitions = workflow.get("definitions")
+        if isinstance(definitions, dict) and isinstance(definitions.get("subgraphs"), list):
+            for sub in definitions["subgraphs"]:
+                if isinstance(sub, dict) and isinstance(sub.get("id"), str):
+                    self.subgraphs[sub["id"]] = sub
+        group_nodes = (
+            (workflow.get("extra") or {}).get("groupNodes") if isinstance(workflow.get("extra"), dict) else None
+        )
+        self.group_nodes = group_nodes if isinstance(group_nodes, dict) else {}
+        self.top = _Scope("", _parse_nodes(workflow.get("nodes")), _parse_links(workflow.get("links"), ""))
+        self.graph: dict[str, JSON] = {}
+
+    # -- following links -----------------------------------------------------------------------
+
+    def _node_label(self, scope: _Scope, nid: int) -> str:
+        node = scope.nodes.get(nid) or {}
+        return f"node {scope.prefix}{nid} ({node.get('type', '?')})"
+
+    def follow(self, scope: _Scope, link_id: JSON, consumer: str) -> _Source:
+        """What an input wired to ``link_id`` receives."""
+        if link_id is None:
+            return None
+        lid = _int(link_id, "a link id", consumer)
+        link = scope.links.get(lid)
+        if link is None:
+            raise ConversionError(f"node {consumer} is wired to link {lid}, which the workflow does not have", consumer)
+        return self.source(scope, link.origin, link.origin_slot, link.type, consumer)
+
+    def source(self, scope: _Scope, nid: int, slot: int, ltype: str, consumer: str) -> _Source:
+        if nid == SUBGRAPH_INPUT:  # the subgraph's input: whatever feeds the instance's input there
+            if scope.parent is None or scope.instance is None:
+                raise ConversionError(f"node {consumer} reads a subgraph input outside a subgraph", consumer)
+            inputs = scope.instance.get("inputs") or []
+            if not isinstance(inputs, list) or slot >= len(inputs) or not isinstance(inputs[slot], dict):
+                return None
+            return self.follow(scope.parent, inputs[slot].get("link"), consumer)
+        node = scope.nodes.get(nid)
+        if node is None:
+            raise ConversionError(
+                f"node {consumer} is wired to node {scope.prefix}{nid}, which does not exist", consumer
+            )
+        ntype = str(node.get("type"))
+        mode = node.get("mode") or 0
+        label = f"{scope.prefix}{nid}"
+        if mode == MODE_MUTED:
+            return None
+        if ntype == "Reroute":
+            inputs = node.get("inputs") or []
+            link = (
+                inputs[0].get("link") if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict) else None
+            )
+            return self.follow(scope, link, label)
+        if ntype == "PrimitiveNode":
+            values = node.get("widgets_values")
+            if isinstance(values, list) and values:
+                return _Literal(_wrap(values[0]))
+            return None
+        if mode == MODE_BYPASS:
+            return self.bypass(scope, node, slot, label)
+        if ntype in self.subgraphs:
+            inner = self.inner_scope(scope, node)
+            for link in inner.links.values():
+                if link.target == SUBGRAPH_OUTPUT and link.target_slot == slot:
+                    return self.source(inner, link.origin, link.origin_slot, link.type, label)
+            return None
+        if ntype in VIRTUAL_TYPES:
+            return None
+        return _Ref(label, slot)
+
+    def bypass(self, scope: _Scope, node: dict[str, JSON], slot: int, label: str) -> _Source:
+        """A bypassed node passes the input of its output's type through, preferring the same slot."""
+        outputs = node.get("outputs") or []
+        out_type = None
+        if isinstance(outputs, list) and slot < len(outputs) and isinstance(outputs[slot], dict):
+            out_type = outputs[slot].get("type")
+        inputs = [i for i in (node.get("inputs") or []) if isinstance(i, dict)]
+        order = ([inputs[slot]] if slot < len(inputs) else []) + inputs
+        for inp in order:
+            if inp.get("link") is not None and (out_type is None or _types_match(inp.get("type"), out_type)):
+                return self.follow(scope, inp.get("link"), label)
+        return None
+
+    def inner_scope(self, scope: _Scope, node: dict[str, JSON]) -> _Scope:
+        if scope.depth >= MAX_SUBGRAPH_DEPTH:
+            raise ConversionError("Subgraphs are nested too deeply", f"{scope.prefix}{node.get('id')}")
+        sub = self.subgraphs[str(node.get("type"))]
+        prefix = f"{scope.prefix}{node.get('id')}:"
+        try:
+            return _Scope(
+                prefix,
+                _parse_nodes(sub.get("nodes")),
+                _parse_links(sub.get("links"), prefix),
+                parent=scope,
+                instance=node,
+                depth=scope.depth + 1,
+            )
+        except ConversionError as exc:
+            raise ConversionError(f"subgraph node {prefix[:-1]}: {exc}", prefix[:-1]) from None
+
+    # -- writing nodes -------------------------------------------------------------------------
+
+    def emit_scope(self, scope: _Scope) -> None:
+        for nid, node in scope.nodes.items():
+            ntype = str(node.get("type"))
+            mode = node.get("mode") or 0
+            if mode in (MODE_MUTED, MODE_BYPASS) or ntype in VIRTUAL_TYPES:
+                continue
+            if ntype in self.subgraphs:
+                self.emit_scope(self.inner_scope(scope, node))
+                continue
+            if ntype in self.group_nodes or ntype.startswith(("workflow>", "workflow/")):
+                raise ConversionError(
+                    f"node {scope.prefix}{nid} is a legacy group node ({ntype}); convert it to a subgraph in "
+                    "ComfyUI and export again",
+                    f"{scope.prefix}{nid}",
+                )
+            self.emit_node(scope, nid, node)
+
+    def emit_node(self, scope: _Scope, nid: int, node: dict[str, JSON]) -> None:
+        label = f"{scope.prefix}{nid}"
+        ntype = str(node.get("type"))
+        info = self.object_info.get(ntype)
+        if not isinstance(info, dict):
+            raise ConversionError(f"node {label} has the unknown node type {ntype!r}", label)
+        specs = _input_specs(info)
+        by_name: dict[str, dict[str, JSON]] = {}
+        for inp in node.get("inputs") or []:
+            if isinstance(inp, dict):
+                widget = inp.get("widget")
+                name = widget.get("name") if isinstance(widget, dict) else inp.get("name")
+                if isinstance(name, str):
+                    by_name[name] = inp
+        values = node.get("widgets_values")
+        widget_values = _assign_widgets(specs, values, label)
+        inputs: dict[str, JSON] = {}
+        for name, (itype, opts) in specs.items():
+            inp = by_name.get(name)
+            if inp is not None and inp.get("link") is not None:
+                src = self.follow(scope, inp.get("link"), label)
+                if isinstance(src, _Ref):
+                    inputs[name] = [src.node_id, src.slot]
+                elif isinstance(src, _Literal):
+                    inputs[name] = src.value
+                elif name in widget_values:  # a dropped source: the frontend keeps the widget's own value
+                    inputs[name] = widget_values[name]
+                continue
+            if name in widget_values:
+                inputs[name] = widget_values[name]
+            elif _is_widget(itype, opts) and name in _required(info):
+                if "default" in opts:
+                    inputs[name] = _wrap(opts["default"])
+                    self.warnings.append(f"node {label} ({ntype}) had no value for {name}; used its default")
+        title = node.get("title")
+        if not isinstance(title, str) or not title:
+            display = info.get("display_name")
+            title = display if isinstance(display, str) and display else ntype
+        self.graph[label] = {"inputs": inputs, "class_type": ntype, "_meta": {"title": title}}
+
+    def run(self) -> dict[str, JSON]:
+        self.emit_scope(self.top)
+        return self.graph
+
+
+def _types_match(a: JSON, b: JSON) -> bool:
+    if a == b or a == "*" or b == "*":
+        return True
+    if isinstance(a, str) and isinstance(b, str):
+        return bool({t.strip() for t in a.split(",")} & {t.strip() for t in b.split(",")})
+    return False
+
+
+def _wrap(value: JSON) -> JSON:
+    return {"__value__": value} if isinstance(value, list) else value
+
+
+def _required(info: dict[str, JSON]) -> dict[str, JSON]:
+    section = info.get("input")
+    req = section.get("required") if isinstance(section, dict) else None
+    return req if isinstance(req, dict) else {}
+
+
+def _input_specs(info: dict[str, JSON]) -> dict[str, tuple[JSON, dict[str, JSON]]]:
+    """name → (type, options) for required then optional inputs, in ComfyUI's input order."""
+    section = info.get("input")
+    order = info.get("input_order")
+    out: dict[str, tuple[JSON, dict[str, JSON]]] = {}
+    if not isinstance(section, dict):
+        return out
+    for category in ("required", "optional"):
+        specs = section.get(category)
+        if not isinstance(specs, dict):
+            continue
+        names = list(specs)
+        if isinstance(order, dict) and isinstance(order.get(category), list):
+            names = [n for n in order[category] if n in specs] + [n for n in specs if n not in order[category]]
+        for name in names:
+            spec = specs[name]
+            if isinstance(spec, list) and spec:
+                opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+                out[name] = (spec[0], opts)
+    return out
+
+
+def _is_widget(itype: JSON, opts: dict[str, JSON]) -> bool:
+    if opts.get("forceInput") or opts.get("rawLink"):
+        return False
+    return isinstance(itype, list) or itype in WIDGET_TYPES
+
+
+def _assign_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]], values: JSON, label: str) -> dict[str, JSON]:
+    """Widget values by input name from ``widgets_values`` (a list by position, or a dict by name)."""
+    widgets = [(name, opts) for name, (itype, opts) in specs.items() if _is_widget(itype, opts)]
+    if values is None:
+        return {}
+    if isinstance(values, dict):
+        return {name: _wrap(values[name]) for name, _ in widgets if name in values}
+    if not isinstance(values, list):
+        raise ConversionError(f"node {label} has malformed widgets_values", label)
+    extras = sum(1 for _, opts in widgets if opts.get("control_after_generate") or _upload(opts))
+    skip_all = len(values) >= len(widgets) + extras
+    out: dict[str, JSON] = {}
+    pos = 0
+    for index, (name, opts) in enumerate(widgets):
+        if pos >= len(values):
+            break
+        out[name] = _wrap(values[pos])
+        pos += 1
+        remaining = len(widgets) - index - 1
+        if pos < len(values) and opts.get("control_after_generate"):
+            # The frontend's "control after generate" combo sits right after the value, unserialised.
+            if skip_all or (values[pos] in CONTROL_VALUES and len(values) - pos > remaining):
+                pos += 1
+        elif pos < len(values) and _upload(opts):
+            if skip_all or (values[pos] in UPLOAD_VALUES and len(values) - pos > remaining):
+                pos += 1
+    return out
+
+
+def _upload(opts: dict[str, JSON]) -> bool:
+    return any(opts.get(flag) for flag in UPLOAD_FLAGS)
+
+
+def convert(workflow: JSON, object_info: ObjectInfo) -> Converted:
+    """An API-format graph from a UI-format workflow; raises ConversionError naming the node at fault."""
+    if not isinstance(workflow, dict) or not isinstance(workflow.get("nodes"), list):
+        raise ConversionError("This is not a ComfyUI workflow: it has no list of nodes")
+    converter = _Converter(workflow, object_info)
+    graph = converter.run()
+    if not graph:
+        raise ConversionError("The workflow has no nodes that ComfyUI would run")
+    result = Converted(graph, converter.warnings)
+    extra = workflow.get("extra")
+    linear = extra.get("linearData") if isinstance(extra, dict) else None
+    if isinstance(linear, dict):
+        for item in linear.get("inputs") or []:
+            if isinstance(item, list) and len(item) >= 2 and isinstance(item[1], str):
+                config = item[2] if len(item) > 2 and isinstance(item[2], dict) else {}
+                nid = str(item[0])
+                if nid in graph:
+                    result.linear_inputs.append((nid, item[1], config))
+                else:
+                    result.warnings.append(f"App Mode input {item[1]!r} names node {nid}, which does not run")
+        for item in linear.get("outputs") or []:
+            nid = str(item[0] if isinstance(item, list) and item else item)
+            if nid in graph:
+                result.linear_outputs.append(nid)
+    return result

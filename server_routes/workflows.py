@@ -1,0 +1,150 @@
+"""Workflows: import (API or UI JSON, PNG metadata), read, edit into new versions, restore, delete."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import BodyPartReader, web
+from pydantic import Field
+
+from ..engine.errors import StudioError
+from ..services.actions import services_for
+from .context import CREATED, studio, user_id
+from .validation import Schema, query_model, read_json
+
+routes = web.RouteTableDef()
+
+WORKFLOW_ID = re.compile(r"w_[0-9A-Z]{26}")
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+
+
+def workflow_id(request: web.Request) -> str:
+    value = request.match_info["workflow_id"]
+    if not WORKFLOW_ID.fullmatch(value):
+        raise StudioError(
+            "validation_error",
+            "workflow_id is not a valid id",
+            [{"loc": ["path", "workflow_id"], "message": "malformed id", "type": "id_format"}],
+        )
+    return value
+
+
+class CreateWorkflow(Schema):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    shared: bool = False
+    # API-format graph, UI-format workflow, or a base64 PNG carrying one.
+    document: dict[str, object] | str
+    parameters: list[dict[str, object]] | None = Field(default=None, max_length=200)
+    bindings: dict[str, dict[str, object] | None] | None = None
+
+
+class UpdateWorkflow(Schema):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    tags: list[str] | None = Field(default=None, max_length=32)
+    shared: bool | None = None
+    document: dict[str, object] | str | None = None
+    parameters: list[dict[str, object]] | None = Field(default=None, max_length=200)
+    bindings: dict[str, dict[str, object] | None] | None = None
+    note: str = Field(default="", max_length=500)
+
+
+class ListQuery(Schema):
+    tag: str | None = Field(default=None, max_length=64)
+
+
+class VersionPath(Schema):
+    number: int = Field(ge=1, le=1_000_000)
+
+
+@routes.get("/api/v1/workflows")
+async def list_workflows(request: web.Request) -> object:
+    query = query_model(request, ListQuery)
+    workflows, _ = services_for(studio(request))
+    return await workflows.list(user_id(request), tag=query.tag)
+
+
+@routes.post("/api/v1/workflows")
+async def create_workflow(request: web.Request) -> object:
+    body = await read_json(request, CreateWorkflow, limit=max(studio(request).config.max_json_bytes, MAX_IMPORT_BYTES))
+    workflows, _ = services_for(studio(request))
+    result = await workflows.create(user_id(request), **body.model_dump())
+    request[CREATED] = True
+    return result
+
+
+@routes.post("/api/v1/workflows/import")
+async def import_workflow(request: web.Request) -> object:
+    """A file upload (multipart field ``file``: JSON or PNG, optional field ``name``)."""
+    if request.content_type != "multipart/form-data":
+        raise StudioError(
+            "unsupported_media_type", "Send the workflow file as multipart/form-data in a field named file"
+        )
+    reader = await request.multipart()
+    data: bytes | None = None
+    name = "Imported workflow"
+    async for part in reader:
+        if not isinstance(part, BodyPartReader) or part.name not in ("file", "name"):
+            raise StudioError("validation_error", "Send the fields file and, optionally, name")
+        raw = await part.read(decode=False)
+        if len(raw) > MAX_IMPORT_BYTES:
+            raise StudioError("payload_too_large", f"Workflow files are limited to {MAX_IMPORT_BYTES // 2**20} MiB")
+        if part.name == "file":
+            data = bytes(raw)
+            name = (part.filename or name).rsplit(".", 1)[0][:200] or name
+        else:
+            name = raw.decode("utf-8", "replace").strip()[:200] or name
+    if data is None:
+        raise StudioError("validation_error", "No file was sent (field file)")
+    workflows, _ = services_for(studio(request))
+    result = await workflows.create(user_id(request), name=name, document=data)
+    request[CREATED] = True
+    return result
+
+
+@routes.get("/api/v1/workflows/{workflow_id}")
+async def get_workflow(request: web.Request) -> object:
+    workflows, _ = services_for(studio(request))
+    return await workflows.get(user_id(request), workflow_id(request))
+
+
+@routes.patch("/api/v1/workflows/{workflow_id}")
+async def update_workflow(request: web.Request) -> object:
+    body = await read_json(request, UpdateWorkflow, limit=max(studio(request).config.max_json_bytes, MAX_IMPORT_BYTES))
+    workflows, _ = services_for(studio(request))
+    return await workflows.update(user_id(request), workflow_id(request), **body.model_dump())
+
+
+@routes.delete("/api/v1/workflows/{workflow_id}")
+async def delete_workflow(request: web.Request) -> object:
+    workflows, _ = services_for(studio(request))
+    return await workflows.delete(user_id(request), workflow_id(request))
+
+
+@routes.get("/api/v1/workflows/{workflow_id}/versions")
+async def list_workflow_versions(request: web.Request) -> object:
+    workflows, _ = services_for(studio(request))
+    return await workflows.versions(user_id(request), workflow_id(request))
+
+
+@routes.get("/api/v1/workflows/{workflow_id}/versions/{number}")
+async def get_workflow_version(request: web.Request) -> object:
+    number = _number(request)
+    workflows, _ = services_for(studio(request))
+    return await workflows.get(user_id(request), workflow_id(request), number)
+
+
+@routes.post("/api/v1/workflows/{workflow_id}/versions/{number}/restore")
+async def restore_workflow_version(request: web.Request) -> object:
+    number = _number(request)
+    workflows, _ = services_for(studio(request))
+    return await workflows.restore(user_id(request), workflow_id(request), number)
+
+
+def _number(request: web.Request) -> int:
+    raw = request.match_info["number"]
+    if not raw.isdigit() or len(raw) > 7 or int(raw) < 1:
+        raise StudioError("validation_error", "the version number must be a positive whole number")
+    return int(raw)

@@ -1,0 +1,542 @@
+"""Actions: slots that run a workflow on an image, the default library, running them, and lineage.
+
+The default library (``workflows/library.json`` at the repository root) is seeded on first use as
+ordinary rows owned by the studio's owner and shared: the same tables users edit. Running an action
+validates its parameter values, builds one list of RFC 6902 patches (bindings, then parameters and
+computed padding, then shortcodes), submits through ``Jobs.submit``, and records the workflow version,
+slot, values and parent image on the job, so every image has a lineage that can be re-run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from pathlib import Path
+
+from sqlalchemy import or_, select
+
+from ..db.models import Image, Job, Prompt, utcnow
+from ..db.store import Store
+from ..db.workflows import Action, Workflow, WorkflowVersion
+from ..engine.actions import (
+    binding_patches,
+    feathering_for,
+    merge_ops,
+    pan_padding,
+    parameter_patches,
+    target_ops,
+    zoom_padding,
+)
+from ..engine.errors import StudioError, not_found
+from ..engine.params import ParamError, check_graph_values, check_values, merge_params, normalize_param
+from ..engine.patches import SEED_DRAW_MAX, apply_patches, build_patches
+from ..engine.shortcodes import DEFAULT_REGISTRY, parse
+from .comfy_host import JSON
+from .jobs import Jobs, image_to_dict, iso
+from .workflows import Workflows
+
+log = logging.getLogger("comfyui_studio.workflows")
+
+LIBRARY_DIR = Path(__file__).resolve().parent.parent / "workflows"
+BUILTIN_PREFIX = "default:"
+COMPUTES = ("", "zoom", "pan")
+MAX_LINEAGE = 500
+CHECKPOINT_SETTING = "default_checkpoint"
+
+
+def _param_error(exc: ParamError) -> StudioError:
+    return StudioError("validation_error", str(exc), [{"loc": list(exc.loc), "message": str(exc), "type": "parameter"}])
+
+
+def image_ref(image: Image) -> str:
+    """How LoadImage names a file the studio knows: input/ files by relative path, others annotated."""
+    name = f"{image.subfolder}/{image.filename}" if image.subfolder else image.filename
+    return name if image.folder_type == "input" else f"{name} [{image.folder_type}]"
+
+
+def checkpoints(object_info: dict[str, JSON]) -> list[str]:
+    info = object_info.get("CheckpointLoaderSimple")
+    try:
+        names = info["input"]["required"]["ckpt_name"][0]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return []
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+class Actions:
+    def __init__(self, store: Store, jobs: Jobs, workflows: Workflows, owner_id: object) -> None:
+        self.store = store
+        self.jobs = jobs
+        self.workflows = workflows
+        self._owner_id = owner_id  # a callable: the studio's owner id is known only after start-up
+        self._seeded = False
+        self._seed_lock = asyncio.Lock()
+        self.rng = random.SystemRandom()
+
+    @property
+    def owner_id(self) -> int:
+        return int(self._owner_id())  # type: ignore[operator]
+
+    # -- the default library -------------------------------------------------------------------------
+
+    async def ensure_defaults(self) -> None:
+        """Seed the default workflows and actions once (idempotent; rows the owner edits are left alone)."""
+        if self._seeded:
+            return
+        async with self._seed_lock:
+            if self._seeded:
+                return
+            library = json.loads((LIBRARY_DIR / "library.json").read_text(encoding="utf-8"))
+            owner = self.owner_id
+            ids: dict[str, str] = {}
+            async with self.store.session(owner) as session:
+                rows = (
+                    await session.scalars(select(Workflow).where(Workflow.builtin_key.like(f"{BUILTIN_PREFIX}%")))
+                ).all()
+                ids = {r.builtin_key[len(BUILTIN_PREFIX) :]: r.id for r in rows if r.builtin_key}
+                slots = set((await session.scalars(select(Action.slot).where(Action.builtin.is_(True)))).all())
+            for key, meta in library["workflows"].items():
+                if key in ids:
+                    continue
+                graph = json.loads((LIBRARY_DIR / meta["file"]).read_text(encoding="utf-8"))
+                created = await self.workflows.create(
+                    owner,
+                    name=meta["name"],
+                    description=meta.get("description", ""),
+                    document=graph,
+                    tags=["default"],
+                    shared=True,
+                    builtin_key=BUILTIN_PREFIX + key,
+                )
+                ids[key] = str(created["id"])
+            async with self.store.session(owner) as session, session.begin():
+                for position, item in enumerate(library["actions"]):
+                    if item["slot"] in slots:
+                        continue
+                    session.add(
+                        Action(
+                            owner_id=owner,
+                            slot=item["slot"],
+                            label=item["label"],
+                            icon=item.get("icon", ""),
+                            position=position,
+                            workflow_id=ids[item["workflow"]],
+                            parameters=[normalize_param(p, None, {}) for p in item.get("parameters", [])],
+                            compute=item.get("compute", ""),
+                            needs_image=item.get("needs_image", True),
+                            needs_mask=item.get("needs_mask", False),
+                            shared=True,
+                            builtin=True,
+                            created_by=owner,
+                            updated_by=owner,
+                        )
+                    )
+            self._seeded = True
+
+    async def checkpoint_status(self) -> dict[str, JSON]:
+        """The checkpoint the default workflows use: the configured one, else the host's first."""
+        info = await self.workflows.object_info()
+        names = checkpoints(info)
+        async with self.store.session() as session:
+            from ..db.models import Setting
+
+            setting = await session.get(Setting, CHECKPOINT_SETTING)
+        configured = setting.value if setting is not None and isinstance(setting.value, str) else None
+        chosen = configured if configured in names else (names[0] if names else None)
+        message = None
+        if not names:
+            message = (
+                "No checkpoint is installed: put a model in ComfyUI's models/checkpoints to use the default actions"
+            )
+        elif configured and configured not in names:
+            message = f"The configured checkpoint {configured!r} is not installed; using {chosen!r}"
+        return {"checkpoint": chosen, "configured": configured, "available": names, "message": message}
+
+    # -- reading and editing actions ---------------------------------------------------------------
+
+    async def _visible(self, session: object, user_id: int) -> list[Action]:
+        rows = (
+            await session.scalars(  # type: ignore[attr-defined]
+                select(Action).where(or_(Action.owner_id == user_id, Action.shared.is_(True))).order_by(Action.position)
+            )
+        ).all()
+        # A user's own action for a slot replaces the shared one.
+        chosen: dict[str, Action] = {}
+        for row in rows:
+            if row.slot not in chosen or row.owner_id == user_id:
+                chosen[row.slot] = row
+        return sorted(chosen.values(), key=lambda a: (a.position, a.slot))
+
+    def _to_dict(self, action: Action, user_id: int, problem: str | None = None) -> dict[str, JSON]:
+        return {
+            "id": action.id,
+            "slot": action.slot,
+            "label": action.label,
+            "icon": action.icon,
+            "position": action.position,
+            "workflow_id": action.workflow_id,
+            "parameters": list(action.parameters or []),
+            "compute": action.compute,
+            "needs_image": action.needs_image,
+            "needs_mask": action.needs_mask,
+            "shared": action.shared,
+            "builtin": action.builtin,
+            "mine": action.owner_id == user_id,
+            "ready": problem is None,
+            "problem": problem,
+            "updated_at": iso(action.updated_at),
+        }
+
+    async def list(self, user_id: int) -> list[dict[str, JSON]]:
+        await self.ensure_defaults()
+        problem = None
+        try:
+            status = await self.checkpoint_status()
+            problem = status["message"] if status["checkpoint"] is None else None
+        except StudioError:
+            problem = "ComfyUI is unavailable"
+        async with self.store.session(user_id) as session:
+            rows = await self._visible(session, user_id)
+            builtin_wf = set(
+                (await session.scalars(select(Workflow.id).where(Workflow.builtin_key.is_not(None)))).all()
+            )
+        return [self._to_dict(a, user_id, problem if a.workflow_id in builtin_wf else None) for a in rows]
+
+    async def _resolve(self, session: object, user_id: int, slot: str) -> Action:
+        for action in await self._visible(session, user_id):
+            if action.slot == slot:
+                return action
+        raise not_found(f"Action {slot!r}")
+
+    async def get(self, user_id: int, slot: str) -> dict[str, JSON]:
+        await self.ensure_defaults()
+        async with self.store.session(user_id) as session:
+            return self._to_dict(await self._resolve(session, user_id, slot), user_id)
+
+    def _check_params(self, raw: list[JSON]) -> list[dict[str, JSON]]:
+        out = []
+        for item in raw:
+            try:
+                out.append(normalize_param(item, None, {}))
+            except ParamError as exc:
+                raise _param_error(exc) from None
+        return out
+
+    async def create(self, user_id: int, fields: dict[str, JSON]) -> dict[str, JSON]:
+        await self.ensure_defaults()
+        await self.workflows.head(user_id, str(fields["workflow_id"]))  # visible to this user
+        async with self.store.session(user_id) as session, session.begin():
+            mine = await session.scalar(select(Action).where(Action.owner_id == user_id, Action.slot == fields["slot"]))
+            if mine is not None:
+                raise StudioError(
+                    "conflict", f"You already have an action in slot {fields['slot']!r}; change it instead"
+                )
+            action = Action(
+                owner_id=user_id,
+                slot=fields["slot"],
+                label=fields["label"],
+                icon=fields.get("icon") or "",
+                position=fields.get("position") if fields.get("position") is not None else 100,
+                workflow_id=fields["workflow_id"],
+                parameters=self._check_params(fields.get("parameters") or []),  # type: ignore[arg-type]
+                compute=fields.get("compute") or "",
+                needs_image=bool(fields.get("needs_image", True)),
+                needs_mask=bool(fields.get("needs_mask", False)),
+                shared=bool(fields.get("shared", False)),
+                created_by=user_id,
+                updated_by=user_id,
+            )
+            session.add(action)
+        return self._to_dict(action, user_id)
+
+    async def _own(self, session: object, user_id: int, slot: str) -> Action:
+        action = await session.scalar(select(Action).where(Action.owner_id == user_id, Action.slot == slot))  # type: ignore[attr-defined]
+        if action is None:
+            visible = await self._resolve(session, user_id, slot)
+            raise StudioError(
+                "forbidden", f"Action {visible.slot!r} belongs to someone else; create your own for this slot"
+            )
+        return action
+
+    async def update(self, user_id: int, slot: str, fields: dict[str, JSON]) -> dict[str, JSON]:
+        await self.ensure_defaults()
+        if fields.get("workflow_id") is not None:
+            await self.workflows.head(user_id, str(fields["workflow_id"]))
+        async with self.store.session(user_id) as session, session.begin():
+            action = await self._own(session, user_id, slot)
+            for key in ("label", "icon", "position", "workflow_id", "compute", "needs_image", "needs_mask", "shared"):
+                if fields.get(key) is not None:
+                    setattr(action, key, fields[key])
+            if fields.get("parameters") is not None:
+                action.parameters = self._check_params(fields["parameters"])  # type: ignore[arg-type]
+            action.updated_by = user_id
+            action.updated_at = utcnow()
+        return self._to_dict(action, user_id)
+
+    async def delete(self, user_id: int, slot: str) -> dict[str, JSON]:
+        await self.ensure_defaults()
+        async with self.store.session(user_id) as session, session.begin():
+            action = await self._own(session, user_id, slot)
+            await session.delete(action)
+        return {"deleted": slot}
+
+    # -- running -------------------------------------------------------------------------------------
+
+    async def _image(self, user_id: int, image_id: str | None, what: str) -> Image | None:
+        if image_id is None:
+            return None
+        try:
+            return await self.jobs.image_row(user_id, image_id)
+        except StudioError:
+            raise StudioError("not_found", f"The {what} image {image_id} was not found") from None
+
+    async def run(
+        self,
+        user_id: int,
+        slot: str,
+        *,
+        image_id: str | None = None,
+        mask_id: str | None = None,
+        text: str | None = None,
+        parameters: dict[str, JSON] | None = None,
+        front: bool = False,
+        version_id: str | None = None,
+        rerun_of: str | None = None,
+    ) -> dict[str, JSON]:
+        await self.ensure_defaults()
+        async with self.store.session(user_id) as session:
+            action = await self._resolve(session, user_id, slot)
+            workflow = await session.get(Workflow, action.workflow_id)
+            if version_id is not None:
+                version = await session.get(WorkflowVersion, version_id)
+            else:
+                version = await session.scalar(
+                    select(WorkflowVersion).where(
+                        WorkflowVersion.workflow_id == action.workflow_id,
+                        WorkflowVersion.number == (workflow.head_version if workflow else 0),
+                    )
+                )
+        if workflow is None or version is None:
+            raise StudioError("conflict", f"Action {slot!r} has no workflow to run; assign it one")
+        source = await self._image(user_id, image_id, "source")
+        mask = await self._image(user_id, mask_id, "mask")
+        if action.needs_image and source is None:
+            raise StudioError("validation_error", f"Action {slot!r} needs a source image (image_id)")
+        if action.needs_mask and mask is None:
+            raise StudioError("validation_error", f"Action {slot!r} needs a mask (mask_id)")
+        graph: dict[str, JSON] = version.graph
+        params = merge_params(list(version.parameters or []), list(action.parameters or []))
+        given = dict(parameters or {})
+        seed = None if any(p.get("name") == "seed" for p in params) else given.pop("seed", None)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
+            raise StudioError("validation_error", f"seed must be a whole number from 0 to 2^64-1, not {seed!r}")
+        try:
+            values = check_values(params, given)
+        except ParamError as exc:
+            raise _param_error(exc) from None
+        if seed is not None:
+            values["seed"] = seed
+        parsed = parse(text or "", DEFAULT_REGISTRY)
+        if parsed.errors:
+            first = parsed.errors[0]
+            raise StudioError("validation_error", f"The prompt has an invalid shortcode: {first.message}")
+        bound: dict[str, JSON] = {
+            "image": image_ref(source) if source is not None else None,
+            "mask": image_ref(mask) if mask is not None else None,
+            "prompt": parsed.text if text is not None else None,
+        }
+        bindings = dict(version.bindings or {})
+        if "seed" in bindings and "seed" not in values:
+            values["seed"] = self.rng.randint(0, SEED_DRAW_MAX)  # a new image each run, recorded for re-runs
+        if "seed" in values and not any(p.get("name") == "seed" for p in params):
+            bound["seed"] = values["seed"]
+        warnings: list[str] = []
+        binding_ops, got = binding_patches(graph, bindings, bound)  # type: ignore[arg-type]
+        warnings += got
+        param_ops, got = parameter_patches(graph, params, values)  # type: ignore[arg-type]
+        warnings += got
+        computed_ops = self._computed(action, graph, source, values, warnings)
+        base_ops = merge_ops(binding_ops, param_ops, computed_ops)
+        try:
+            staged = apply_patches(graph, base_ops)  # type: ignore[arg-type]
+            plan = build_patches(staged, parsed, DEFAULT_REGISTRY, workflow=workflow.id)
+        except Exception as exc:  # a patch that does not fit the graph is the workflow's fault, said plainly
+            raise StudioError("validation_error", f"Could not patch workflow {workflow.name!r}: {exc}") from None
+        warnings += plan.warnings
+        ops = merge_ops(base_ops, plan.ops)
+        final = apply_patches(graph, ops)  # type: ignore[arg-type]
+        if workflow.builtin_key is not None:
+            final = await self._with_checkpoint(final, ops)
+        problems = check_graph_values(final, await self.workflows.object_info())  # type: ignore[arg-type]
+        if problems:
+            raise StudioError("validation_error", str(problems[0]["message"]), problems)  # type: ignore[arg-type]
+        job = await self.jobs.submit(user_id, final, prompt_text=text or None, front=front, patches=ops)  # type: ignore[arg-type]
+        async with self.store.session(user_id) as session, session.begin():
+            row = await session.get(Job, job["id"])
+            if row is not None:
+                row.workflow_version_id = version.id
+                row.action_id = action.id
+                row.action_slot = action.slot
+                row.parameters = {**values, **({"rerun_of": rerun_of} if rerun_of else {})}
+                row.parent_image_id = source.id if source is not None else None
+                row.extra = {**(row.extra or {}), "action_warnings": warnings, "mask_image_id": mask_id}
+        job.update(
+            action=action.slot,
+            workflow_id=workflow.id,
+            workflow_version=version.number,
+            parameters=values,
+            parent_image_id=source.id if source is not None else None,
+            warnings=warnings,  # type: ignore[arg-type]
+        )
+        return job
+
+    def _computed(
+        self, action: Action, graph: dict[str, JSON], source: Image | None, values: dict[str, JSON], warnings: list[str]
+    ) -> list[dict[str, JSON]]:
+        """Zoom-out and pan: ImagePadForOutpaint's sides and feathering from the source size."""
+        if action.compute not in ("zoom", "pan"):
+            return []
+        if source is None or not source.width or not source.height:
+            raise StudioError("validation_error", f"Action {action.slot!r} needs a source image of known size")
+        try:
+            if action.compute == "zoom":
+                pad = zoom_padding(source.width, source.height, float(values.get("factor", 2.0)))  # type: ignore[arg-type]
+            else:
+                pixels = values.get("pixels") or None
+                pad = pan_padding(source.width, source.height, str(values.get("direction")), pixels)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise StudioError("validation_error", f"{action.slot}: {exc}") from None
+        ops: list[dict[str, JSON]] = []
+        for side, amount in {**pad, "feathering": feathering_for(pad)}.items():
+            got, nodes = target_ops(graph, "class:ImagePadForOutpaint", side, amount)  # type: ignore[arg-type]
+            ops.extend(got)  # type: ignore[arg-type]
+        if not ops:
+            warnings.append(f"{action.slot}: the workflow has no ImagePadForOutpaint node to pad the image")
+        values.update({f"pad_{k}": v for k, v in pad.items()})
+        return ops
+
+    async def _with_checkpoint(self, graph: dict[str, JSON], ops: list[dict[str, JSON]]) -> dict[str, JSON]:
+        """The default workflows run on the configured or first installed checkpoint."""
+        loaders = [nid for nid, n in graph.items() if n.get("class_type") == "CheckpointLoaderSimple"]  # type: ignore[union-attr]
+        if not loaders:
+            return graph
+        status = await self.checkpoint_status()
+        installed = status["available"]
+        chosen = status["checkpoint"]
+        todo = [nid for nid in loaders if graph[nid]["inputs"].get("ckpt_name") not in installed]  # type: ignore[index,union-attr,operator]
+        if not todo:
+            return graph
+        if chosen is None:
+            raise StudioError("conflict", str(status["message"]))
+        fix = [{"op": "replace", "path": f"/{nid}/inputs/ckpt_name", "value": chosen} for nid in todo]
+        ops.extend(fix)  # type: ignore[arg-type]
+        return apply_patches(graph, fix)  # type: ignore[arg-type,return-value]
+
+    # -- lineage -----------------------------------------------------------------------------------
+
+    async def lineage(self, user_id: int, image_id: str) -> dict[str, JSON]:
+        """The tree of jobs and images around an image: from its root source down to every descendant."""
+        async with self.store.session(user_id) as session:
+            image = await session.get(Image, image_id)
+            if image is None or image.owner_id != user_id:
+                raise not_found("Image")
+            path = [image.id]
+            current = image
+            while current.job_id and len(path) < MAX_LINEAGE:
+                job = await session.get(Job, current.job_id)
+                if job is None or not job.parent_image_id:
+                    break
+                parent = await session.get(Image, job.parent_image_id)
+                if parent is None or parent.owner_id != user_id:
+                    break
+                path.insert(0, parent.id)
+                current = parent
+            root = current
+            count = [0]
+            tree = await self._subtree(session, user_id, root, count)
+        return {"image_id": image_id, "path": path, "root": tree}
+
+    async def _subtree(self, session: object, user_id: int, image: Image, count: list[int]) -> dict[str, JSON]:
+        count[0] += 1
+        job_info: dict[str, JSON] | None = None
+        if image.job_id:
+            job = await session.get(Job, image.job_id)  # type: ignore[attr-defined]
+            if job is not None:
+                job_info = await self._job_summary(session, job)
+        children: list[dict[str, JSON]] = []
+        if count[0] < MAX_LINEAGE:
+            jobs = (
+                await session.scalars(  # type: ignore[attr-defined]
+                    select(Job).where(Job.parent_image_id == image.id, Job.owner_id == user_id).order_by(Job.id)
+                )
+            ).all()
+            for job in jobs:
+                outputs = (await session.scalars(select(Image).where(Image.job_id == job.id).order_by(Image.id))).all()  # type: ignore[attr-defined]
+                if not outputs:  # a job still running, or one that failed: a leaf without an image
+                    children.append({"image": None, "job": await self._job_summary(session, job), "children": []})
+                for out in outputs:
+                    children.append(await self._subtree(session, user_id, out, count))
+        return {"image": image_to_dict(image), "job": job_info, "children": children}
+
+    @staticmethod
+    async def _job_summary(session: object, job: Job) -> dict[str, JSON]:
+        text = None
+        if job.prompt_row_id:
+            prompt = await session.get(Prompt, job.prompt_row_id)  # type: ignore[attr-defined]
+            text = prompt.text if prompt else None
+        return {
+            "id": job.id,
+            "state": job.state,
+            "action": job.action_slot,
+            "parameters": job.parameters or {},
+            "workflow_version_id": job.workflow_version_id,
+            "parent_image_id": job.parent_image_id,
+            "prompt_text": text,
+            "created_at": iso(job.created_at),
+        }
+
+    async def rerun(self, user_id: int, job_id: str, *, same_seed: bool = False) -> dict[str, JSON]:
+        """Run a recorded action step again: same version, source, prompt and values (a new seed unless asked)."""
+        async with self.store.session(user_id) as session:
+            job = await session.get(Job, job_id)
+            if job is None or job.owner_id != user_id:
+                raise not_found("Job")
+            text = None
+            if job.prompt_row_id:
+                prompt = await session.get(Prompt, job.prompt_row_id)
+                text = prompt.text if prompt else None
+        if not job.action_slot:
+            raise StudioError("conflict", "This job was not run by an action; replay its call instead")
+        values = {k: v for k, v in (job.parameters or {}).items() if not k.startswith("pad_") and k != "rerun_of"}
+        if not same_seed:
+            values.pop("seed", None)
+        async with self.store.session(user_id) as session:
+            action = await self._resolve(session, user_id, job.action_slot)
+            version = await session.get(WorkflowVersion, job.workflow_version_id) if job.workflow_version_id else None
+            params = merge_params(list(version.parameters or []) if version else [], list(action.parameters or []))
+        known = {str(p.get("name")) for p in params} | ({"seed"} if same_seed else set())
+        values = {k: v for k, v in values.items() if k in known}
+        same_workflow = version is not None and version.workflow_id == action.workflow_id
+        return await self.run(
+            user_id,
+            job.action_slot,
+            image_id=job.parent_image_id,
+            mask_id=(job.extra or {}).get("mask_image_id"),
+            text=text,
+            parameters=values,
+            version_id=version.id if same_workflow and version else None,
+            rerun_of=job.id,
+        )
+
+
+def services_for(studio: object) -> tuple[Workflows, Actions]:
+    """The studio's workflow and action services, made once per studio on first use."""
+    cached = getattr(studio, "_workflow_services", None)
+    if cached is None:
+        workflows = Workflows(studio.store, studio.comfy)  # type: ignore[attr-defined]
+        actions = Actions(studio.store, studio.jobs, workflows, lambda: studio.owner_id)  # type: ignore[attr-defined]
+        cached = (workflows, actions)
+        studio._workflow_services = cached  # type: ignore[attr-defined]
+    return cached

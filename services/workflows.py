@@ -1,0 +1,490 @@
+"""Workflows: import (API format, UI format, PNG metadata), versions, parameters, sharing, deletion.
+
+Every change to a workflow's graph, parameters or bindings writes a new version; the row keeps the
+head's number. Reading is allowed to the owner and, for shared workflows, to everyone; changing only
+to the owner (the built-ins belong to the studio's owner, who edits them like any other row).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+
+from ..db.models import utcnow
+from ..db.store import Store
+from ..db.workflows import Action, Workflow, WorkflowVersion
+from ..engine.actions import BINDING_KEYS, discover_bindings
+from ..engine.errors import StudioError, not_found
+from ..engine.graph import check_api_graph
+from ..engine.params import ParamError, discover_parameters, normalize_param
+from ..engine.uiformat import (
+    PNG_SIGNATURE,
+    ConversionError,
+    convert,
+    is_api_graph,
+    is_ui_workflow,
+    workflow_from_png,
+)
+from .comfy_calls import LoggedComfy
+from .comfy_host import JSON, HostError
+
+log = logging.getLogger("comfyui_studio.workflows")
+
+OBJECT_INFO_TTL = 30.0  # seconds: node definitions change only when ComfyUI restarts or files appear
+MAX_VERSIONS_PAGE = 200
+
+
+@dataclass
+class Imported:
+    graph: dict[str, JSON]
+    source: dict[str, JSON] | None
+    source_format: str
+    parameters: list[dict[str, JSON]]
+    outputs: list[str]
+    warnings: list[str]
+
+
+def iso(value: object) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None  # type: ignore[attr-defined]
+
+
+def conversion_error(exc: ConversionError | ParamError, where: str = "document") -> StudioError:
+    node = getattr(exc, "node_id", None)
+    loc: list[JSON] = [where, "nodes", node] if node else [where, *getattr(exc, "loc", [])]
+    return StudioError("validation_error", str(exc), [{"loc": loc, "message": str(exc), "type": "workflow_error"}])
+
+
+class Workflows:
+    def __init__(self, store: Store, comfy: LoggedComfy) -> None:
+        self.store = store
+        self.comfy = comfy
+        self._object_info: dict[str, JSON] | None = None
+        self._object_info_at = 0.0
+
+    async def object_info(self, *, fresh: bool = False) -> dict[str, JSON]:
+        now = time.monotonic()
+        if fresh or self._object_info is None or now - self._object_info_at > OBJECT_INFO_TTL:
+            try:
+                self._object_info = await self.comfy.object_info()
+            except HostError as exc:
+                if self._object_info is None:
+                    raise StudioError(
+                        "comfy_unavailable", f"ComfyUI's node definitions are unavailable: {exc}"
+                    ) from exc
+            self._object_info_at = now
+        return self._object_info or {}
+
+    # -- import ------------------------------------------------------------------------------------
+
+    async def import_document(self, document: JSON) -> Imported:
+        """An API-format graph from whatever the user gave: API JSON, UI JSON, or a PNG (as base64 or bytes)."""
+        info = await self.object_info()
+        if isinstance(document, bytes | bytearray):
+            return self._import_bytes(bytes(document), info)
+        if isinstance(document, str):
+            try:
+                raw = base64.b64decode(document, validate=True)
+            except (binascii.Error, ValueError):
+                raise StudioError("validation_error", "A string document must be a base64 PNG") from None
+            return self._import_bytes(raw, info)
+        return self._import_json(document, info)
+
+    def _import_bytes(self, data: bytes, info: dict[str, JSON]) -> Imported:
+        if data.startswith(PNG_SIGNATURE):
+            try:
+                prompt, workflow = workflow_from_png(data)
+            except ConversionError as exc:
+                raise conversion_error(exc) from None
+            if prompt is None and workflow is None:
+                raise StudioError("validation_error", "This PNG carries no ComfyUI workflow in its metadata")
+            if is_ui_workflow(workflow):
+                # The UI workflow brings App Mode's parameters; the API prompt is what actually ran.
+                imported = self._import_json(workflow, info)
+                if is_api_graph(prompt):
+                    imported.graph = check_api_graph(prompt)  # type: ignore[arg-type]
+                imported.source_format = "png"
+                return imported
+            imported = self._import_json(prompt, info)
+            imported.source_format = "png"
+            return imported
+        try:
+            document = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise StudioError("validation_error", "The file is neither a PNG nor JSON") from None
+        return self._import_json(document, info)
+
+    def _import_json(self, document: JSON, info: dict[str, JSON]) -> Imported:
+        if is_ui_workflow(document):
+            try:
+                converted = convert(document, info)
+            except ConversionError as exc:
+                raise conversion_error(exc) from None
+            params = discover_parameters(converted.graph, info, converted.linear_inputs)  # type: ignore[arg-type]
+            return Imported(
+                converted.graph,
+                document,
+                "ui",
+                params,
+                converted.linear_outputs,
+                converted.warnings,  # type: ignore[arg-type]
+            )
+        if isinstance(document, dict) and isinstance(document.get("prompt"), dict) and not document.get("class_type"):
+            document = document["prompt"]  # {"prompt": {...}} as POST /prompt takes it
+        if not is_api_graph(document):
+            raise StudioError(
+                "validation_error",
+                "This is neither an API-format graph (ComfyUI's Export (API)) nor a UI workflow (nodes and links)",
+                [{"loc": ["document"], "message": "unrecognised workflow format", "type": "workflow_error"}],
+            )
+        graph = check_api_graph(document)
+        unknown = [(nid, n["class_type"]) for nid, n in graph.items() if n["class_type"] not in info]  # type: ignore[index]
+        if unknown:
+            nid, ctype = unknown[0]
+            raise StudioError(
+                "validation_error",
+                f"node {nid} has the unknown node type {ctype!r}",
+                [
+                    {"loc": ["document", "nodes", n], "message": f"unknown node type {c!r}", "type": "workflow_error"}
+                    for n, c in unknown
+                ],
+            )
+        for nid, node in graph.items():
+            for name, value in (node.get("inputs") or {}).items():  # type: ignore[union-attr]
+                if (
+                    isinstance(value, list)
+                    and len(value) == 2
+                    and isinstance(value[1], int)
+                    and str(value[0]) not in graph
+                ):
+                    raise StudioError(
+                        "validation_error",
+                        f"node {nid} input {name} is linked to node {value[0]}, which the graph does not have",
+                        [
+                            {
+                                "loc": ["document", "nodes", nid, name],
+                                "message": "missing link",
+                                "type": "workflow_error",
+                            }
+                        ],
+                    )
+        params = discover_parameters(graph, info)  # type: ignore[arg-type]
+        return Imported(graph, None, "api", params, [], [])  # type: ignore[arg-type]
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def visible(user_id: int):  # noqa: ANN205
+        return (Workflow.deleted_at.is_(None)) & or_(Workflow.owner_id == user_id, Workflow.shared.is_(True))
+
+    async def _load(self, session: object, user_id: int, workflow_id: str, *, write: bool = False) -> Workflow:
+        row = await session.get(Workflow, workflow_id)  # type: ignore[attr-defined]
+        if row is None or row.deleted_at is not None or (row.owner_id != user_id and not row.shared):
+            raise not_found("Workflow")
+        if write and row.owner_id != user_id:
+            raise StudioError("forbidden", "Only its owner can change this workflow; duplicate it to make your own")
+        return row
+
+    async def _version(self, session: object, workflow: Workflow, number: int | None = None) -> WorkflowVersion:
+        version = await session.scalar(  # type: ignore[attr-defined]
+            select(WorkflowVersion).where(
+                WorkflowVersion.workflow_id == workflow.id,
+                WorkflowVersion.number == (number or workflow.head_version),
+            )
+        )
+        if version is None:
+            raise not_found("Workflow version")
+        return version
+
+    def _summary(self, row: Workflow, user_id: int) -> dict[str, JSON]:
+        return {
+            "id": row.id,
+            "name": row.name,
+            "description": row.description,
+            "tags": list(row.tags or []),
+            "source_format": row.source_format,
+            "shared": row.shared,
+            "builtin": row.builtin_key is not None,
+            "mine": row.owner_id == user_id,
+            "owner_id": row.owner_id,
+            "version": row.head_version,
+            "created_by": row.created_by,
+            "updated_by": row.updated_by,
+            "created_at": iso(row.created_at),
+            "updated_at": iso(row.updated_at),
+        }
+
+    @staticmethod
+    def version_dict(version: WorkflowVersion, *, full: bool = True) -> dict[str, JSON]:
+        out: dict[str, JSON] = {
+            "id": version.id,
+            "number": version.number,
+            "note": version.note,
+            "created_by": version.created_by,
+            "created_at": iso(version.created_at),
+        }
+        if full:
+            out.update(
+                graph=version.graph,
+                parameters=list(version.parameters or []),
+                bindings=dict(version.bindings or {}),
+                outputs=list(version.outputs or []),
+                has_source=version.source is not None,
+            )
+        return out
+
+    async def list(self, user_id: int, *, tag: str | None = None) -> list[dict[str, JSON]]:
+        async with self.store.session(user_id) as session:
+            rows = (await session.scalars(select(Workflow).where(self.visible(user_id)).order_by(Workflow.name))).all()
+        return [self._summary(r, user_id) for r in rows if tag is None or tag in (r.tags or [])]
+
+    async def get(self, user_id: int, workflow_id: str, number: int | None = None) -> dict[str, JSON]:
+        async with self.store.session(user_id) as session:
+            row = await self._load(session, user_id, workflow_id)
+            version = await self._version(session, row, number)
+            used_by = (await session.scalars(select(Action.slot).where(Action.workflow_id == row.id))).all()
+        return {**self._summary(row, user_id), "head": self.version_dict(version), "used_by": sorted(set(used_by))}
+
+    async def head(self, user_id: int, workflow_id: str) -> tuple[Workflow, WorkflowVersion]:
+        async with self.store.session(user_id) as session:
+            row = await self._load(session, user_id, workflow_id)
+            return row, await self._version(session, row)
+
+    async def version_by_id(self, version_id: str) -> WorkflowVersion | None:
+        async with self.store.session() as session:
+            return await session.get(WorkflowVersion, version_id)
+
+    async def versions(self, user_id: int, workflow_id: str) -> list[dict[str, JSON]]:
+        async with self.store.session(user_id) as session:
+            row = await self._load(session, user_id, workflow_id)
+            versions = (
+                await session.scalars(
+                    select(WorkflowVersion)
+                    .where(WorkflowVersion.workflow_id == row.id)
+                    .order_by(WorkflowVersion.number.desc())
+                    .limit(MAX_VERSIONS_PAGE)
+                )
+            ).all()
+        return [self.version_dict(v, full=False) for v in versions]
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    async def _checked_parameters(self, raw: list[JSON], graph: dict[str, JSON]) -> list[dict[str, JSON]]:
+        info = await self.object_info()
+        out: list[dict[str, JSON]] = []
+        seen: set[str] = set()
+        for index, item in enumerate(raw):
+            try:
+                param = normalize_param(item, graph, info)  # type: ignore[arg-type]
+            except ParamError as exc:
+                raise StudioError(
+                    "validation_error",
+                    str(exc),
+                    [{"loc": ["parameters", index, *exc.loc], "message": str(exc), "type": "parameter"}],
+                ) from None
+            if param["name"] in seen:
+                raise StudioError("validation_error", f"parameter {param['name']!r} is defined twice")
+            seen.add(str(param["name"]))
+            out.append(param)
+        return out
+
+    @staticmethod
+    def _checked_bindings(raw: dict[str, JSON], graph: dict[str, JSON]) -> dict[str, JSON]:
+        out: dict[str, JSON] = {}
+        for key, value in raw.items():
+            if key not in BINDING_KEYS:
+                raise StudioError(
+                    "validation_error", f"unknown binding {key!r}; bindings are {', '.join(BINDING_KEYS)}"
+                )
+            if value is None:
+                continue
+            if not isinstance(value, dict) or not isinstance(value.get("input"), str) or not value.get("selector"):
+                raise StudioError("validation_error", f"binding {key} needs a selector and an input")
+            out[key] = {"selector": value["selector"], "input": value["input"]}
+        return out
+
+    async def create(
+        self,
+        user_id: int,
+        *,
+        name: str,
+        document: JSON,
+        description: str = "",
+        tags: list[str] | None = None,
+        shared: bool = False,
+        parameters: list[JSON] | None = None,
+        bindings: dict[str, JSON] | None = None,
+        builtin_key: str | None = None,
+    ) -> dict[str, JSON]:
+        imported = await self.import_document(document)
+        params = imported.parameters
+        if parameters is not None:
+            params = await self._checked_parameters(parameters, imported.graph)
+        found = discover_bindings(imported.graph)  # type: ignore[arg-type]
+        if bindings is not None:
+            found.update(self._checked_bindings(bindings, imported.graph))
+        async with self.store.session(user_id) as session, session.begin():
+            row = Workflow(
+                owner_id=user_id,
+                name=name,
+                description=description,
+                source_format=imported.source_format,
+                tags=sorted(set(tags or [])),
+                shared=shared,
+                builtin_key=builtin_key,
+                head_version=1,
+                created_by=user_id,
+                updated_by=user_id,
+            )
+            session.add(row)
+            await session.flush()
+            session.add(
+                WorkflowVersion(
+                    workflow_id=row.id,
+                    number=1,
+                    graph=imported.graph,
+                    source=imported.source,
+                    parameters=params,
+                    bindings=found,
+                    outputs=imported.outputs,
+                    note="imported",
+                    created_by=user_id,
+                )
+            )
+        log.info("Workflow %s (%s) imported from %s", row.id, name, imported.source_format)
+        result = await self.get(user_id, row.id)
+        result["warnings"] = imported.warnings  # type: ignore[assignment]
+        return result
+
+    async def update(
+        self,
+        user_id: int,
+        workflow_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        tags: list[str] | None = None,
+        shared: bool | None = None,
+        document: JSON | None = None,
+        parameters: list[JSON] | None = None,
+        bindings: dict[str, JSON] | None = None,
+        note: str = "",
+    ) -> dict[str, JSON]:
+        """Change the row's fields; a new graph, parameters or bindings make a new version."""
+        imported = await self.import_document(document) if document is not None else None
+        async with self.store.session(user_id) as session:
+            row = await self._load(session, user_id, workflow_id, write=True)
+            head = await self._version(session, row)
+        graph = imported.graph if imported else head.graph
+        params = list(head.parameters or [])
+        if imported is not None:
+            params = imported.parameters or [p for p in params if self._still_applies(p, graph)]
+        if parameters is not None:
+            params = await self._checked_parameters(parameters, graph)
+        new_bindings = dict(head.bindings or {})
+        if imported is not None:
+            new_bindings = discover_bindings(graph)  # type: ignore[arg-type]
+        if bindings is not None:
+            new_bindings.update(self._checked_bindings(bindings, graph))
+            new_bindings = {k: v for k, v in new_bindings.items() if bindings.get(k, v) is not None}
+        versioned = imported is not None or parameters is not None or bindings is not None
+        warnings = imported.warnings if imported else []
+        async with self.store.session(user_id) as session, session.begin():
+            row = await self._load(session, user_id, workflow_id, write=True)
+            if name is not None:
+                row.name = name
+            if description is not None:
+                row.description = description
+            if tags is not None:
+                row.tags = sorted(set(tags))
+            if shared is not None:
+                row.shared = shared
+            if versioned:
+                number = (
+                    await session.scalar(
+                        select(func.max(WorkflowVersion.number)).where(WorkflowVersion.workflow_id == row.id)
+                    )
+                    or 0
+                ) + 1
+                session.add(
+                    WorkflowVersion(
+                        workflow_id=row.id,
+                        number=number,
+                        graph=graph,
+                        source=imported.source if imported else head.source,
+                        parameters=params,
+                        bindings=new_bindings,
+                        outputs=imported.outputs if imported else list(head.outputs or []),
+                        note=note or ("new graph" if imported else "parameters and bindings"),
+                        created_by=user_id,
+                    )
+                )
+                row.head_version = number
+                if imported is not None:
+                    row.source_format = imported.source_format
+            row.updated_by = user_id
+            row.updated_at = utcnow()
+        result = await self.get(user_id, workflow_id)
+        result["warnings"] = warnings  # type: ignore[assignment]
+        return result
+
+    @staticmethod
+    def _still_applies(param: JSON, graph: dict[str, JSON]) -> bool:
+        from ..engine.selectors import GraphIndex
+
+        if not isinstance(param, dict) or param.get("selector") is None:
+            return True
+        nodes = GraphIndex(graph).select(param["selector"])  # type: ignore[arg-type]
+        return any(str(param.get("input")) in (graph[n].get("inputs") or {}) for n in nodes)  # type: ignore[operator]
+
+    async def restore(self, user_id: int, workflow_id: str, number: int) -> dict[str, JSON]:
+        """Make an old version the head again, as a new version (history is never rewritten)."""
+        async with self.store.session(user_id) as session:
+            row = await self._load(session, user_id, workflow_id, write=True)
+            old = await self._version(session, row, number)
+        async with self.store.session(user_id) as session, session.begin():
+            row = await self._load(session, user_id, workflow_id, write=True)
+            new_number = (
+                await session.scalar(
+                    select(func.max(WorkflowVersion.number)).where(WorkflowVersion.workflow_id == row.id)
+                )
+                or 0
+            ) + 1
+            session.add(
+                WorkflowVersion(
+                    workflow_id=row.id,
+                    number=new_number,
+                    graph=old.graph,
+                    source=old.source,
+                    parameters=old.parameters,
+                    bindings=old.bindings,
+                    outputs=old.outputs,
+                    note=f"restored version {number}",
+                    created_by=user_id,
+                )
+            )
+            row.head_version = new_number
+            row.updated_by = user_id
+            row.updated_at = utcnow()
+        return await self.get(user_id, workflow_id)
+
+    async def delete(self, user_id: int, workflow_id: str) -> dict[str, JSON]:
+        """Refused while an action runs it; otherwise hidden (its versions stay for the jobs that ran them)."""
+        async with self.store.session(user_id) as session, session.begin():
+            row = await self._load(session, user_id, workflow_id, write=True)
+            users = (await session.scalars(select(Action).where(Action.workflow_id == row.id))).all()
+            if users:
+                slots = ", ".join(sorted({a.slot for a in users}))
+                raise StudioError(
+                    "conflict",
+                    f"Workflow {row.name!r} is used by the action(s) {slots}: assign them another workflow first",
+                    [{"loc": ["actions"], "message": slots, "type": "in_use"}],
+                )
+            row.deleted_at = utcnow()
+            row.updated_by = user_id
+        return {"deleted": workflow_id}
