@@ -29,6 +29,7 @@ log = logging.getLogger("comfyui_studio.live")
 PREVIEW_LEGACY = 1
 PREVIEW_UNENCODED = 2
 PREVIEW_WITH_METADATA = 4
+PROGRESS_STORE_S = 1.0
 
 
 def now_ms() -> int:
@@ -79,6 +80,7 @@ class LiveJobs:
         self.cache: dict[str, dict[str, Any]] = {}  # prompt_id → job dict as last published
         self._writes: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._progress_stored: dict[str, float] = {}  # prompt_id → monotonic time of the last progress write
         self._queue_task: asyncio.Task[None] | None = None
         self._queue_dirty = False
         # Users who get per-user queue events: every user who opened a stream in this process
@@ -143,6 +145,11 @@ class LiveJobs:
     def following(self, prompt_id: str) -> bool:
         return prompt_id in self.refs
 
+    def live_progress(self, prompt_id: str) -> dict[str, Any] | None:
+        """The newest progress of a followed job (the store may hold an older one)."""
+        job = self.cache.get(prompt_id)
+        return job.get("progress") if job is not None else None
+
     def on_service_change(self, job: dict[str, Any], owner_id: int) -> None:
         """A transition the service made itself (rejected, cancelled, lost, submitted)."""
         prompt_id = job.get("prompt_id")
@@ -159,6 +166,7 @@ class LiveJobs:
             self.tracker.forget(prompt_id)
             self.refs.pop(prompt_id, None)
             self.cache.pop(prompt_id, None)
+            self._progress_stored.pop(prompt_id, None)
         elif prompt_id in self.cache:
             self.cache[prompt_id] = job
 
@@ -204,7 +212,13 @@ class LiveJobs:
             job["progress"] = progress
             payload = {"job_id": ref.job_id, "prompt_id": prompt_id, "progress": progress}
             self.hub.publish("progress", payload, user_id=ref.owner_id)
-            self._write("progress", prompt_id, snapshot)
+            # Stored at most every PROGRESS_STORE_S per job: a store write per tick would load the loop
+            # ComfyUI's own delivery runs on. State changes store the latest progress anyway, and
+            # resync snapshots take it from `cache`.
+            now = time.monotonic()
+            if now - self._progress_stored.get(prompt_id, 0.0) >= PROGRESS_STORE_S:
+                self._progress_stored[prompt_id] = now
+                self._write("progress", prompt_id, snapshot)
             if snapshot.awaiting_outcome:
                 self._write("history", prompt_id, None)
         elif change.kind == "output":
@@ -401,6 +415,7 @@ class LiveJobs:
             self.tracker.forget(prompt_id)
             self.refs.pop(prompt_id, None)
             self.cache.pop(prompt_id, None)
+            self._progress_stored.pop(prompt_id, None)
 
     async def _store_progress(self, ref: JobRef, snapshot: JobSnapshot) -> None:
         async with self.jobs.store.session(ref.owner_id) as session, session.begin():

@@ -82,6 +82,11 @@ class Studio:
         if user_id is not None and self.live is not None:
             self.live.audience.add(user_id)  # from now on this user gets its own queue events
         active = await self.jobs.active(user_id)
+        if self.live is not None:
+            for job in active:
+                progress = self.live.live_progress(str(job.get("prompt_id") or ""))
+                if progress:
+                    job["progress"] = progress
         try:
             raw = await self.comfy.host.queue()
         except Exception:
