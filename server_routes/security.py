@@ -349,6 +349,9 @@ class Security:
     async def start(self) -> None:
         """After the studio's start: settings from the store, the setup code when one is needed."""
         self.local_owner_login = await self._local_login_setting()
+        pruned = await self.sessions.prune()
+        if pruned:
+            log.info("Removed %d expired or revoked sessions", pruned)
         if self.login_required and await self.accounts.needs_setup(self.studio.owner_id):
             path = self.setup_code.ensure()
             # The path only: ComfyUI serves its console log over HTTP at /internal/logs.

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import jwt
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 
 from ..db.models import AuditLog, RefreshToken, SessionFamily, User, new_id
 from ..db.store import Store
@@ -398,6 +398,19 @@ class Sessions:
             if cached[0] == user_id:
                 self._active.pop(fam, None)
         return len(families)
+
+    async def prune(self, *, keep_days: float = 7.0) -> int:
+        """Delete session families expired or revoked more than keep_days ago (their tokens cascade)."""
+        cutoff = _dt(self.clock() - keep_days * 86400)
+        async with self.store.session() as session, session.begin():
+            stale = select(SessionFamily.id).where(
+                or_(SessionFamily.expires_at < cutoff, SessionFamily.revoked_at < cutoff)
+            )
+            ids = list((await session.scalars(stale)).all())
+            if ids:
+                await session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(ids)))
+                await session.execute(delete(SessionFamily).where(SessionFamily.id.in_(ids)))
+        return len(ids)
 
     def rotate_signing_key(self) -> str:
         key = self.keys.rotate()
