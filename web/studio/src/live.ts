@@ -62,15 +62,15 @@ export async function startLive() {
   if (!stopWatches.length) {
     stopWatches.push(watch(() => [jobs.queue.pending, jobs.queue.running, jobs.order.value.length], refreshPositions))
     startPreviews()
+    stopWatches.push(jobs.onResyncGap(() => void jobs.refreshTop(api)))
   }
   conn ??= connectEvents(jobs, {
+    // 401 (session expired) closes the stream: a status read goes through the refresh/login path
+    onClosed: () => void loadStatus(),
     onFreshConnect: () => {
-      // a new stream (not a browser resume): read the newest page and the counts again
+      // a new stream with nothing to resume from: read the newest page and the counts again
       void loadStatus()
-      jobs.paging.loaded = false
-      jobs.paging.cursor = null
-      jobs.paging.hasMore = true
-      void jobs.loadMore(api)
+      void jobs.refreshTop(api)
     },
   })
 }

@@ -343,6 +343,11 @@ export class ApiClient {
     await this.session(true)
     return r
   }
+  async setup(code: string, username: string, password: string) {
+    const r = await this.request<unknown>('POST', '/auth/setup', { body: { code, username, password }, retry: false })
+    await this.session(true)
+    return r
+  }
   async logout(everywhere = false) {
     await this.request<unknown>('POST', '/auth/logout', { body: { everywhere }, retry: false })
     this.csrfToken = null

@@ -1,6 +1,6 @@
 // The studio's event stream (SSE on /studio/api/v1/events) into the jobs store. The browser resends
 // Last-Event-ID itself when it reconnects; if the stream closes for good (HTTP error), we open a new
-// one after a back-off and read the first page of jobs again, since that stream starts fresh.
+// one after a back-off with `?last_event_id=` so the server replays what we missed (or sends `resync`).
 import type { Image, Job, Progress } from './types'
 import { API_BASE } from './client'
 import type { JobsStore } from '../stores/jobs'
@@ -11,8 +11,10 @@ export const EVENT_KINDS = ['job', 'progress', 'output', 'queue', 'resync', 'sta
 export interface EventsOptions {
   url?: string
   EventSourceImpl?: typeof EventSource
-  /** called after a fresh (not browser-resumed) connection opened, to catch up */
+  /** called after a fresh (not browser-resumed) connection opened without an id to resume from */
   onFreshConnect?: () => void
+  /** the stream closed for good (e.g. 401): a chance to refresh the session before we retry */
+  onClosed?: () => void
   setTimeoutImpl?: (fn: () => void, ms: number) => unknown
 }
 
@@ -63,20 +65,23 @@ export function connectEvents(store: JobsStore, opts: EventsOptions = {}) {
   let closed = false
   let delay = 1000
   let fresh = false
+  let lastId = ''
 
   function open() {
     if (closed) return
-    const es = new ES(url)
+    const es = new ES(fresh && lastId ? `${url}${url.includes('?') ? '&' : '?'}last_event_id=${encodeURIComponent(lastId)}` : url)
     source = es
     status.stream = fresh ? 'reconnecting' : 'connecting'
     es.onopen = () => {
       status.stream = 'open'
       delay = 1000
-      if (fresh) opts.onFreshConnect?.()
+      if (fresh && !lastId) opts.onFreshConnect?.()
     }
     for (const kind of EVENT_KINDS) {
       es.addEventListener(kind, (e) => {
-        const data = parse(e as MessageEvent)
+        const me = e as MessageEvent
+        if (me.lastEventId) lastId = me.lastEventId
+        const data = parse(me)
         if (data) handleEvent(store, kind, data)
       })
     }
@@ -86,6 +91,7 @@ export function connectEvents(store: JobsStore, opts: EventsOptions = {}) {
         status.stream = 'reconnecting'
         es.close()
         fresh = true
+        opts.onClosed?.()
         later(open, delay)
         delay = Math.min(delay * 2, 30000)
       } else {

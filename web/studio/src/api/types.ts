@@ -53,6 +53,8 @@ export interface Job {
   images: Image[]
   /** position in the pending queue (1 = next), when the server reports it */
   queue_position?: number | null
+  /** queued outside the studio (ComfyUI's own editor, another client) */
+  foreign?: boolean
 }
 
 export interface Page<T> {
@@ -73,6 +75,11 @@ export interface User {
 export interface Session {
   user: User | null
   csrf_token: string
+  /** first run on a network: the owner must be created with the one-time setup code */
+  setup_required?: boolean
+  login_required?: boolean
+  /** a loopback owner session opened without a password */
+  local?: boolean
 }
 
 export interface ErrorDetail {

@@ -49,3 +49,17 @@ describe('login view', () => {
     expect(w.emitted('done')).toHaveLength(1)
   })
 })
+
+describe('session', () => {
+  it('asks for a login when the server says so, and for setup on a first run', async () => {
+    const { applySession, session } = await import('../stores/session')
+    applySession({ user: null, csrf_token: 't', login_required: true })
+    expect(session.authRequired).toBe(true)
+    expect(session.setupRequired).toBe(false)
+    applySession({ user: null, csrf_token: 't', setup_required: true, login_required: true })
+    expect(session.setupRequired).toBe(true)
+    applySession({ user: { username: 'owner' }, csrf_token: 't', local: true })
+    expect(session.authRequired).toBe(false)
+    expect(session.local).toBe(true)
+  })
+})

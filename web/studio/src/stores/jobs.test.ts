@@ -83,18 +83,36 @@ describe('jobs store', () => {
     expect(s.positionsInEvents.value).toBe(true)
   })
 
-  it('resync drops local state and uses the server state', () => {
+  it('resync drops the local live state and uses the server snapshot', () => {
     const s = createJobsStore()
+    const gaps = vi.fn()
+    s.onResyncGap(gaps)
     s.upsert(job('j_old', '00:00'))
-    s.upsert(job('j_gone', '01:00'))
+    s.upsert(job('j_gone', '01:00', { state: 'running' }))
+    s.upsert(job('j_y', '07:00', { state: 'queued' }))
     handleEvent(s, 'resync', {
-      jobs: [job('j_x', '05:00', { state: 'done' }), job('j_y', '07:00', { state: 'running' })],
-      queue: { running: 1, pending: 0 },
+      jobs: [job('j_x', '05:00', { state: 'queued' }), job('j_y', '07:00', { state: 'running' })],
+      queue: { running: 1, pending: 1 },
+      reason: 'too_old',
     })
     expect(s.order.value).toEqual(['j_y', 'j_x'])
     expect(s.get('j_old')).toBeUndefined()
+    expect(s.get('j_y')!.state).toBe('running')
     expect(s.queue.running).toBe(1)
-    expect(s.paging.loaded).toBe(false) // older pages are read again from the top
+    // j_old and j_gone ended while we weren't listening: read the newest page again
+    expect(gaps).toHaveBeenCalledTimes(1)
+  })
+
+  it('resync keeps finished history and asks for nothing when no live job vanished', () => {
+    const s = createJobsStore()
+    const gaps = vi.fn()
+    s.onResyncGap(gaps)
+    s.upsert(job('j_done', '00:00', { state: 'done', images: [img('i_1', 'j_done')] }))
+    s.upsert(job('j_run', '01:00', { state: 'running' }))
+    handleEvent(s, 'resync', { jobs: [job('j_run', '01:00', { state: 'running' })], queue: { running: 1, pending: 0 }, reason: 'initial' })
+    expect(s.order.value).toEqual(['j_run', 'j_done'])
+    expect(s.get('j_done')!.images).toHaveLength(1)
+    expect(gaps).not.toHaveBeenCalled()
   })
 
   it('a page read never overwrites a later state from the stream', () => {
@@ -151,18 +169,20 @@ describe('event stream', () => {
     const s = createJobsStore()
     const timers: (() => void)[] = []
     const onFreshConnect = vi.fn()
+    const onClosed = vi.fn()
     const conn = connectEvents(s, {
       EventSourceImpl: FakeES as unknown as typeof EventSource,
       setTimeoutImpl: (fn) => timers.push(fn),
       onFreshConnect,
+      onClosed,
     })
     const es = FakeES.instances[0]
     expect(es.url).toBe('/studio/api/v1/events')
     es.onopen!()
     expect(status.stream).toBe('open')
-    es.emit('job', { job: job('j_1', '00:00') })
-    es.emit('queue', { running: 0, pending: 1 })
-    es.emit('job', 'not json{') // ignored
+    es.emit('job', { job: job('j_1', '00:00') }, '7-1')
+    es.emit('queue', { running: 0, pending: 1 }, '7-2')
+    es.emit('job', 'not json{', '7-3') // ignored, but its id counts
     expect(s.order.value).toEqual(['j_1'])
     expect(s.queue.pending).toBe(1)
     // the browser retries by itself while readyState is CONNECTING
@@ -174,10 +194,13 @@ describe('event stream', () => {
     es.readyState = 2
     es.onerror!()
     expect(timers).toHaveLength(1)
+    expect(onClosed).toHaveBeenCalledTimes(1)
     timers[0]()
     expect(FakeES.instances).toHaveLength(2)
+    // resumes from the last id it saw; no need to re-read pages
+    expect(FakeES.instances[1].url).toBe('/studio/api/v1/events?last_event_id=7-3')
     FakeES.instances[1].onopen!()
-    expect(onFreshConnect).toHaveBeenCalledTimes(1)
+    expect(onFreshConnect).not.toHaveBeenCalled()
     conn.close()
     expect(FakeES.instances[1].closed).toBe(true)
   })

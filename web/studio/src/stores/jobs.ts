@@ -155,16 +155,50 @@ export function createJobsStore() {
     order.value = []
   }
 
-  /** `resync`: drop local state and use the server's; older pages are read again from the top. */
-  function resync(jobs: Job[], q?: unknown) {
+  /** Forget everything (another user signed in). */
+  function reset() {
     clear()
-    const sorted = [...jobs].sort(compareJobs)
-    for (const j of sorted) byId.set(j.id, { ...j, images: j.images ?? [] })
+    Object.assign(paging, { cursor: null, hasMore: true, loading: false, loaded: false, error: null })
+    Object.assign(queue, { running: 0, pending: 0 })
+    positionsInEvents.value = false
+  }
+
+  /**
+   * `resync`: drop the local live state and use the server's snapshot. The snapshot holds this user's
+   * unfinished jobs; finished jobs are history and stay. A job we thought unfinished that the snapshot
+   * no longer has has ended meanwhile: it is dropped and `true` is returned, so the caller reads the
+   * newest page again to learn how it ended.
+   */
+  function resync(jobs: Job[], q?: unknown): boolean {
+    const kept = [...byId.values()].filter((j) => TERMINAL.has(j.state))
+    const snapshot = new Set(jobs.map((j) => j.id))
+    const vanished = [...byId.values()].some((j) => !TERMINAL.has(j.state) && !snapshot.has(j.id))
+    clear()
+    const all = new Map<string, Job>()
+    for (const j of kept) if (!snapshot.has(j.id)) all.set(j.id, j)
+    for (const j of jobs) all.set(j.id, { ...j, images: j.images ?? [] })
+    const sorted = [...all.values()].sort(compareJobs)
+    for (const j of sorted) byId.set(j.id, j)
     order.value = sorted.map((j) => j.id)
     if (q) applyQueue(q)
-    paging.cursor = null
-    paging.hasMore = true
-    paging.loaded = false
+    if (vanished) for (const l of resyncListeners) l()
+    return vanished
+  }
+  const resyncListeners = new Set<() => void>()
+
+  /** Read the newest page again (after a resync or a fresh stream), keeping the paging position. */
+  async function refreshTop(client: ApiClient, limit = 40) {
+    try {
+      const page = await client.jobs(null, limit)
+      for (const j of page.items ?? []) upsert(j, 'page')
+      if (!paging.loaded) {
+        paging.cursor = page.next_cursor ?? null
+        paging.hasMore = !!page.next_cursor
+        paging.loaded = true
+      }
+    } catch (e) {
+      paging.error = e
+    }
   }
 
   /** Read the next page of GET /jobs (the first one when nothing was read yet). */
@@ -211,7 +245,13 @@ export function createJobsStore() {
     positionsInEvents,
     remove,
     clear,
+    reset,
     resync,
+    refreshTop,
+    onResyncGap(l: () => void) {
+      resyncListeners.add(l)
+      return () => resyncListeners.delete(l)
+    },
     loadMore,
     queuePosition,
     get(id: string) {

@@ -5,8 +5,11 @@ import type { Session, User } from '../api/types'
 
 export const session = reactive({
   user: null as User | null,
-  /** the server answered 401 even after a refresh */
+  /** the server answered 401 even after a refresh, or says a login is needed */
   authRequired: false,
+  setupRequired: false,
+  /** a loopback owner session (no password, nothing to log out of) */
+  local: false,
   loaded: false,
 })
 
@@ -14,7 +17,9 @@ export function applySession(s: Session | null) {
   const raw = s as (Session & { username?: string }) | null
   session.user = raw?.user ?? (raw?.username ? { username: raw.username } : null)
   session.loaded = true
-  if (s) session.authRequired = false
+  session.local = !!s?.local
+  session.setupRequired = !!s?.setup_required && !session.user
+  if (s) session.authRequired = !session.user && (!!s.login_required || !!s.setup_required)
 }
 
 api.hooks.onSession = applySession

@@ -29,6 +29,14 @@ describe('job tile', () => {
     expect(w.text()).toContain('Stop')
   })
 
+  it('shows an indeterminate bar when overall progress is unknown (foreign jobs)', () => {
+    const w = row({ state: 'running', progress: { overall: null as unknown as number }, foreign: true })
+    expect(w.text()).toContain('Generating')
+    expect(w.text()).not.toContain('%')
+    expect(w.get('.fill').classes()).toContain('indeterminate')
+    expect(w.get('.foreign').text()).toBe('ComfyUI')
+  })
+
   it('shows a readable error for a failed job', () => {
     const w = row({ state: 'error', error: { message: 'CUDA out of memory', node_type: 'KSampler', node_id: '3' } })
     expect(w.get('.message').text()).toBe('CUDA out of memory (KSampler #3)')
