@@ -7,7 +7,22 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..services.studio import Studio
-from . import actions, auth, calls, events, images, jobs, queue, secrets, security, status, users, workflows
+from . import (
+    actions,
+    auth,
+    calls,
+    events,
+    images,
+    jobs,
+    prompt,
+    queue,
+    secrets,
+    security,
+    shortcodes,
+    status,
+    users,
+    workflows,
+)
 from .keys import EVENT_HUB, SNAPSHOT_PROVIDER, STUDIO
 from .middleware import envelope_middleware
 from .ui import StudioPage, asset_headers
@@ -26,7 +41,7 @@ def create_app(studio: Studio) -> web.Application:
     app[STUDIO] = studio
     app[EVENT_HUB] = studio.hub
     app[SNAPSHOT_PROVIDER] = studio.snapshot
-    for module in (status, jobs, queue, images, calls, auth, users, secrets, workflows, actions):
+    for module in (status, jobs, queue, images, calls, auth, users, secrets, shortcodes, prompt, workflows, actions):
         app.add_routes(module.routes)
     events.add_routes(app)
     StudioPage().add_routes(app)

@@ -6,7 +6,7 @@ from aiohttp import web
 from pydantic import Field
 
 from ..engine.graph import check_api_graph
-from ..engine.text import check_prompt_text
+from ..services.shortcodes import submit_prompt
 from .context import CREATED, path_id, studio, user_id
 from .validation import Schema, query_model, read_json
 
@@ -29,9 +29,11 @@ async def create_job(request: web.Request) -> object:
     app = studio(request)
     body = await read_json(request, SubmitJob, limit=app.config.max_json_bytes)
     graph = check_api_graph(body.graph)
-    text = check_prompt_text(body.prompt, app.config.max_prompt_chars) if body.prompt else None
     request[CREATED] = True
-    return await app.jobs.submit(user_id(request), graph, prompt_text=text, front=body.front)
+    if body.prompt:
+        # Shortcodes in the prompt become patches of the graph, stored with the job.
+        return await submit_prompt(app, user_id(request), graph, body.prompt, front=body.front)
+    return await app.jobs.submit(user_id(request), graph, front=body.front)
 
 
 @routes.get("/api/v1/jobs")

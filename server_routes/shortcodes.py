@@ -1,0 +1,89 @@
+"""Shortcodes: definitions (CRUD, import/export) and autocomplete for the prompt bar."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+from pydantic import Field
+
+from ..engine.errors import StudioError
+from ..services import shortcodes as service
+from .context import CREATED, is_owner, studio, user_id
+from .validation import Schema, query_model, read_json
+
+routes = web.RouteTableDef()
+
+_SHORTCODE_ID = re.compile(r"sc_[0-9A-Z]{26}")
+
+
+class SuggestQuery(Schema):
+    text: str = Field(default="", max_length=100_000)
+    cursor: int | None = Field(default=None, ge=0, le=200_000)
+
+
+def _shortcode_id(request: web.Request) -> str:
+    value = request.match_info["shortcode_id"]
+    if not _SHORTCODE_ID.fullmatch(value):
+        raise StudioError(
+            "validation_error",
+            "shortcode_id is not a valid id",
+            [{"loc": ["path", "shortcode_id"], "message": "malformed id", "type": "id_format"}],
+        )
+    return value
+
+
+# Fixed paths first: they would otherwise match /shortcodes/{shortcode_id}.
+
+
+@routes.get("/api/v1/shortcodes/suggest")
+async def suggest_shortcodes(request: web.Request) -> object:
+    query = query_model(request, SuggestQuery)
+    cursor = len(query.text.encode("utf-16-le")) // 2 if query.cursor is None else query.cursor
+    return await service.suggest(studio(request), user_id(request), query.text, cursor)
+
+
+@routes.get("/api/v1/shortcodes/export")
+async def export_shortcodes(request: web.Request) -> object:
+    return await service.shortcodes_of(studio(request)).export(user_id(request), is_owner(request))
+
+
+@routes.post("/api/v1/shortcodes/import")
+async def import_shortcodes(request: web.Request) -> object:
+    app = studio(request)
+    document = await read_json(request, service.ExportDocument, limit=app.config.max_json_bytes)
+    return await service.shortcodes_of(app).import_(user_id(request), is_owner(request), document)
+
+
+@routes.get("/api/v1/shortcodes")
+async def list_shortcodes(request: web.Request) -> object:
+    return await service.shortcodes_of(studio(request)).list(user_id(request), is_owner(request))
+
+
+@routes.post("/api/v1/shortcodes")
+async def create_shortcode(request: web.Request) -> object:
+    app = studio(request)
+    body = await read_json(request, service.DefinitionRequest, limit=app.config.max_json_bytes)
+    created = await service.create_code(app, user_id(request), is_owner(request), body)
+    request[CREATED] = True
+    return created
+
+
+@routes.get("/api/v1/shortcodes/{shortcode_id}")
+async def get_shortcode(request: web.Request) -> object:
+    app = studio(request)
+    return await service.shortcodes_of(app).get(user_id(request), is_owner(request), _shortcode_id(request))
+
+
+@routes.put("/api/v1/shortcodes/{shortcode_id}")
+async def update_shortcode(request: web.Request) -> object:
+    app = studio(request)
+    shortcode_id = _shortcode_id(request)
+    body = await read_json(request, service.DefinitionRequest, limit=app.config.max_json_bytes)
+    return await service.update_code(app, user_id(request), is_owner(request), shortcode_id, body)
+
+
+@routes.delete("/api/v1/shortcodes/{shortcode_id}")
+async def delete_shortcode(request: web.Request) -> object:
+    app = studio(request)
+    return await service.shortcodes_of(app).delete(user_id(request), is_owner(request), _shortcode_id(request))
