@@ -130,4 +130,11 @@ export interface ActionSlot {
   slot: string
   label: string
   icon?: string
+  /** runs on an image (false: a text-only action such as generate) */
+  needs_image?: boolean
+  /** needs a painted mask: run from the Edit page, not from a tile */
+  needs_mask?: boolean
+  /** false when the action can't run now; `problem` says why */
+  ready?: boolean
+  problem?: string | null
 }

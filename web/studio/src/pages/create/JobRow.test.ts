@@ -43,11 +43,20 @@ describe('job tile', () => {
   })
 
   it('shows thumbnails with the action slots, copy, download and delete', () => {
-    actionSlots.value = [{ slot: 'upscale', label: 'Upscale', icon: 'upscale' }]
+    actionSlots.value = [
+      { slot: 'generate', label: 'Generate', needs_image: false },
+      { slot: 'upscale', label: 'Upscale', icon: 'upscale', needs_image: true },
+      { slot: 'vary', label: 'Vary', icon: 'variation', needs_image: true, ready: false, problem: 'No checkpoint' },
+      { slot: 'inpaint', label: 'Inpaint', needs_image: true, needs_mask: true },
+      { slot: 'zoom', label: 'Zoom out', needs_image: true },
+    ]
     const w = row({ state: 'done', images: [image] })
     expect(w.get('img').attributes('src')).toBe('/studio/api/v1/images/i_1/thumb')
     const labels = w.findAll('.toolbar .tool').map((b) => b.attributes('aria-label'))
-    expect(labels).toEqual(['Upscale', 'Copy prompt', 'Download image', 'Delete job'])
+    // two actions inline, the rest in "more"; text-only and masked actions are not offered on a tile
+    expect(labels).toEqual(['Upscale', 'Vary', 'More actions', 'Copy prompt', 'Download image', 'Delete job'])
+    expect(w.get('[aria-label=Vary]').attributes('aria-disabled')).toBe('true')
+    expect(w.get('[aria-label=Vary]').attributes('title')).toBe('Vary: No checkpoint')
     expect(w.get('a.tool').attributes('href')).toBe('/studio/api/v1/images/i_1')
   })
 

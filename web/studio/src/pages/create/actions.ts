@@ -1,5 +1,5 @@
 // Action slots (GET /actions) shown on image tiles, and the per-image commands beside them.
-import { ref } from 'vue'
+import { computed, ref } from 'vue'
 import { api, ApiError, errorMessage, isMissingRoute } from '../../api/client'
 import type { ActionSlot, Image, Job } from '../../api/types'
 import { attempt, markMissing } from '../../stores/features'
@@ -7,6 +7,11 @@ import { jobs } from '../../stores/jobs'
 import { notifyJob, toast } from '../../stores/toasts'
 
 export const actionSlots = ref<ActionSlot[]>([])
+
+/** Actions that run on one image from a tile or the viewer (masked ones belong to the Edit page). */
+export const imageActions = computed(() => actionSlots.value.filter((a) => a.needs_image !== false && !a.needs_mask))
+/** How many image actions get their own button on a tile; the rest are in its "more" menu. */
+export const INLINE_ACTIONS = 2
 let loaded = false
 
 export async function loadActions() {
@@ -23,6 +28,10 @@ export async function loadActions() {
 }
 
 export async function runAction(slot: ActionSlot, image: Image, text?: string) {
+  if (slot.ready === false) {
+    toast(slot.problem || `${slot.label} can't run right now.`, 'info', slot.label)
+    return
+  }
   const r = await attempt('actions', () => api.runAction(slot.slot, image.id, text), slot.label)
   const job = r && ('job' in r ? r.job : r)
   if (job && typeof job === 'object' && 'id' in job) {
