@@ -282,6 +282,18 @@ class Actions:
             await session.delete(action)
         return {"deleted": slot}
 
+    async def graph_for_slot(self, user_id: int, slot: str) -> dict[str, JSON] | None:
+        """The head graph of the workflow a slot runs (the checkpoint filled in for a default); None: no such slot."""
+        await self.ensure_defaults()
+        async with self.store.session(user_id) as session:
+            try:
+                action = await self._resolve(session, user_id, slot)
+            except StudioError:
+                return None
+        workflow, version = await self.workflows.head(user_id, action.workflow_id)
+        graph: dict[str, JSON] = version.graph
+        return await self._with_checkpoint(graph, []) if workflow.builtin_key is not None else graph
+
     # -- running -------------------------------------------------------------------------------------
 
     async def _image(self, user_id: int, image_id: str | None, what: str) -> Image | None:

@@ -203,3 +203,14 @@ async def test_the_job_records_action_version_values_and_patches(run: StudioRun,
     paths = {op["path"] for op in row.patches}
     assert "/1/inputs/image" in paths and "/2/inputs/left" in paths
     assert row.graph["2"]["inputs"]["left"] == 24
+
+
+async def test_the_generate_slot_graph_is_what_the_prompt_bar_runs(run: StudioRun, api: Api) -> None:
+    from comfyui_studio.services.actions import services_for
+
+    _, actions = services_for(run.studio)
+    owner = run.studio.owner_id
+    assert await actions.graph_for_slot(owner, "wombat") is None
+    await use_standins(api)
+    graph = await actions.graph_for_slot(owner, "generate")
+    assert graph == json.loads((STANDINS / "generate.api.json").read_text())
