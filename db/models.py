@@ -83,6 +83,7 @@ class User(Base):
 
 class Prompt(Base):
     __tablename__ = "prompts"
+    __table_args__ = (Index("ix_prompts_owner_id_id", "owner_id", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
@@ -119,6 +120,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    # Deleting from the gallery hides a job; its rows, call log and files stay (nothing stored is lost).
+    deleted_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (Index("ix_jobs_owner_id_id", "owner_id", "id"), Index("ix_jobs_state", "state"))
 
@@ -140,6 +143,8 @@ class Image(Base):
     size_bytes: Mapped[int | None] = mapped_column(Integer)
     sha256: Mapped[str | None] = mapped_column(String(64))
     has_thumb: Mapped[bool] = mapped_column(Boolean, default=False)
+    liked_at: Mapped[datetime | None] = mapped_column()
+    deleted_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_images_owner_id_id", "owner_id", "id"),)

@@ -54,10 +54,16 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def include_name(name: str | None, type_: str, _parents: object) -> bool:
+    """What autogenerate compares: not the FTS5 tables, which live outside the models."""
+    return not (type_ == "table" and name is not None and name.startswith("prompts_fts"))
+
+
 def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.attributes["target_metadata"] = Base.metadata
+    cfg.attributes["include_name"] = include_name
     return cfg
 
 

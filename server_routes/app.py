@@ -12,6 +12,7 @@ from . import (
     auth,
     calls,
     events,
+    gallery,
     images,
     jobs,
     prompt,
@@ -41,7 +42,22 @@ def create_app(studio: Studio) -> web.Application:
     app[STUDIO] = studio
     app[EVENT_HUB] = studio.hub
     app[SNAPSHOT_PROVIDER] = studio.snapshot
-    for module in (status, jobs, queue, images, calls, auth, users, secrets, shortcodes, prompt, workflows, actions):
+    # gallery first: its fixed paths (/jobs/search, /images/archive) precede the /{id} patterns.
+    for module in (
+        gallery,
+        status,
+        jobs,
+        queue,
+        images,
+        calls,
+        auth,
+        users,
+        secrets,
+        shortcodes,
+        prompt,
+        workflows,
+        actions,
+    ):
         app.add_routes(module.routes)
     events.add_routes(app)
     StudioPage().add_routes(app)

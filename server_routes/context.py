@@ -46,13 +46,16 @@ def is_owner(request: web.Request) -> bool:
     return request.get(USER_ROLE) == "owner"
 
 
-def path_id(request: web.Request, name: str) -> str:
-    """An id from the path, checked against its shape: never a file name or a path."""
-    value = request.match_info[name]
+def checked_id(name: str, value: str, where: str = "path") -> str:
+    """An id checked against its shape: never a file name or a path."""
     if not _ID_PATTERNS[name].fullmatch(value):
         raise StudioError(
             "validation_error",
             f"{name} is not a valid id",
-            [{"loc": ["path", name], "message": "malformed id", "type": "id_format"}],
+            [{"loc": [where, name], "message": "malformed id", "type": "id_format"}],
         )
     return value
+
+
+def path_id(request: web.Request, name: str) -> str:
+    return checked_id(name, request.match_info[name])

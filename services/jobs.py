@@ -17,6 +17,7 @@ from ..engine.errors import StudioError, not_found
 from .comfy_calls import LoggedComfy
 from .comfy_host import JSON, HostError, HostNotFound, HostRejected, HostUnavailable
 from .images import ImageInfo, inspect_image, make_thumbnail
+from .search import JobFilter
 
 log = logging.getLogger("comfyui_studio.jobs")
 
@@ -39,6 +40,7 @@ def image_to_dict(image: Image) -> dict[str, JSON]:
         "mime": image.mime,
         "url": f"/studio/api/v1/images/{image.id}",
         "thumb_url": f"/studio/api/v1/images/{image.id}/thumb",
+        "liked": image.liked_at is not None,
         "created_at": iso(image.created_at),
     }
 
@@ -57,6 +59,10 @@ def job_to_dict(job: Job, images: list[Image], prompt_text: str | None = None) -
         "node_errors": job.node_errors or {},
         "foreign": job.foreign,
         "replay_of": job.replay_of,
+        "action_slot": job.action_slot,
+        "parameters": job.parameters or {},
+        "parent_image_id": job.parent_image_id,
+        "workflow_version_id": job.workflow_version_id,
         "images": [image_to_dict(i) for i in images],
     }
 
@@ -129,7 +135,9 @@ class Jobs:
             return []
         ids = [j.id for j in jobs]
         images = (
-            await session.scalars(select(Image).where(Image.job_id.in_(ids)).order_by(Image.id))  # type: ignore[attr-defined]
+            await session.scalars(
+                select(Image).where(Image.job_id.in_(ids), Image.deleted_at.is_(None)).order_by(Image.id)
+            )  # type: ignore[attr-defined]
         ).all()
         by_job: dict[str, list[Image]] = {}
         for image in images:
@@ -146,9 +154,13 @@ class Jobs:
             job = await self._load(session, owner_id, job_id)
             return (await self._serialize(session, [job]))[0]
 
-    async def list(self, owner_id: int, *, cursor: str | None, limit: int) -> dict[str, JSON]:
+    async def list(
+        self, owner_id: int, *, cursor: str | None, limit: int, filters: JobFilter | None = None
+    ) -> dict[str, JSON]:
         limit = max(1, min(limit, MAX_PAGE))
-        query = select(Job).where(Job.owner_id == owner_id)
+        query = select(Job).where(Job.owner_id == owner_id, Job.deleted_at.is_(None))
+        if filters is not None:
+            query = filters.apply(query, self.store)
         if cursor:
             query = query.where(Job.id < cursor)
         query = query.order_by(Job.id.desc()).limit(limit + 1)

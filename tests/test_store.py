@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from comfyui_studio.db.models import AuditLog, Base, Job, Prompt, User
-from comfyui_studio.db.store import Store, migrate
+from comfyui_studio.db.store import Store, include_name, migrate
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ async def test_migrations_bring_an_empty_database_to_head(store: Store) -> None:
 
 async def test_models_equal_head_so_autogenerate_finds_nothing(store: Store) -> None:
     def diff(sync_conn):
-        context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+        context = MigrationContext.configure(sync_conn, opts={"compare_type": True, "include_name": include_name})
         return compare_metadata(context, Base.metadata)
 
     async with store.engine.connect() as conn:

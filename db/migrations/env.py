@@ -15,6 +15,7 @@ def run_migrations() -> None:
     context.configure(
         connection=connection,
         target_metadata=context.config.attributes.get("target_metadata"),
+        include_name=context.config.attributes.get("include_name"),
         render_as_batch=True,
     )
     with context.begin_transaction():

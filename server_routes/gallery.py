@@ -1,0 +1,102 @@
+"""Finding and tidying past work: prompt history, search filters, likes, deletion, bulk operations, zips."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from ..services.gallery import MAX_BULK, Gallery
+from ..services.search import JobFilter
+from .context import checked_id, path_id, studio, user_id
+from .validation import Schema, query_model, read_json
+
+routes = web.RouteTableDef()
+
+ID_PATTERN = r"^j_[0-9A-Z]{26}$"
+
+
+def gallery(request: web.Request) -> Gallery:
+    return Gallery(studio(request).jobs)
+
+
+class HistoryPage(Schema):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: int | None = Field(default=None, ge=1)
+
+
+class JobSearch(Schema):
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, pattern=ID_PATTERN)
+    q: str | None = Field(default=None, max_length=500)
+    liked: bool | None = None
+    action: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,64}$")
+    workflow_id: str | None = Field(default=None, pattern=r"^wf_[0-9A-Z]{26}$")
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class Bulk(Schema):
+    ids: list[str] = Field(min_length=1, max_length=MAX_BULK)
+    op: Literal["delete", "like", "unlike"]
+
+
+class ArchiveQuery(Schema):
+    ids: str = Field(min_length=1, max_length=MAX_BULK * 30)
+
+
+@routes.get("/api/v1/prompts/history")
+async def get_prompt_history(request: web.Request) -> object:
+    page = query_model(request, HistoryPage)
+    return await gallery(request).prompt_history(user_id(request), limit=page.limit, before=page.cursor)
+
+
+@routes.get("/api/v1/jobs/search")
+async def search_jobs(request: web.Request) -> object:
+    search = query_model(request, JobSearch)
+    filters = JobFilter(
+        q=search.q,
+        liked=search.liked,
+        action=search.action,
+        workflow_id=search.workflow_id,
+        since=search.since,
+        until=search.until,
+    )
+    return await studio(request).jobs.list(user_id(request), cursor=search.cursor, limit=search.limit, filters=filters)
+
+
+@routes.delete("/api/v1/jobs/{job_id}")
+async def delete_job(request: web.Request) -> object:
+    return await gallery(request).delete_job(user_id(request), path_id(request, "job_id"))
+
+
+@routes.post("/api/v1/jobs/bulk")
+async def bulk_jobs(request: web.Request) -> object:
+    body = await read_json(request, Bulk, limit=studio(request).config.max_json_bytes)
+    for job_id in body.ids:
+        checked_id("job_id", job_id, "body")
+    return await gallery(request).bulk(user_id(request), body.ids, body.op)
+
+
+@routes.put("/api/v1/images/{image_id}/like")
+async def like_image(request: web.Request) -> object:
+    return await gallery(request).set_liked(user_id(request), path_id(request, "image_id"), True)
+
+
+@routes.delete("/api/v1/images/{image_id}/like")
+async def unlike_image(request: web.Request) -> object:
+    return await gallery(request).set_liked(user_id(request), path_id(request, "image_id"), False)
+
+
+@routes.get("/api/v1/images/archive")
+async def download_archive(request: web.Request) -> web.StreamResponse:
+    query = query_model(request, ArchiveQuery)
+    ids = [checked_id("image_id", part, "query") for part in query.ids.split(",") if part]
+    data = await gallery(request).archive(user_id(request), ids[:MAX_BULK])
+    return web.Response(
+        body=data,
+        content_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="studio-images.zip"'},
+    )

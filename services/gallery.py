@@ -1,0 +1,114 @@
+"""The gallery side of the Create page: prompt history, likes, deleting from the gallery, bulk work, zips."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+
+from ..db.models import Image, Job, Prompt, utcnow
+from ..engine.errors import StudioError, not_found
+from .comfy_host import HostError
+from .jobs import JSON, Jobs
+
+MAX_BULK = 200
+_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+class Gallery:
+    def __init__(self, jobs: Jobs) -> None:
+        self.jobs = jobs
+        self.store = jobs.store
+
+    async def prompt_history(self, owner_id: int, *, limit: int, before: int | None) -> dict[str, JSON]:
+        """This user's distinct prompt texts, most recently used first (what ↑/↓ walks in the prompt bar)."""
+        last_use = func.max(Prompt.id).label("last_id")
+        query = select(Prompt.text, last_use).where(Prompt.owner_id == owner_id).group_by(Prompt.text)
+        if before is not None:
+            query = query.having(func.max(Prompt.id) < before)
+        query = query.order_by(last_use.desc()).limit(limit + 1)
+        async with self.store.session(owner_id) as session:
+            rows = (await session.execute(query)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "items": [{"text": text, "id": last_id} for text, last_id in rows],
+            "next_cursor": rows[-1][1] if more and rows else None,
+        }
+
+    async def set_liked(self, owner_id: int, image_id: str, liked: bool) -> dict[str, JSON]:
+        async with self.store.session(owner_id) as session, session.begin():
+            image = await session.get(Image, image_id)
+            if image is None or image.owner_id != owner_id or image.deleted_at is not None:
+                raise not_found("Image")
+            if liked and image.liked_at is None:
+                image.liked_at = utcnow()
+            elif not liked:
+                image.liked_at = None
+        return {"id": image_id, "liked": liked}
+
+    async def delete_job(self, owner_id: int, job_id: str) -> dict[str, JSON]:
+        """Hide a job and its images from the gallery; a queued job is cancelled first, a running one refused."""
+        job = await self.jobs.get(owner_id, job_id)
+        if job["state"] == "running":
+            raise StudioError("conflict", f"Job {job_id} is running: interrupt it first")
+        if job["state"] == "queued":
+            await self.jobs.cancel(owner_id, job_id)
+        now = utcnow()
+        async with self.store.session(owner_id) as session, session.begin():
+            row = await session.get(Job, job_id)
+            assert row is not None
+            row.deleted_at = now
+            images = (await session.scalars(select(Image).where(Image.job_id == job_id))).all()
+            for image in images:
+                image.deleted_at = now
+        return {"id": job_id, "deleted": True}
+
+    async def bulk(self, owner_id: int, job_ids: list[str], op: str) -> dict[str, JSON]:
+        """Apply one operation to many jobs; each job succeeds or fails on its own, reported per id."""
+        done: list[str] = []
+        failed: list[JSON] = []
+        for job_id in dict.fromkeys(job_ids):
+            try:
+                if op == "delete":
+                    await self.delete_job(owner_id, job_id)
+                else:
+                    await self._like_job(owner_id, job_id, op == "like")
+                done.append(job_id)
+            except StudioError as exc:
+                failed.append({"id": job_id, "code": exc.code, "message": exc.message})
+        return {"op": op, "done": done, "failed": failed}
+
+    async def _like_job(self, owner_id: int, job_id: str, liked: bool) -> None:
+        job = await self.jobs.get(owner_id, job_id)
+        for image in job["images"]:
+            await self.set_liked(owner_id, str(image["id"]), liked)
+
+    async def archive(self, owner_id: int, image_ids: Iterable[str]) -> bytes:
+        """A zip of the chosen images, named by job and image id (never by ComfyUI's file names)."""
+        files: list[tuple[str, bytes]] = []
+        for image_id in dict.fromkeys(image_ids):
+            image = await self.jobs.image_row(owner_id, image_id)
+            if image.deleted_at is not None:
+                raise not_found("Image")
+            try:
+                data, mime = await self.jobs.image_file(owner_id, image_id)
+            except (StudioError, HostError):
+                continue  # a file ComfyUI no longer has is left out, the rest still downloads
+            prefix = f"{image.job_id}-" if image.job_id else ""
+            files.append((f"{prefix}{image.id}{_EXTENSIONS.get(mime, '.bin')}", data))
+        if not files:
+            raise StudioError("not_found", "None of these images can be read")
+        return await asyncio.to_thread(_zip, files)
+
+
+def _zip(files: list[tuple[str, bytes]]) -> bytes:
+    out = io.BytesIO()
+    # Images are already compressed: store them.
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, data in files:
+            archive.writestr(name, data)
+    return out.getvalue()
