@@ -1,12 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises, mount } from '@vue/test-utils'
 import ActionMenu from './ActionMenu.vue'
 
-const actions = [
-  { slot: 'a', label: 'Upscale' },
-  { slot: 'b', label: 'Vary' },
-  { slot: 'c', label: 'Zoom out' },
-]
+const run = vi.fn()
+const actions = ['Upscale', 'Vary', 'Zoom out'].map((label) => ({ key: label, label, icon: 'sparkles', run: () => run(label) }))
 
 afterEach(() => {
   document.body.innerHTML = ''
@@ -14,7 +11,7 @@ afterEach(() => {
 
 describe('tile action menu', () => {
   it('opens from its button, walks with arrows, runs with a click and closes on Esc', async () => {
-    const w = mount(ActionMenu, { props: { actions, label: 'More actions' }, attachTo: document.body })
+    const w = mount(ActionMenu, { props: { items: actions, label: 'More actions' }, attachTo: document.body })
     await w.get('button').trigger('click')
     await flushPromises()
     const items = () => Array.from(document.querySelectorAll<HTMLElement>('[role=menuitem]'))
@@ -25,7 +22,7 @@ describe('tile action menu', () => {
     expect(document.activeElement).toBe(items()[2])
     items()[1].click()
     await flushPromises()
-    expect(w.emitted('run')![0]).toEqual([actions[1]])
+    expect(run).toHaveBeenCalledWith('Vary')
     expect(document.querySelector('[role=menu]')).toBeNull()
     await w.get('button').trigger('click')
     await flushPromises()

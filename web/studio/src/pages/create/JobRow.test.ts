@@ -54,10 +54,19 @@ describe('job tile', () => {
     expect(w.get('img').attributes('src')).toBe('/studio/api/v1/images/i_1/thumb')
     const labels = w.findAll('.toolbar .tool').map((b) => b.attributes('aria-label'))
     // two actions inline, the rest in "more"; text-only and masked actions are not offered on a tile
-    expect(labels).toEqual(['Upscale', 'Vary', 'More actions', 'Copy prompt', 'Download image', 'Delete job'])
+    expect(labels).toEqual(['Upscale', 'Vary', 'Copy prompt', 'Download image', 'Delete job', 'More actions'])
     expect(w.get('[aria-label=Vary]').attributes('aria-disabled')).toBe('true')
     expect(w.get('[aria-label=Vary]').attributes('title')).toBe('Vary: No checkpoint')
-    expect(w.get('a.tool').attributes('href')).toBe('/studio/api/v1/images/i_1')
+  })
+
+  it('folds tools that do not fit a narrow tile into the more menu', () => {
+    actionSlots.value = [{ slot: 'upscale', label: 'Upscale', needs_image: true }]
+    const narrow = layoutRow({ ...base, state: 'done', images: [{ ...image, width: 200, height: 600 }] }, true, 1000)
+    expect(narrow.tiles[0].w).toBeLessThan(160)
+    const w = mount(JobRow, { props: { row: narrow } })
+    const labels = w.findAll('.toolbar .tool').map((b) => b.attributes('aria-label'))
+    expect(labels.length).toBeLessThanOrEqual(Math.floor((narrow.tiles[0].w - 14) / 34))
+    expect(labels[labels.length - 1]).toBe('More actions')
   })
 
   it('hides controls whose routes the server lacks', () => {
