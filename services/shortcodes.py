@@ -232,17 +232,17 @@ def _definition_problems(
     others: list[sc.CodeDefinition],
     graph: Graph | None,
     workflow_id: str | None,
+    taken: set[str],
 ) -> list[dict[str, JSON]]:
-    """Everything that stops ``defn`` being saved next to ``others`` (the user's other visible codes)."""
+    """Everything that stops ``defn`` being saved next to ``others`` (the user's other codes that apply
+    to ``workflow_id``); ``taken``: the codes of all the user's other rows, whatever their workflow."""
     registry = sc.Registry.with_user_codes(others)
     problems = [
         {"loc": _field_loc(e.field), "message": e.message, "type": "definition_error"}
         for e in sc.validate_definition(defn, registry, graph, workflow=workflow_id)
     ]
-    if not defn.builtin:
-        same = registry.lookup(defn.code)
-        if same is not None and same.code == defn.code and not same.builtin:
-            problems.append({"loc": ["code"], "message": f"--{defn.code} already exists", "type": "conflict"})
+    if not defn.builtin and defn.code in taken:
+        problems.append({"loc": ["code"], "message": f"--{defn.code} already exists", "type": "conflict"})
     return problems  # type: ignore[return-value]
 
 
@@ -366,7 +366,8 @@ class Shortcodes:
             if sum(1 for r in rows if r.owner_id == user_id) >= MAX_CODES_PER_USER:
                 raise StudioError("conflict", f"You already have {MAX_CODES_PER_USER} shortcodes; delete some first")
             others = self._definitions(_ours(rows, user_id), body.workflow_id)
-            problems = _definition_problems(defn, others, graph, body.workflow_id)
+            taken = {r.code for r in rows if r.owner_id == user_id}
+            problems = _definition_problems(defn, others, graph, body.workflow_id, taken)
             if problems:
                 raise _refuse(problems)
             row = Shortcode(owner_id=user_id, builtin=False)
@@ -385,7 +386,8 @@ class Shortcodes:
             defn = self._checked_edit(row, body, [])
             rows = await self._visible(session, user_id)
             others = self._definitions((r for r in _ours(rows, user_id) if r.id != row.id), body.workflow_id)
-            problems = _definition_problems(defn, others, graph, body.workflow_id)
+            taken = {r.code for r in rows if r.owner_id == user_id and r.id != row.id}
+            problems = _definition_problems(defn, others, graph, body.workflow_id, taken)
             if problems:
                 raise _refuse(problems)
             _fill_row(row, defn, shared=True if row.builtin else body.shared, workflow_id=body.workflow_id)
@@ -485,9 +487,10 @@ class Shortcodes:
                     defn = _in_to_definition(item, loc)
                 plans.append((row, item, defn))
             new_defs = [d for _, _, d in plans]
+            taken = {r.code for r in kept if r.owner_id == user_id}
             for i, (_, item, defn) in enumerate(plans):
                 others = self._definitions(kept, item.workflow_id) + [d for j, d in enumerate(new_defs) if j != i]
-                for p in _definition_problems(defn, others, None, item.workflow_id):
+                for p in _definition_problems(defn, others, None, item.workflow_id, taken):
                     problems.append({**p, "loc": ["shortcodes", i, *p["loc"]]})  # type: ignore[misc]
             if problems:
                 raise _refuse(problems)

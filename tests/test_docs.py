@@ -19,29 +19,6 @@ SHORTCODES_MD = (DOCS / "shortcodes.md").read_text(encoding="utf-8")
 API_MD = (DOCS / "api.md").read_text(encoding="utf-8")
 ALL_MD = "\n".join(p.read_text(encoding="utf-8") for p in sorted(DOCS.glob("*.md")))
 
-# Routes registered without docs yet (the workflows and actions routes of commit 2ae750d). Document each
-# in a route table of docs/, then delete its line here: the test then holds it to the docs like the rest.
-NOT_YET_DOCUMENTED = {
-    "GET /studio/api/v1/actions",
-    "POST /studio/api/v1/actions",
-    "GET /studio/api/v1/actions/status",
-    "GET /studio/api/v1/actions/{slot}",
-    "PATCH /studio/api/v1/actions/{slot}",
-    "DELETE /studio/api/v1/actions/{slot}",
-    "POST /studio/api/v1/actions/{slot}/run",
-    "GET /studio/api/v1/lineage/{image_id}",
-    "POST /studio/api/v1/lineage/jobs/{job_id}/rerun",
-    "GET /studio/api/v1/workflows",
-    "POST /studio/api/v1/workflows",
-    "POST /studio/api/v1/workflows/import",
-    "GET /studio/api/v1/workflows/{workflow_id}",
-    "PATCH /studio/api/v1/workflows/{workflow_id}",
-    "DELETE /studio/api/v1/workflows/{workflow_id}",
-    "GET /studio/api/v1/workflows/{workflow_id}/versions",
-    "GET /studio/api/v1/workflows/{workflow_id}/versions/{number}",
-    "POST /studio/api/v1/workflows/{workflow_id}/versions/{number}/restore",
-}
-
 
 def table_rows(markdown: str) -> list[list[str]]:
     """Cells of every markdown table row, backticks stripped."""
@@ -81,20 +58,13 @@ def registered_routes(app: web.Application) -> set[str]:
 async def test_every_registered_api_route_is_documented(run: StudioRun) -> None:
     routes = registered_routes(studio_app(run))
     assert "POST /studio/api/v1/prompt/preview" in routes  # the walk sees the real router
-    missing = sorted(routes - documented_routes() - NOT_YET_DOCUMENTED)
+    missing = sorted(routes - documented_routes())
     assert missing == [], f"routes missing from the route tables in docs/: {missing}"
 
 
 async def test_the_shortcode_and_prompt_routes_are_in_api_md(run: StudioRun) -> None:
     ours = {r for r in registered_routes(studio_app(run)) if re.search(r"/v1/(shortcodes|prompt|generate|jobs)", r)}
     assert ours and ours <= documented_routes(API_MD)
-
-
-async def test_the_not_yet_documented_list_names_only_registered_undocumented_routes(run: StudioRun) -> None:
-    routes = registered_routes(studio_app(run))
-    assert NOT_YET_DOCUMENTED <= routes, "a listed route no longer exists: delete it from NOT_YET_DOCUMENTED"
-    now_documented = sorted(NOT_YET_DOCUMENTED & documented_routes())
-    assert now_documented == [], f"documented now, delete from NOT_YET_DOCUMENTED: {now_documented}"
 
 
 async def test_the_docs_name_no_route_that_does_not_exist(run: StudioRun) -> None:

@@ -141,6 +141,10 @@ async def test_a_code_that_already_exists_is_refused(api: Api) -> None:
     assert status == 400 and "--mood already exists" in body["error"]["message"]
     status, body = await api.post("/shortcodes", json={**MOOD, "code": "ambience"})
     assert status == 400 and "--m is already used by --mood" in body["error"]["message"]
+    # One code per user, whatever workflow each copy would be limited to.
+    await create(api, {**MOOD, "code": "tint", "aliases": [], "workflow_id": "w_one"})
+    status, body = await api.post("/shortcodes", json={**MOOD, "code": "tint", "aliases": [], "workflow_id": "w_two"})
+    assert status == 400 and "--tint already exists" in body["error"]["message"]
 
 
 async def test_a_selector_that_matches_nothing_in_the_graph_is_refused(run: StudioRun, api: Api) -> None:
@@ -360,3 +364,11 @@ async def test_suggest_counts_offsets_in_utf16_like_the_browser(api: Api) -> Non
     assert status == 200, body
     assert body["data"]["replace"] == {"start": 7, "end": 12}
     assert body["data"]["items"][0]["label"] == "--style"
+
+
+async def test_a_code_limited_to_a_workflow_is_known_only_there(api: Api) -> None:
+    await create(api, {**MOOD, "code": "tint", "aliases": [], "workflow_id": "w_one"})
+    status, body = await api.post("/prompt/preview", json={"text": "a cat --tint noir", "workflow_id": "w_one"})
+    assert status == 200 and body["data"]["warnings"] == [] and body["data"]["clean_text"] == "a cat"
+    status, body = await api.post("/prompt/preview", json={"text": "a cat --tint noir"})
+    assert [w["kind"] for w in body["data"]["warnings"]] == ["unknown_code"]
