@@ -51,6 +51,8 @@ describe('ApiClient', () => {
     expect(err.details).toEqual(details)
     expect(err.requestId).toBe('r2')
     expect(errorMessage(err)).toBe('text: must not be empty')
+    const dup = new ApiError('validation_error', 'x', [{ loc: ['image_ids'], message: 'image_ids: need a workflow' }], 400)
+    expect(errorMessage(dup)).toBe('image_ids: need a workflow')
   })
 
   it('maps a non-JSON 404 to not_found and a network failure to network_error', async () => {

@@ -59,8 +59,9 @@ export function errorMessage(e: unknown): string {
     if (e.code === 'validation_error' && e.details.length) {
       return e.details
         .map((d) => {
-          const field = d.loc && d.loc.length ? `${d.loc.join('.')}: ` : ''
-          return field + (d.message ?? e.message)
+          const msg = d.message ?? e.message
+          const field = d.loc && d.loc.length ? d.loc.join('.') : ''
+          return field && !msg.startsWith(field) ? `${field}: ${msg}` : msg
         })
         .join('; ')
     }

@@ -176,6 +176,19 @@ describe('shortcode autocomplete', () => {
     expect((ta.element as HTMLTextAreaElement).value).toBe('a cat --ar ')
   })
 
+  it('Enter submits when the highlighted suggestion is what is already typed', async () => {
+    const suggest = vi.fn(async () => ({
+      items: [{ label: '16:9', insert: '16:9 ', kind: 'value' as const, description: '', type: 'ratio' }],
+      replace: { start: 11, end: 15 },
+    }))
+    const { wrapper, submit } = mountBar({ suggest })
+    await type(wrapper, 'a cat --ar 16:9')
+    expect(wrapper.findAll('[role=option]')).toHaveLength(1)
+    await wrapper.get('textarea').trigger('keydown', { key: 'Enter' })
+    await flushPromises()
+    expect(submit).toHaveBeenCalledWith('a cat --ar 16:9', [])
+  })
+
   it('accepts with the mouse', async () => {
     const { wrapper } = mountBar()
     await type(wrapper, 'a cat --')

@@ -66,6 +66,14 @@ export function useAutocomplete(suggest: SuggestFn, opts: { debounceMs?: number 
     active.value = (active.value + delta + items.value.length) % items.value.length
   }
 
+  /** Whether the highlighted item is exactly what is already typed (accepting it would change nothing). */
+  function isExact(text: string): boolean {
+    const item = items.value[active.value]
+    const span = replace.value
+    if (!item || !span) return false
+    return text.slice(span.start, span.end).trim().toLowerCase() === item.insert.trim().toLowerCase()
+  }
+
   /** The text and caret after accepting item `i` (default: the highlighted one). */
   function accept(text: string, i = active.value): { text: string; cursor: number; kind: Suggestion['kind'] } | null {
     const item = items.value[i]
@@ -80,5 +88,5 @@ export function useAutocomplete(suggest: SuggestFn, opts: { debounceMs?: number 
     return { text: text.slice(0, start) + insert + rest, cursor: start + insert.length, kind: item.kind }
   }
 
-  return { items, active, open, close, update, move, accept, fetchNow, get disabled() { return disabled } }
+  return { items, active, open, close, update, move, accept, isExact, fetchNow, get disabled() { return disabled } }
 }
