@@ -38,6 +38,14 @@ describe('feed layout', () => {
     expect(failed.height).toBe(HEADER_H + MESSAGE_H + META_H + ROW_GAP)
   })
 
+  it('keeps placeholders for a moment after done, until the outputs arrive', () => {
+    const now = Date.parse('2026-11-25T18:00:05Z')
+    const just = job('a', 'x', { state: 'done', finished_at: '2026-11-25T18:00:04Z' })
+    expect(layoutFeed([just], 1200, undefined, now)[0].message).toBe(false)
+    const old = job('b', 'x', { state: 'done', finished_at: '2026-11-25T17:00:00Z' })
+    expect(layoutFeed([old], 1200, undefined, now)[0].message).toBe(true)
+  })
+
   it('reuses cached rows when nothing that affects geometry changed', () => {
     const cache = new Map()
     const j = job('a', 'x', { state: 'running' })

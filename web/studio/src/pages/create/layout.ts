@@ -59,8 +59,16 @@ export function packTiles(aspects: number[], width: number, target: number, cols
 }
 
 const PENDING = new Set(['queued', 'running'])
+/** The stream says `done` a moment before the outputs arrive: keep placeholders that long. */
+export const SETTLE_MS = 15000
 
-export function layoutRow(job: Job, header: boolean, width: number): RowLayout {
+export function settling(job: Job, now = Date.now()): boolean {
+  if (job.state !== 'done' || (job.images?.length ?? 0) > 0 || !job.finished_at) return false
+  const t = Date.parse(job.finished_at)
+  return Number.isFinite(t) && now - t < SETTLE_MS
+}
+
+export function layoutRow(job: Job, header: boolean, width: number, now = Date.now()): RowLayout {
   const target = targetTileHeight(width)
   const cols = columnsFor(width)
   let tiles: Tile[] = []
@@ -73,7 +81,7 @@ export function layoutRow(job: Job, header: boolean, width: number): RowLayout {
     const missing = PENDING.has(job.state) ? Math.max(0, batchFromText(job.prompt_text) - images.length) : 0
     const all = [...aspects, ...new Array(missing).fill(aspects[0])]
     ;({ tiles, height: tilesHeight } = packTiles(all, width, target, cols, images))
-  } else if (PENDING.has(job.state)) {
+  } else if (PENDING.has(job.state) || settling(job, now)) {
     const n = batchFromText(job.prompt_text)
     const a = aspectFromText(job.prompt_text)
     ;({ tiles, height: tilesHeight } = packTiles(new Array(n).fill(a), width, target, cols, []))
@@ -89,20 +97,25 @@ export function groupKey(job: Job): string {
   return (job.prompt_text ?? '').trim()
 }
 
-export function layoutFeed(jobs: Job[], width: number, cache?: Map<string, { sig: string; row: RowLayout }>): RowLayout[] {
+export function layoutFeed(
+  jobs: Job[],
+  width: number,
+  cache?: Map<string, { sig: string; row: RowLayout }>,
+  now = Date.now(),
+): RowLayout[] {
   const rows: RowLayout[] = []
   let prevKey: string | null = null
   for (const job of jobs) {
     const key = groupKey(job)
     const header = key !== prevKey
     prevKey = key
-    const sig = `${width}|${header}|${job.state}|${job.images?.length ?? 0}|${job.prompt_text ?? ''}`
+    const sig = `${width}|${header}|${job.state}|${job.images?.length ?? 0}|${settling(job, now)}|${job.prompt_text ?? ''}`
     const hit = cache?.get(job.id)
     if (hit && hit.sig === sig && hit.row.job === job) {
       rows.push(hit.row)
       continue
     }
-    const row = hit && hit.sig === sig ? { ...hit.row, job } : layoutRow(job, header, width)
+    const row = hit && hit.sig === sig ? { ...hit.row, job } : layoutRow(job, header, width, now)
     cache?.set(job.id, { sig, row })
     rows.push(row)
   }
