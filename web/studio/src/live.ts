@@ -6,7 +6,7 @@ import { connectEvents } from './api/events'
 import { jobs } from './stores/jobs'
 import { session } from './stores/session'
 import { applyStatus, status } from './stores/status'
-import { notifyJob, toast } from './stores/toasts'
+import { notifyJob, refreshJobToast, toast } from './stores/toasts'
 
 let conn: ReturnType<typeof connectEvents> | null = null
 let unlisten: (() => void) | null = null
@@ -63,6 +63,7 @@ export async function startLive() {
     stopWatches.push(watch(() => [jobs.queue.pending, jobs.queue.running, jobs.order.value.length], refreshPositions))
     startPreviews()
     stopWatches.push(jobs.onResyncGap(() => void jobs.refreshTop(api)))
+    stopWatches.push(jobs.onQuietUpdate(refreshJobToast))
   }
   conn ??= connectEvents(jobs, {
     // 401 (session expired) closes the stream: a status read goes through the refresh/login path

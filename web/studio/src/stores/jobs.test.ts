@@ -134,6 +134,12 @@ describe('jobs store', () => {
     handleEvent(s, 'progress', { job_id: 'j_1', progress: { overall: 0.2 } })
     handleEvent(s, 'job', { job: job('j_1', '00:00', { state: 'done' }) })
     expect(seen).toEqual(['j_1:queued->running', 'j_1:running->done'])
+    const quiet: string[] = []
+    s.onQuietUpdate((j) => quiet.push(`${j.id}:${j.state}`))
+    s.upsert(job('j_2', '01:00', { state: 'running' }), 'page')
+    s.upsert(job('j_2', '01:00', { state: 'error' }), 'page')
+    expect(seen).toHaveLength(2) // page reads never toast
+    expect(quiet).toEqual(['j_2:running', 'j_2:error'])
   })
 
   it('pages through GET /jobs with the cursor until it ends', async () => {

@@ -38,6 +38,8 @@ export function createJobsStore() {
     error: null as unknown,
   })
   const listeners = new Set<TransitionListener>()
+  /** jobs updated from a page read or a resync: no toast of their own, but a shown one must follow */
+  const quietListeners = new Set<(job: Job) => void>()
 
   function insertId(id: string, job: Job) {
     const ids = order.value
@@ -80,6 +82,7 @@ export function createJobsStore() {
       insertId(job.id, next)
     }
     if (source === 'stream' && prev?.state !== next.state) emit(next, prev?.state ?? null)
+    else if (source === 'page') for (const l of quietListeners) l(next)
     return next
   }
 
@@ -180,6 +183,7 @@ export function createJobsStore() {
     const sorted = [...all.values()].sort(compareJobs)
     for (const j of sorted) byId.set(j.id, j)
     order.value = sorted.map((j) => j.id)
+    for (const j of jobs) for (const l of quietListeners) l(j)
     if (q) applyQueue(q)
     if (vanished) for (const l of resyncListeners) l()
     return vanished
@@ -259,6 +263,10 @@ export function createJobsStore() {
     },
     list(): Job[] {
       return order.value.map((id) => byId.get(id)!)
+    },
+    onQuietUpdate(l: (job: Job) => void) {
+      quietListeners.add(l)
+      return () => quietListeners.delete(l)
     },
     onTransition(l: TransitionListener) {
       listeners.add(l)

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { flushPromises, mount } from '@vue/test-utils'
-import { MAX_TOASTS, dismiss, notifyJob, toast, toasts } from './toasts'
+import { MAX_TOASTS, dismiss, notifyJob, refreshJobToast, toast, toasts } from './toasts'
 import ToastStack from '../components/ToastStack.vue'
 import type { Job } from '../api/types'
 
@@ -23,6 +23,13 @@ describe('toasts', () => {
     expect(t.kind).toBe('error')
     expect(t.message).toBe('CUDA out of memory')
     expect(toasts).toHaveLength(2)
+  })
+
+  it('a page read or resync updates a shown toast but never opens one', () => {
+    notifyJob(job('j_1', 'running'))
+    refreshJobToast(job('j_1', 'done'))
+    refreshJobToast(job('j_2', 'done'))
+    expect(toasts.map((t) => [t.jobId, t.title])).toEqual([['j_1', 'Done']])
   })
 
   it('dismisses finished jobs after a while, keeps running ones', () => {

@@ -65,3 +65,9 @@ export function notifyJob(job: Job) {
   const detail = job.state === 'error' || job.state === 'rejected' ? job.error?.message || '' : ''
   put({ id: `job:${job.id}`, jobId: job.id, kind, title, message: detail }, ms)
 }
+
+/** Bring an already shown job toast up to date (after a page read or resync); never opens one. */
+export function refreshJobToast(job: Job) {
+  const t = toasts.find((x) => x.jobId === job.id)
+  if (t && JOB_TEXT[job.state]?.[1] !== t.title) notifyJob(job)
+}
