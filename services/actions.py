@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy import or_, select
@@ -32,7 +33,7 @@ from ..engine.actions import (
 from ..engine.errors import StudioError, not_found
 from ..engine.params import ParamError, check_graph_values, check_values, merge_params, normalize_param
 from ..engine.patches import SEED_DRAW_MAX, apply_patches, build_patches
-from ..engine.shortcodes import DEFAULT_REGISTRY, parse
+from ..engine.shortcodes import Registry, parse
 from .comfy_host import JSON
 from .jobs import Jobs, image_to_dict, iso
 from .workflows import Workflows
@@ -65,9 +66,15 @@ def checkpoints(object_info: dict[str, JSON]) -> list[str]:
     return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
 
+RegistryFor = Callable[[int, str | None], Awaitable[Registry]]
+
+
 class Actions:
-    def __init__(self, store: Store, jobs: Jobs, workflows: Workflows, owner_id: object) -> None:
+    def __init__(
+        self, store: Store, jobs: Jobs, workflows: Workflows, owner_id: object, *, registry: RegistryFor
+    ) -> None:
         self.store = store
+        self.registry = registry  # the user's shortcodes: built-ins as the owner edited them, own, shared
         self.jobs = jobs
         self.workflows = workflows
         self._owner_id = owner_id  # a callable: the studio's owner id is known only after start-up
@@ -350,7 +357,8 @@ class Actions:
             raise _param_error(exc) from None
         if seed is not None:
             values["seed"] = seed
-        parsed = parse(text or "", DEFAULT_REGISTRY)
+        registry = await self.registry(user_id, workflow.id)
+        parsed = parse(text or "", registry)
         if parsed.errors:
             first = parsed.errors[0]
             raise StudioError("validation_error", f"The prompt has an invalid shortcode: {first.message}")
@@ -373,7 +381,7 @@ class Actions:
         base_ops = merge_ops(binding_ops, param_ops, computed_ops)
         try:
             staged = apply_patches(graph, base_ops)  # type: ignore[arg-type]
-            plan = build_patches(staged, parsed, DEFAULT_REGISTRY, workflow=workflow.id)
+            plan = build_patches(staged, parsed, registry, workflow=workflow.id)
         except Exception as exc:  # a patch that does not fit the graph is the workflow's fault, said plainly
             raise StudioError("validation_error", f"Could not patch workflow {workflow.name!r}: {exc}") from None
         warnings += plan.warnings
@@ -544,11 +552,5 @@ class Actions:
 
 
 def services_for(studio: object) -> tuple[Workflows, Actions]:
-    """The studio's workflow and action services, made once per studio on first use."""
-    cached = getattr(studio, "_workflow_services", None)
-    if cached is None:
-        workflows = Workflows(studio.store, studio.comfy)  # type: ignore[attr-defined]
-        actions = Actions(studio.store, studio.jobs, workflows, lambda: studio.owner_id)  # type: ignore[attr-defined]
-        cached = (workflows, actions)
-        studio._workflow_services = cached  # type: ignore[attr-defined]
-    return cached
+    """The studio's workflow and action services."""
+    return studio.workflows, studio.actions  # type: ignore[attr-defined]

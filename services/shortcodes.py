@@ -22,7 +22,6 @@ import bisect
 import logging
 import random
 import re
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
@@ -508,29 +507,20 @@ class Shortcodes:
             return {"created": created, "updated": len(plans) - created}
 
 
-_services: weakref.WeakKeyDictionary[Store, Shortcodes] = weakref.WeakKeyDictionary()
-
-
 def shortcodes_of(studio: Studio) -> Shortcodes:
-    """The studio's shortcode service (one per store)."""
-    service = _services.get(studio.store)
-    if service is None:
-        service = _services[studio.store] = Shortcodes(studio.store)
-    return service
-
-
-# --------------------------------------------------------------------------------------------------
-# Workflows (the workflows engineer fills these in)
+    """The studio's shortcode service."""
+    return studio.shortcodes
 
 
 async def default_generate_graph(app: Studio, user: int) -> Graph | None:
     """The graph `POST /generate` runs when the request brings none; None: no generate workflow configured."""
-    return None
+    return await app.actions.graph_for_slot(user, "generate")
 
 
 async def workflow_graph(app: Studio, user: int, workflow_id: str) -> Graph | None:
-    """The graph of ``workflow_id`` for checking a definition's selectors; None while workflows do not exist."""
-    return None
+    """The graph of ``workflow_id``, for checking a definition's selectors against it."""
+    _workflow, version = await app.workflows.head(user, workflow_id)
+    return version.graph
 
 
 async def _selector_graph(app: Studio, user: int, body: DefinitionRequest) -> Graph | None:
@@ -671,7 +661,10 @@ async def preview(
         graph = check_api_graph(graph)  # type: ignore[arg-type,assignment]
     registry = await shortcodes_of(app).registry(user, workflow_id)
     if graph is None:
-        graph = await default_generate_graph(app, user)
+        try:
+            graph = await default_generate_graph(app, user)
+        except StudioError:
+            graph = None  # the default workflow cannot run yet (no checkpoint): the preview parses only
     return preview_dict(plan_prompt(text, registry, graph, workflow_id=workflow_id), text)
 
 

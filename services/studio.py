@@ -10,12 +10,15 @@ from sqlalchemy import select
 from ..config import StudioConfig
 from ..db.models import User
 from ..db.store import Store
+from .actions import Actions
 from .comfy_calls import LoggedComfy
 from .comfy_host import ComfyHost
 from .eventhub import EventHub
 from .jobs import Jobs
 from .live import LiveJobs
 from .reconcile import Reconciler
+from .shortcodes import Shortcodes
+from .workflows import Workflows
 
 log = logging.getLogger("comfyui_studio")
 
@@ -30,6 +33,9 @@ class Studio:
     comfy: LoggedComfy
     jobs: Jobs
     hub: EventHub
+    shortcodes: Shortcodes
+    workflows: Workflows
+    actions: Actions
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
@@ -38,14 +44,23 @@ class Studio:
     def build(cls, config: StudioConfig, host: ComfyHost) -> Studio:
         store = Store(config.db_url)
         comfy = LoggedComfy(host, store)
-        return cls(
+        jobs = Jobs(config, store, comfy)
+        shortcodes = Shortcodes(store)
+        workflows = Workflows(store, comfy)
+        studio: Studio
+        actions = Actions(store, jobs, workflows, lambda: studio.owner_id, registry=shortcodes.registry)
+        studio = cls(
             config=config,
             store=store,
             host=host,
             comfy=comfy,
-            jobs=Jobs(config, store, comfy),
+            jobs=jobs,
             hub=EventHub(),
+            shortcodes=shortcodes,
+            workflows=workflows,
+            actions=actions,
         )
+        return studio
 
     async def start(self, *, follow_comfy: bool = True) -> None:
         """Open the store and start following ComfyUI (`follow_comfy=False`: one-shot command-line use)."""

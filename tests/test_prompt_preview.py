@@ -10,6 +10,7 @@ import pytest
 from conftest import FIXTURES, Api, load_workflow
 from harness import StudioRun
 from sqlalchemy import func, select
+from test_actions_api import use_standins
 
 from comfyui_studio.db.models import ComfyCall, Job, Prompt
 
@@ -159,7 +160,11 @@ async def test_preview_without_a_graph_parses_only_and_writes_nothing(run: Studi
         {"start": 16, "end": 24, "message": "--wombat is not a known code", "kind": "unknown_code"}
     ]
     assert data["patches"] == [] and data["reports"] == []
-    assert await counts(run) == (0, 0, 0)
+    # Nothing queued or stored; looking for the default workflow's checkpoint may ask ComfyUI's object_info.
+    assert (await counts(run))[:2] == (0, 0)
+    async with run.studio.store.session() as session:
+        operations = set((await session.scalars(select(ComfyCall.operation))).all())
+    assert operations <= {"object_info"}
 
 
 async def test_preview_reports_errors_with_offsets(api: Api) -> None:
@@ -328,11 +333,20 @@ async def test_a_job_without_a_prompt_is_sent_unpatched(run: StudioRun, api: Api
     assert await comfy_received(run, api, job["prompt_id"]) == graph
 
 
-async def test_generate_without_a_graph_needs_a_generate_workflow(run: StudioRun, api: Api) -> None:
+async def test_generate_without_a_graph_says_the_default_workflow_needs_a_checkpoint(run: StudioRun, api: Api) -> None:
     status, body = await api.post("/generate", json={"text": "a cat --ar 16:9"})
     assert status == 409, body
-    assert body["error"] == {"code": "conflict", "message": "No generate workflow configured", "details": []}
-    assert await counts(run) == (0, 0, 0)
+    assert body["error"]["code"] == "conflict" and "No checkpoint is installed" in body["error"]["message"]
+    assert (await counts(run))[:2] == (0, 0)
+
+
+async def test_generate_without_a_graph_runs_the_generate_slots_workflow(run: StudioRun, api: Api) -> None:
+    await use_standins(api)
+    status, body = await api.post("/generate", json={"text": "a lighthouse --ar 16:9 --seed 7"})
+    assert status == 201, body
+    job = await wait_done(api, body["data"]["id"])
+    assert job["state"] == "done" and job["images"]
+    assert job["prompt_text"] == "a lighthouse --ar 16:9 --seed 7"
 
 
 async def test_generate_with_a_graph_submits_like_a_job(run: StudioRun, api: Api) -> None:

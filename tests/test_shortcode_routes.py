@@ -38,6 +38,14 @@ async def count_rows(run: StudioRun) -> tuple[int, int]:
     return codes or 0, audits or 0
 
 
+async def workflow(api: Api, name: str) -> str:
+    """A stored SD 1.5 text-to-image workflow to limit codes to."""
+    document = json.loads((FIXTURES / "graphs" / "sd15.api.json").read_text())
+    status, body = await api.post("/workflows", json={"name": name, "document": document})
+    assert status == 201, body
+    return body["data"]["id"]
+
+
 async def create(api: Api, definition: dict) -> dict:
     status, body = await api.post("/shortcodes", json=definition)
     assert status == 201, body
@@ -142,8 +150,9 @@ async def test_a_code_that_already_exists_is_refused(api: Api) -> None:
     status, body = await api.post("/shortcodes", json={**MOOD, "code": "ambience"})
     assert status == 400 and "--m is already used by --mood" in body["error"]["message"]
     # One code per user, whatever workflow each copy would be limited to.
-    await create(api, {**MOOD, "code": "tint", "aliases": [], "workflow_id": "w_one"})
-    status, body = await api.post("/shortcodes", json={**MOOD, "code": "tint", "aliases": [], "workflow_id": "w_two"})
+    one, two = await workflow(api, "one"), await workflow(api, "two")
+    await create(api, {**MOOD, "code": "tint", "aliases": [], "workflow_id": one})
+    status, body = await api.post("/shortcodes", json={**MOOD, "code": "tint", "aliases": [], "workflow_id": two})
     assert status == 400 and "--tint already exists" in body["error"]["message"]
 
 
@@ -367,8 +376,9 @@ async def test_suggest_counts_offsets_in_utf16_like_the_browser(api: Api) -> Non
 
 
 async def test_a_code_limited_to_a_workflow_is_known_only_there(api: Api) -> None:
-    await create(api, {**MOOD, "code": "tint", "aliases": [], "workflow_id": "w_one"})
-    status, body = await api.post("/prompt/preview", json={"text": "a cat --tint noir", "workflow_id": "w_one"})
+    one = await workflow(api, "one")
+    await create(api, {**MOOD, "code": "tint", "aliases": [], "workflow_id": one})
+    status, body = await api.post("/prompt/preview", json={"text": "a cat --tint noir", "workflow_id": one})
     assert status == 200 and body["data"]["warnings"] == [] and body["data"]["clean_text"] == "a cat"
     status, body = await api.post("/prompt/preview", json={"text": "a cat --tint noir"})
     assert [w["kind"] for w in body["data"]["warnings"]] == ["unknown_code"]
