@@ -48,7 +48,8 @@ export async function copyText(text: string) {
   }
 }
 
-export async function deleteJob(job: Job) {
+export async function deleteJob(job: Job, ask: (q: string) => boolean = (q) => window.confirm(q)) {
+  if (!ask(`Delete job ${job.id} and its ${job.images.length === 1 ? 'image' : `${job.images.length} images`}? This can't be undone.`)) return
   try {
     await api.deleteJob(job.id)
     jobs.remove(job.id)

@@ -44,3 +44,18 @@ describe('image prompts', () => {
     expect(imageFiles(files).map((f) => f.name)).toEqual(['cat.png'])
   })
 })
+
+describe('deleting a job', () => {
+  it('asks first, then deletes and removes the tile', async () => {
+    const { deleteJob } = await import('./actions')
+    const { jobs } = await import('../../stores/jobs')
+    const del = vi.spyOn(api, 'deleteJob').mockResolvedValue({})
+    const job = { id: 'j_del', state: 'done' as const, created_at: '1', images: [] }
+    jobs.upsert(job)
+    await deleteJob(job, () => false)
+    expect(del).not.toHaveBeenCalled()
+    await deleteJob(job, () => true)
+    expect(del).toHaveBeenCalledWith('j_del')
+    expect(jobs.get('j_del')).toBeUndefined()
+  })
+})
