@@ -19,7 +19,7 @@ def _csp(script_hashes: list[str]) -> str:
         [
             "default-src 'self'",
             f"script-src {scripts}",
-            "style-src 'self' 'unsafe-inline'",
+            "style-src 'self'",
             "img-src 'self' data: blob:",
             "connect-src 'self'",
             "font-src 'self'",
