@@ -4,12 +4,16 @@ Method (shared/comfyui/PERF.md §2): an executor-like thread calls `send_sync("p
 "t_ns": time.time_ns()}, None)` 300× at 10 ms spacing (the first 5 dropped). The same message reaches
 ComfyUI's /ws clients (broadcast, `t_ns` in the payload) and, through the studio's tap on `send`, the job
 tracker and the studio's stream (as a `progress` event whose value is i). N clients run in a separate
-process (aiohttp), take `time.time_ns()` as soon as a frame arrives, and parse afterwards.
+process on one asyncio loop: bare protocol connections, the same code for SSE and WebSocket, that take
+`time.time_ns()` in `data_received` and parse the frames afterwards. (PERF.md §2 stamped when aiohttp's
+`ws.receive()` returned; aiohttp's SSE path costs the client about twice as much per message, which at 100
+clients on one loop showed up as studio latency. Figures from the two clients are not comparable.)
 
 Phases, per N in 1, 10, 100 and interleaved round by round:
   comfy        ComfyUI /ws clients, test host without the studio (the baseline)
   comfy+tap    ComfyUI /ws clients, test host with the studio attached (what the tap costs ComfyUI's clients)
   studio       studio SSE clients (`/studio/api/v1/events`), test host with the studio attached
+  studio queued  the same with the hub's direct path off (test host only): one task wake-up per client per event
 
 Then the executor side: ns per `send_sync` call with and without the studio attached, interleaved batches,
 and a count of `call_soon_threadsafe` per `send_sync`.
@@ -21,19 +25,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import bisect
 import contextlib
+import itertools
 import json
+import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yarl
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the ComfyUI test host and the studio harness
@@ -41,6 +51,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # the ComfyUI test host and the studio 
 COUNT = 300
 SPACING_S = 0.010
 DROP = 5
+TEST_HOST_PHASES = ("comfy", "comfy+tap", "studio", "studio queued")
+REAL_PHASES = ("comfy", "comfy+tap", "studio")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -53,70 +65,129 @@ def pct(values: list[float], p: float) -> float:
 # ---- client process ----------------------------------------------------------------------------------
 
 
-async def _sse_client(session: aiohttp.ClientSession, url: str, ready: asyncio.Event, want: int) -> list[Any]:
-    # Chunks are stamped on arrival and parsed afterwards, as the WebSocket frames are.
-    chunks: list[tuple[int, bytes]] = []
-    seen = 0
-    async with session.get(url) as resp:
-        assert resp.status == 200, resp.status
-        async for chunk in resp.content.iter_any():
-            chunks.append((time.time_ns(), chunk))
-            if not ready.is_set() and b"event: resync" in chunk:
-                ready.set()
-            seen += chunk.count(b"event: progress")
-            if seen >= want:
+class _Recorder(asyncio.Protocol):
+    """One client connection: stamps each read as it arrives and keeps the bytes; frames are parsed afterwards.
+
+    SSE and WebSocket clients share this code, so both sides pay the same per-read cost: a protocol callback,
+    no parser, no task wake-up. (aiohttp's SSE client path costs about twice its WebSocket one per message,
+    which at 100 clients on one loop would be measured against the studio.)
+    """
+
+    def __init__(self, request: bytes, marker: bytes, ready_marker: bytes, want: int) -> None:
+        self.request, self.marker, self.ready_marker, self.want = request, marker, ready_marker, want
+        self.reads: list[tuple[int, bytes]] = []
+        self.ready = asyncio.Event()
+        self.done = asyncio.Event()
+        self._tail = b""
+        self._seen = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.reads.append((time.time_ns(), data))
+        # The tail is shorter than the marker: a marker split across two reads is counted once.
+        window = self._tail + data
+        self._tail = window[1 - len(self.marker) :]
+        if not self.ready.is_set() and self.ready_marker in window:
+            self.ready.set()
+        self._seen += window.count(self.marker)
+        if self._seen >= self.want:
+            self.done.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.done.set()
+
+    def frames(self) -> list[tuple[int, bytes]]:
+        """(arrival ns of the read that completed it, payload) per SSE frame or WebSocket text frame."""
+        raw = b"".join(data for _, data in self.reads)
+        ends = list(itertools.accumulate(len(data) for _, data in self.reads))
+
+        def stamp(end: int) -> int:
+            return self.reads[bisect.bisect_left(ends, end)][0]
+
+        pos = raw.index(b"\r\n\r\n") + 4
+        out: list[tuple[int, bytes]] = []
+        if b"HTTP/1.1 101" in raw[:pos]:  # WebSocket: server frames are unmasked
+            while pos + 2 <= len(raw):
+                opcode, size = raw[pos] & 0x0F, raw[pos + 1] & 0x7F
+                pos += 2
+                if size >= 126:
+                    width = 2 if size == 126 else 8
+                    size, pos = int.from_bytes(raw[pos : pos + width], "big"), pos + width
+                if pos + size > len(raw):
+                    break
+                if opcode == 1:
+                    out.append((stamp(pos + size), raw[pos : pos + size]))
+                pos += size
+            return out
+        # SSE over HTTP/1.1 chunked (every server write is one chunk): a frame is complete with its chunk.
+        buffer = b""
+        while (eol := raw.find(b"\r\n", pos)) != -1:
+            size = int(raw[pos:eol], 16)
+            end = eol + 2 + size
+            if size == 0 or end > len(raw):
                 break
-    out: list[tuple[int, float]] = []
-    buffer = b""
-    for now, chunk in chunks:
-        buffer += chunk
-        *frames, buffer = buffer.split(b"\n\n")
-        for frame in frames:
-            if b"event: progress\n" in frame:
-                data = frame.split(b"data: ", 1)[1]
-                out.append((now, json.loads(data)["progress"]["value"]))
-    return out
+            *complete, buffer = (buffer + raw[eol + 2 : end]).split(b"\n\n")
+            out += [(stamp(end), frame) for frame in complete]
+            pos = end + 2
+        return out
 
 
-async def _ws_client(session: aiohttp.ClientSession, url: str, ready: asyncio.Event, want: int) -> list[Any]:
-    got: list[tuple[int, str]] = []
-    async with session.ws_connect(url) as ws:
-        ready.set()
-        while len(got) < want:
-            msg = await ws.receive()
-            now = time.time_ns()
-            if msg.type is not aiohttp.WSMsgType.TEXT:
-                break
-            if '"progress"' in msg.data:
-                got.append((now, msg.data))
+def _request(url: str, headers: dict[str, str]) -> tuple[str, int, bytes]:
+    parts = urllib.parse.urlsplit(url)
+    target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return parts.hostname or "127.0.0.1", parts.port or 80, ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _values(kind: str, frames: list[tuple[int, bytes]]) -> list[tuple[int, int]]:
     out = []
-    for now, raw in got:
-        body = json.loads(raw)
-        if body["type"] == "progress":
-            out.append((now, body["data"]["value"]))
+    for now, frame in frames:
+        if kind == "sse" and b"event: progress\n" in frame:
+            out.append((now, json.loads(frame.split(b"data: ", 1)[1])["progress"]["value"]))
+        elif kind == "ws" and b'"progress"' in frame:
+            body = json.loads(frame)
+            if body["type"] == "progress":
+                out.append((now, body["data"]["value"]))
     return out
 
 
 async def client_main(kind: str, url: str, n: int, out: str) -> None:
-    jar = aiohttp.CookieJar(unsafe=True)  # IP-address host: keep the session cookie
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(cookie_jar=jar, connector=connector) as session:
-        if kind == "sse":
+    headers: dict[str, str] = {}
+    if kind == "sse":
+        jar = aiohttp.CookieJar(unsafe=True)  # IP-address host: keep the session cookie
+        async with aiohttp.ClientSession(cookie_jar=jar) as session:
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(url.split("/studio/")[0] + "/studio/api/v1/session") as resp:
                     await resp.read()
-        client = _sse_client if kind == "sse" else _ws_client
-        readies = [asyncio.Event() for _ in range(n)]
-        tasks = [asyncio.create_task(client(session, url, ready, COUNT)) for ready in readies]
-        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
-        await asyncio.sleep(0.2)
-        sys.stdout.write("READY\n")
-        sys.stdout.flush()
-        done, pending = await asyncio.wait(tasks, timeout=COUNT * SPACING_S + 20)
-        for task in pending:
-            task.cancel()
-        results = [t.result() if t in done and not t.exception() else [] for t in tasks]
-    Path(out).write_text(json.dumps(results))
+            cookies = jar.filter_cookies(yarl.URL(url))
+        headers = {"Accept": "text/event-stream"}
+        if cookies:
+            headers["Cookie"] = "; ".join(f"{k}={m.value}" for k, m in cookies.items())
+        marker, ready = b"event: progress\n", b"event: resync\n"
+    else:
+        key = base64.b64encode(os.urandom(16)).decode()
+        headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key}
+        headers["Sec-WebSocket-Version"] = "13"
+        marker, ready = b'"type": "progress"', b'"status"'
+    host, port, request = _request(url, headers)
+    loop = asyncio.get_running_loop()
+    clients = []
+    for _ in range(n):
+        _, client = await loop.create_connection(lambda: _Recorder(request, marker, ready, COUNT), host, port)
+        clients.append(client)
+    await asyncio.wait_for(asyncio.gather(*(c.ready.wait() for c in clients)), 30)
+    await asyncio.sleep(0.2)
+    sys.stdout.write("READY\n")
+    sys.stdout.flush()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(c.done.wait() for c in clients)), COUNT * SPACING_S + 20)
+    for client in clients:
+        client.transport.close()
+    Path(out).write_text(json.dumps([_values(kind, c.frames()) for c in clients]))
 
 
 # ---- server side --------------------------------------------------------------------------------------
@@ -166,20 +237,25 @@ async def measure(kind: str, url: str, n: int, server: Any, studio: Any, tmp: Pa
     return [[(now - sent[int(i)]) / 1e6 for now, i in samples if int(i) >= DROP] for samples in per_client]
 
 
-def row(name: str, n: int, per_client: list[list[float]]) -> dict[str, Any]:
-    flat = [v for c in per_client for v in c]
-    firsts = per_client[0] if per_client else []
-    lasts = per_client[-1] if per_client else []
+def row(name: str, n: int, rounds: list[list[list[float]]]) -> dict[str, Any]:
+    """Pooled percentiles, and the median over rounds of each round's p50 and p99.
+
+    On a shared, loaded box one stall of another process lands in whichever phase runs at that moment and
+    decides its pooled p99; the round median is what holds from run to run.
+    """
+    flat = [v for per_client in rounds for c in per_client for v in c]
+    per_round = [[v for c in per_client for v in c] for per_client in rounds]
+    per_round = [values for values in per_round if values]
+    nan = float("nan")
     return {
         "phase": name,
         "clients": n,
         "samples": len(flat),
-        "p50": pct(flat, 50) if flat else float("nan"),
-        "p95": pct(flat, 95) if flat else float("nan"),
-        "p99": pct(flat, 99) if flat else float("nan"),
-        "first_p50": pct(firsts, 50) if firsts else float("nan"),
-        "last_p50": pct(lasts, 50) if lasts else float("nan"),
-        "last_p99": pct(lasts, 99) if lasts else float("nan"),
+        "p50": pct(flat, 50) if flat else nan,
+        "p95": pct(flat, 95) if flat else nan,
+        "p99": pct(flat, 99) if flat else nan,
+        "round_p50": statistics.median(pct(v, 50) for v in per_round) if per_round else nan,
+        "round_p99": statistics.median(pct(v, 99) for v in per_round) if per_round else nan,
     }
 
 
@@ -225,26 +301,49 @@ async def wait_drained(server: Any) -> None:
     await asyncio.sleep(0.05)
 
 
+async def queued_only(measurement: Awaitable[list[list[float]]]) -> list[list[float]]:
+    """The studio with the hub's direct path off: every event wakes one task per client (the path before it)."""
+    from comfyui_studio.server_routes import events
+
+    original = events._direct_writer
+    events._direct_writer = lambda request, resp: None  # type: ignore[assignment]
+    try:
+        return await measurement
+    finally:
+        events._direct_writer = original  # type: ignore[assignment]
+
+
 def print_delivery(
-    where: str, rounds: int, clients: list[int], results: dict[tuple[str, int], list[list[float]]]
+    where: str,
+    rounds: int,
+    clients: list[int],
+    results: dict[tuple[str, int], list[list[list[float]]]],
+    phases: tuple[str, ...],
 ) -> None:
     print(f"\n## Event delivery on {where}: send_sync → client ({rounds} round(s), {COUNT - DROP} events per client)")
-    print("| clients | phase | samples | p50 ms | p95 ms | p99 ms | first client p50 | last client p50 / p99 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| clients | phase | samples | p50 ms | p95 ms | p99 ms | round median p50 / p99 ms |")
+    print("|---|---|---|---|---|---|---|")
     table: dict[tuple[str, int], dict[str, Any]] = {}
     for n in clients:
-        for name in ("comfy", "comfy+tap", "studio"):
+        for name in phases:
             k = row(name, n, results[(name, n)])
             table[(name, n)] = k
             print(
                 f"| {n} | {name} | {k['samples']} | {k['p50']:.2f} | {k['p95']:.2f} | {k['p99']:.2f} | "
-                f"{k['first_p50']:.2f} | {k['last_p50']:.2f} / {k['last_p99']:.2f} |"
+                f"{k['round_p50']:.2f} / {k['round_p99']:.2f} |"
             )
-    print("\n| clients | studio p50 − comfy p50 (target ≤ 1 ms) | studio p99 / comfy p99 (target ≤ 2×) |")
-    print("|---|---|---|")
+    print("\nAgainst comfy (targets: p50 within 1 ms, p99 at most 2×); pooled, and round medians in brackets:")
+    print("| clients | phase | p50 − comfy p50 | p99 / comfy p99 |")
+    print("|---|---|---|---|")
     for n in clients:
-        st, c = table[("studio", n)], table[("comfy", n)]
-        print(f"| {n} | {st['p50'] - c['p50']:+.2f} ms | {st['p99'] / c['p99']:.2f}× |")
+        c = table[("comfy", n)]
+        for name in phases:
+            if name.startswith("studio"):
+                st = table[(name, n)]
+                print(
+                    f"| {n} | {name} | {st['p50'] - c['p50']:+.2f} ms ({st['round_p50'] - c['round_p50']:+.2f}) | "
+                    f"{st['p99'] / c['p99']:.2f}× ({st['round_p99'] / c['round_p99']:.2f}×) |"
+                )
 
 
 async def bench(rounds: int, clients: list[int], cost_batches: int) -> None:
@@ -256,7 +355,7 @@ async def bench(rounds: int, clients: list[int], cost_batches: int) -> None:
         plain = await start_test_host(tmp / "plain")
         run = await start_studio(tmp / "studio")
         # ComfyUI's own loggers would print a line per send error; keep the figures readable.
-        results: dict[tuple[str, int], list[list[float]]] = {}
+        results: dict[tuple[str, int], list[list[list[float]]]] = {}  # (phase, N) → rounds → clients
         try:
             for r in range(rounds):
                 for n in clients:
@@ -273,17 +372,25 @@ async def bench(rounds: int, clients: list[int], cost_batches: int) -> None:
                             "studio",
                             lambda n=n: measure("sse", run.api + "/events", n, run.host.server, run.studio, tmp),
                         ),
+                        (
+                            "studio queued",
+                            lambda n=n: queued_only(
+                                measure("sse", run.api + "/events", n, run.host.server, run.studio, tmp)
+                            ),
+                        ),
                     ]
                     if r % 2:
                         phases.reverse()
                     for name, go in phases:
                         per_client = await go()
-                        results.setdefault((name, n), []).extend(per_client)
+                        results.setdefault((name, n), []).append(per_client)
                         await wait_drained(run.host.server)
                         await run.studio.live.drain()
                         sys.stderr.write(f"round {r + 1} N={n} {name}: {sum(map(len, per_client))} samples\n")
 
-            print_delivery("ComfyUI test host (tests/testhost publish_loop replica)", rounds, clients, results)
+            print_delivery(
+                "ComfyUI test host (tests/testhost publish_loop replica)", rounds, clients, results, TEST_HOST_PHASES
+            )
 
             servers = {"without studio": plain.server, "with studio": run.host.server}
             prompt_ids = {"without studio": str(uuid.uuid4()), "with studio": await follow_bench_job(run.studio)}
@@ -379,7 +486,7 @@ async def bench_real(comfy_dir: Path, rounds: int, clients: list[int]) -> None:
         tmp = Path(tmp_name)
         plain_proc, plain_url = await start_comfyui(comfy_dir, tmp / "plain", with_studio=False)
         studio_proc, studio_url = await start_comfyui(comfy_dir, tmp / "studio", with_studio=True)
-        results: dict[tuple[str, int], list[list[float]]] = {}
+        results: dict[tuple[str, int], list[list[list[float]]]] = {}  # (phase, N) → rounds → clients
         try:
             for r in range(rounds):
                 for n in clients:
@@ -395,10 +502,10 @@ async def bench_real(comfy_dir: Path, rounds: int, clients: list[int]) -> None:
                         phases.reverse()
                     for name, go in phases:
                         per_client = await go()
-                        results.setdefault((name, n), []).extend(per_client)
+                        results.setdefault((name, n), []).append(per_client)
                         sys.stderr.write(f"real round {r + 1} N={n} {name}: {sum(map(len, per_client))} samples\n")
                         await asyncio.sleep(0.3)
-            print_delivery(f"real ComfyUI at {comfy_dir}", rounds, clients, results)
+            print_delivery(f"real ComfyUI at {comfy_dir}", rounds, clients, results, REAL_PHASES)
         finally:
             for proc in (plain_proc, studio_proc):
                 proc.terminate()

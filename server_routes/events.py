@@ -12,8 +12,9 @@ import contextlib
 import json
 import logging
 import struct
+from collections.abc import Callable
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType, hdrs, web
 
 from ..services.eventhub import Event, EventHub, Preview, Resync, Subscription
 from .context import USER_ID
@@ -57,8 +58,38 @@ async def _resync_payload(request: web.Request, marker: Resync, user_id: int | N
     return json.dumps({**snapshot, "reason": marker.reason}, separators=(",", ":"))
 
 
+def _direct_writer(request: web.Request, resp: web.StreamResponse) -> Callable[[Event], bool] | None:
+    """A synchronous writer for the hub's fast path, or None where bytes must go through `resp.write`.
+
+    Once the headers and a first body write are out, aiohttp's writer keeps nothing of its own back
+    (no compression here), so a frame written straight to the transport lands in stream order. The
+    framing is decided from the headers actually sent: one HTTP/1.1 chunk, or the raw frame when the
+    body is close-delimited (HTTP/1.0). Only public APIs: `request.transport`, the asyncio transport.
+    """
+    transport = request.transport
+    te = resp.headers.get(hdrs.TRANSFER_ENCODING, "").lower()
+    if transport is None or resp.compression or hdrs.CONTENT_ENCODING in resp.headers or te not in ("", "chunked"):
+        return None
+    chunked = te == "chunked"
+
+    def write(event: Event) -> bool:
+        # Anything still in the transport's buffer means a slow or paused reader: let the queue (and its
+        # drop-and-resync bound) take over rather than grow the buffer without limit.
+        if transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        transport.write(event.sse_chunk if chunked else event.sse_bytes)
+        return True
+
+    return write
+
+
 async def stream_events(request: web.Request) -> web.StreamResponse:
-    """GET /api/v1/events: Server-Sent Events, resumable with Last-Event-ID."""
+    """GET /api/v1/events: Server-Sent Events, resumable with Last-Event-ID.
+
+    While this handler waits with nothing pending, the hub writes events straight to the transport
+    (see `_direct_writer`); the handler writes what was queued (busy transport), resyncs and
+    heartbeats. A heartbeat now comes every `heartbeat` seconds of waiting, events or not.
+    """
     hub: EventHub = request.app[EVENT_HUB]
     user_id = _user_id(request)
     last_id = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
@@ -76,6 +107,9 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     try:
         await resp.prepare(request)
         await resp.write(f"retry: {_RETRY_MS}\n\n".encode())
+        # From here on, events published while this task is parked in `sub.next` are written by the hub
+        # itself: no task wake-up per client per event.
+        sub.direct = _direct_writer(request, resp)
         while True:
             try:
                 item = await sub.next(timeout=heartbeat)

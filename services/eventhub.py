@@ -2,7 +2,9 @@
 
 Contract: `publish` never awaits and never blocks, so it can sit on the event loop's hot path
 (the executor tap). Each subscription has its own bounded queue; one that overflows is emptied
-and told to resync, so a slow client never slows the publisher or the other clients.
+and told to resync, so a slow client never slows the publisher or the other clients. A stream
+may also give its subscription a synchronous `direct` writer: while its consumer is waiting with
+nothing pending, `publish` hands it the event itself (no task wake-up per client per event).
 
 Event ids are ``"<epoch>-<seq>"``: the epoch is per process (time-based base36), the sequence
 increases by one per published event. An id from another epoch, or older than the replay
@@ -19,7 +21,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
@@ -69,6 +71,12 @@ class Event:
         """The Server-Sent Events frame (`data_json` is one line: json.dumps escapes newlines)."""
         return f"id: {self.id}\nevent: {self.kind}\ndata: {self.data_json}\n\n".encode()
 
+    @cached_property
+    def sse_chunk(self) -> bytes:
+        """`sse_bytes` as one HTTP/1.1 chunk (RFC 9112 §7.1), for streams that write to their transport."""
+        body = self.sse_bytes
+        return b"%x\r\n%b\r\n" % (len(body), body)
+
 
 @dataclass(frozen=True)
 class Resync:
@@ -110,6 +118,9 @@ class Subscription:
     _waiter: asyncio.Future[None] | None = None
     closed: bool = False
     dropped: int = 0  # how many times this subscription overflowed
+    # Set by a stream that can deliver an event synchronously (see `_push`); returns False when it
+    # cannot take it right now (transport busy or closing), and the event is queued instead.
+    direct: Callable[[Event], bool] | None = None
 
     def wants(self, user_id: int | None) -> bool:
         return user_id is None or self.user_id is None or self.user_id == user_id
@@ -118,6 +129,17 @@ class Subscription:
     def _push(self, event: Event) -> None:
         if self._resync is not None:
             return  # a resync is pending: the snapshot taken with it will cover this event
+        # Fast path: the consumer is parked in `next()` with nothing pending (a push or timeout would
+        # have completed its waiter), so everything before this event is already delivered and writing
+        # it now keeps the order, without waking the consumer's task. Otherwise: queue and wake.
+        waiter = self._waiter
+        if self.direct is not None and waiter is not None and not waiter.done():
+            try:
+                if self.direct(event):
+                    return
+            except Exception:
+                log.exception("direct event delivery failed; queueing instead")
+                self.direct = None
         if len(self._queue) >= self.maxsize:
             self._queue.clear()
             self._resync = "overflow"
@@ -198,6 +220,7 @@ class Subscription:
         self._replay = None
         self._resync = None
         self._preview = None
+        self.direct = None
         self._wake()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import struct
 
 import aiohttp
@@ -218,3 +219,145 @@ async def test_shutdown_ends_open_streams(aiohttp_client, hub):
     finally:
         await ws.close()
         resp.close()
+
+
+# -- the direct path: events written by the hub straight to idle SSE transports ---------------------------
+
+
+async def open_raw(client, path: str, *, version: str = "1.1", rcvbuf: int | None = None) -> asyncio.StreamReader:
+    """A bare HTTP client (its socket buffer can be made tiny); returns the reader after the headers."""
+    sock = socket.socket()
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (client.host, client.port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=1024)
+    writer.write(f"GET {path} HTTP/{version}\r\nHost: test\r\n\r\n".encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    reader.head = head.decode()  # type: ignore[attr-defined]
+    reader.writer = writer  # type: ignore[attr-defined]
+    return reader
+
+
+async def raw_frames(reader: asyncio.StreamReader, chunked: bool, until: str) -> list[str]:
+    """SSE frames from a bare connection (de-chunked when `chunked`), up to the one containing `until`."""
+    frames: list[str] = []
+    buffer = b""
+    while not frames or until not in frames[-1]:
+        if chunked:
+            size = int((await asyncio.wait_for(reader.readline(), TIMEOUT)).strip(), 16)
+            buffer += await asyncio.wait_for(reader.readexactly(size + 2), TIMEOUT)
+            buffer = buffer[:-2]
+        else:
+            buffer += await asyncio.wait_for(reader.read(4096), TIMEOUT)
+        *complete, buffer = buffer.split(b"\n\n")
+        frames += [f.decode() for f in complete]
+    return frames
+
+
+def frame_ids(frames: list[str]) -> list[str]:
+    return [line[4:] for f in frames for line in f.split("\n") if line.startswith("id: ")]
+
+
+async def test_many_sse_clients_get_directly_written_events_in_order(aiohttp_client, hub):
+    client = await aiohttp_client(make_app(hub))
+    streams = [await client.get("/studio/api/v1/events") for _ in range(20)]
+    try:
+        for resp in streams:
+            await sse_frame(resp)  # resync
+        await asyncio.sleep(0.05)  # every handler parked in next()
+        waiters = {sub: sub._waiter for sub in hub._subs}
+        assert all(sub.direct is not None and w is not None for sub, w in waiters.items())
+        sent = [hub.publish("job", {"n": n}).id for n in range(100)]
+        assert all(sub._waiter is w and not w.done() for sub, w in waiters.items())  # no handler was woken
+        for resp in streams:
+            assert [(await sse_frame(resp))["id"] for _ in sent] == sent
+    finally:
+        for resp in streams:
+            resp.close()
+
+
+async def test_a_paused_sse_client_falls_back_and_resyncs_while_others_keep_up(aiohttp_client):
+    hub = EventHub(epoch="ep", client_queue_size=4)
+    app = make_app(hub)
+
+    async def small_send_buffer(request: web.Request, response: web.StreamResponse) -> None:
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+
+    app.on_response_prepare.append(small_send_buffer)
+    client = await aiohttp_client(app)
+    fast = await client.get("/studio/api/v1/events")
+    slow = await open_raw(client, "/studio/api/v1/events", rcvbuf=4096)  # and never read for now
+    await sse_frame(fast)
+    await asyncio.sleep(0.05)
+    blob = "x" * 16_000
+    sent = []
+    for n in range(150):
+        sent.append(hub.publish("job", {"n": n, "blob": blob}).id)
+        assert [(await sse_frame(fast))["id"]] == sent[-1:]  # the fast one is never held back
+    assert sorted(sub.dropped for sub in hub._subs) == [0, 1]
+
+    last = hub.publish("job", {"n": "last"}).id
+    frames = await raw_frames(slow, chunked=True, until=f"id: {last}\n")
+    kinds = [line[7:] for f in frames for line in f.split("\n") if line.startswith("event: ")]
+    assert kinds.count("resync") == 2 and kinds[0] == "resync"  # the initial one, then the overflow
+    resync = frames[[i for i, f in enumerate(frames) if "event: resync" in f][1]]
+    assert '"reason":"overflow"' in resync
+    got = frame_ids(frames)
+    seqs = [int(i.rsplit("-", 1)[1]) for i in got]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # in order, no duplicates
+    assert got[-1] == last
+    slow.writer.close()  # type: ignore[attr-defined]
+    fast.close()
+
+
+async def test_sse_heartbeats_still_arrive_while_events_flow_directly(aiohttp_client, hub):
+    client = await aiohttp_client(make_app(hub, heartbeat_s=0.05))
+    resp = await client.get("/studio/api/v1/events")
+    try:
+        await sse_frame(resp)  # resync
+        sent, frames = [], []
+        for n in range(30):
+            sent.append(hub.publish("job", {"n": n}).id)
+            await asyncio.sleep(0.01)
+        while len([f for f in frames if "id" in f]) < len(sent):
+            frames.append(await sse_frame(resp))
+        assert [f["id"] for f in frames if "id" in f] == sent
+        assert {"comment": "heartbeat"} in frames
+    finally:
+        resp.close()
+
+
+async def test_sse_disconnect_is_noticed_on_the_next_event_without_a_heartbeat(aiohttp_client, hub):
+    client = await aiohttp_client(make_app(hub, heartbeat_s=60))
+    resp = await client.get("/studio/api/v1/events")
+    await sse_frame(resp)
+    await asyncio.sleep(0.05)
+    resp.close()
+    for _ in range(200):
+        hub.publish("job", {})  # the direct writer declines a closing transport; the handler's write fails
+        if hub.subscriber_count == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert hub.subscriber_count == 0
+
+
+async def test_http_10_sse_client_gets_unchunked_frames(aiohttp_client, hub):
+    client = await aiohttp_client(make_app(hub))
+    reader = await open_raw(client, "/studio/api/v1/events", version="1.0")
+    try:
+        assert "chunked" not in reader.head.lower()  # type: ignore[attr-defined]
+        await raw_frames(reader, chunked=False, until="event: resync")
+        await asyncio.sleep(0.05)
+        (sub,) = hub._subs
+        waiter = sub._waiter
+        first = hub.publish("job", {"n": 1}).id
+        second = hub.publish("job", {"n": 2}).id
+        assert sub._waiter is waiter and waiter is not None and not waiter.done()  # written directly
+        frames = await raw_frames(reader, chunked=False, until=f"id: {second}")
+        assert frame_ids(frames) == [first, second]
+        assert frames[0] == f'id: {first}\nevent: job\ndata: {{"n":1}}'
+    finally:
+        reader.writer.close()  # type: ignore[attr-defined]

@@ -227,3 +227,140 @@ def test_invalid_sizes_and_epochs_are_refused():
 def test_sequence_numbers_match_ids():
     hub = EventHub(epoch="e")
     assert all(seq_of(hub.publish("k", {}).id) == n for n in range(1, 4))
+
+
+# -- the direct (fast) path: a stream that can take an event synchronously -----------------------------
+
+
+class Wire:
+    """A stream's wire: the hub's direct writes and the consumer task's writes land in one list."""
+
+    def __init__(self, sub: Subscription) -> None:
+        self.sub = sub
+        self.items: list[Event | Resync | Preview] = []
+        self.writable = True  # False: a paused transport, the direct writer declines
+        self.direct_calls = 0
+        sub.direct = self.direct
+
+    def direct(self, event: Event) -> bool:
+        self.direct_calls += 1
+        if not self.writable:
+            return False
+        self.items.append(event)
+        return True
+
+    async def consume(self) -> None:
+        async for item in self.sub:
+            self.items.append(item)
+
+
+async def parked(wire: Wire) -> asyncio.Task[None]:
+    task = asyncio.create_task(wire.consume())
+    await asyncio.sleep(0)  # runs until it waits in next() with nothing pending
+    return task
+
+
+async def test_a_parked_subscriber_gets_events_directly_without_waking():
+    hub = EventHub(epoch="e")
+    wire = Wire(hub.subscribe("e-0"))
+    task = await parked(wire)
+    waiter = wire.sub._waiter
+    for n in range(5):
+        hub.publish("job", {"n": n})
+    assert ids(wire.items) == [f"e-{n}" for n in range(1, 6)]
+    assert wire.sub._waiter is waiter and not waiter.done()  # the consumer task never ran
+    assert not wire.sub._queue
+    task.cancel()
+
+
+async def test_order_holds_when_direct_and_queued_delivery_mix():
+    hub = EventHub(epoch="e", client_queue_size=100)
+    wire = Wire(hub.subscribe("e-0"))
+    fast = Wire(hub.subscribe("e-0"))
+    tasks = [await parked(wire), await parked(fast)]
+    for n in range(60):
+        wire.writable = n % 7 not in (3, 4)  # the transport is sometimes busy
+        hub.publish("job", {"n": n})
+        if n % 5 == 0:
+            await asyncio.sleep(0)  # sometimes the consumer catches up before the next event
+    await asyncio.sleep(0)
+    expected = [f"e-{n}" for n in range(1, 61)]
+    assert ids(wire.items) == expected
+    assert ids(fast.items) == expected and fast.direct_calls == 60  # never held back by the other one
+    # once a declined event is queued, later ones queue behind it (no direct write overtakes it)
+    assert wire.direct_calls < 60
+    for task in tasks:
+        task.cancel()
+
+
+async def test_a_paused_transport_falls_back_to_the_queue_and_resyncs_on_overflow():
+    hub = EventHub(epoch="e", client_queue_size=4)
+    wire = Wire(hub.subscribe("e-0"))
+    task = await parked(wire)
+    hub.publish("job", {})  # e-1: direct
+    wire.writable = False
+    for n in range(10):  # the consumer stays blocked (as on a write that waits for drain)
+        hub.publish("job", {"n": n})
+    assert wire.direct_calls == 2  # only the first declined one was offered; the rest queued behind it
+    wire.writable = True
+    await asyncio.sleep(0)
+    assert wire.items == [wire.items[0], Resync("e-11", "overflow")] and wire.sub.dropped == 1
+    hub.publish("job", {})  # back on the direct path once the consumer has parked again
+    assert ids(wire.items) == ["e-1", "e-12"] and wire.direct_calls == 3
+    task.cancel()
+
+
+async def test_no_direct_write_while_a_resync_or_replay_is_pending():
+    hub = EventHub(epoch="e", replay_size=10)
+    for n in range(3):
+        hub.publish("job", {"n": n})
+    fresh, resumed = Wire(hub.subscribe(None)), Wire(hub.subscribe("e-1"))
+    hub.publish("job", {})  # nobody is parked yet: the fresh one drops it (covered by its snapshot), the other queues
+    tasks = [await parked(fresh), await parked(resumed)]
+    hub.publish("job", {})
+    assert fresh.items == [Resync("e-4", "initial"), *fresh.items[1:]] and ids(fresh.items) == ["e-5"]
+    assert ids(resumed.items) == ["e-2", "e-3", "e-4", "e-5"]
+    for task in tasks:
+        task.cancel()
+
+
+async def test_direct_writes_respect_the_user_filter():
+    hub = EventHub(epoch="e")
+    wire = Wire(hub.subscribe("e-0", user_id=1))
+    task = await parked(wire)
+    hub.publish("job", {}, user_id=2)
+    hub.publish("job", {}, user_id=1)
+    assert ids(wire.items) == ["e-2"] and wire.direct_calls == 1
+    task.cancel()
+
+
+async def test_a_failing_direct_writer_is_dropped_and_the_event_queued():
+    hub = EventHub(epoch="e")
+    sub = hub.subscribe("e-0")
+
+    def broken(event: Event) -> bool:
+        raise OSError("boom")
+
+    sub.direct = broken
+    got = asyncio.create_task(sub.next())
+    await asyncio.sleep(0)
+    hub.publish("job", {})  # publish itself never raises
+    assert (await got).id == "e-1"
+    assert sub.direct is None
+
+
+async def test_close_detaches_the_direct_writer():
+    hub = EventHub(epoch="e")
+    wire = Wire(hub.subscribe("e-0"))
+    task = await parked(wire)
+    wire.sub.close()
+    await task
+    assert wire.sub.direct is None
+    hub.publish("job", {})
+    assert wire.items == [] and wire.direct_calls == 0
+
+
+async def test_sse_chunk_is_the_frame_in_http_chunked_framing():
+    event = EventHub(epoch="e").publish("job", {"n": 1})
+    body = b'id: e-1\nevent: job\ndata: {"n":1}\n\n'
+    assert event.sse_chunk == b"%x\r\n" % len(body) + body + b"\r\n"
