@@ -94,3 +94,17 @@ def test_the_styles_table_matches_the_built_in_style_choices() -> None:
     rows = table_rows(SHORTCODES_MD.split("### Styles", 1)[1].split("###", 1)[0])
     documented = {row[0]: (row[1], row[2]) for row in rows if row[0] != "Style"}
     assert documented == {c.value: (c.extras["suffix"], c.extras["negative"]) for c in style.choices}
+
+
+def test_every_environment_setting_is_in_the_readme() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    names: set[str] = set()
+    for path in repo.rglob("*.py"):
+        rel = path.relative_to(repo)
+        if rel.parts[0] in ("tests", "bench", ".venv", "web", ".comfyui"):
+            continue
+        names.update(re.findall(r'"(STUDIO_[A-Z_]+)"', path.read_text()))
+    readme = (repo / "README.md").read_text()
+    assert names, "the settings scan found nothing"
+    missing = sorted(n for n in names if f"`{n}`" not in readme)
+    assert missing == []
