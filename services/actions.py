@@ -404,6 +404,7 @@ class Actions:
                 row.extra = {**(row.extra or {}), "action_warnings": warnings, "mask_image_id": mask_id}
         job.update(
             action=action.slot,
+            action_slot=action.slot,  # as GET /jobs and the stream name it
             workflow_id=workflow.id,
             workflow_version=version.number,
             parameters=values,

@@ -65,6 +65,7 @@ async def use_standins(api: Api) -> dict[str, str]:
 async def run_action(api: Api, slot: str, **body: object) -> dict:
     status, resp = await api.post(f"/actions/{slot}/run", json=body)
     assert status == 201, resp
+    assert resp["data"]["action_slot"] == slot  # the answer names its action like every other job read
     job = await wait_for_state(api, resp["data"]["id"], {"done", "error", "rejected"}, timeout=20)
     assert job["state"] == "done", job
     assert job["images"], job

@@ -55,6 +55,9 @@ export interface Job {
   queue_position?: number | null
   /** queued outside the studio (ComfyUI's own editor, another client) */
   foreign?: boolean
+  /** the action slot that made it (upscale, vary_subtle…), and the image it ran on */
+  action_slot?: string | null
+  parent_image_id?: string | null
 }
 
 export interface Page<T> {

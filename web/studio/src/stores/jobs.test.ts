@@ -125,6 +125,20 @@ describe('jobs store', () => {
     expect(s.get('j_2')!.state).toBe('error')
   })
 
+  it('a submit answer that arrives after the stream moved on does not take the job back', () => {
+    const s = createJobsStore()
+    const seen: string[] = []
+    s.onTransition((j, prev) => seen.push(`${j.id}:${prev}->${j.state}`))
+    handleEvent(s, 'job', { job: job('j_1', '00:00', { state: 'running' }) })
+    expect(s.upsert(job('j_1', '00:00', { state: 'queued' }), 'submit').state).toBe('running')
+    expect(s.get('j_1')!.state).toBe('running')
+    s.upsert(job('j_1', '00:00', { state: 'queued', action_slot: 'upscale' }), 'submit') // fills a gap only
+    expect(s.get('j_1')).toMatchObject({ state: 'running', action_slot: 'upscale' })
+    s.upsert(job('j_2', '01:00', { state: 'queued' }), 'submit') // the answer came first: it is news
+    expect(s.order.value).toEqual(['j_2', 'j_1'])
+    expect(seen).toEqual(['j_1:null->running', 'j_2:null->queued'])
+  })
+
   it('tells listeners about state transitions from the stream only', () => {
     const s = createJobsStore()
     const seen: string[] = []

@@ -60,13 +60,21 @@ export function createJobsStore() {
   }
 
   /**
-   * Put a job in the store. From the stream (or a submit answer) the incoming job wins; from a page
-   * read it only fills gaps, since the stream may already know a later state.
+   * Put a job in the store. From the stream the incoming job wins; a page read or a submit answer only
+   * fills gaps, since the stream may already know a later state (a job often starts running before
+   * the answer to its POST arrives). A submit answer for a job the store lacks counts as news.
    */
-  function upsert(job: Job, source: 'stream' | 'page' = 'stream'): Job {
+  function upsert(job: Job, source: 'stream' | 'page' | 'submit' = 'stream'): Job {
     const prev = byId.get(job.id)
-    if (prev && source === 'page') {
-      if (rank(job.state) <= rank(prev.state) && !(TERMINAL.has(job.state) && !TERMINAL.has(prev.state))) return prev
+    if (prev && source !== 'stream') {
+      if (rank(job.state) <= rank(prev.state) && !(TERMINAL.has(job.state) && !TERMINAL.has(prev.state))) {
+        // not newer: keep the state we have, take only fields our copy lacks (an action's slot, say)
+        const gaps = Object.entries(job).filter(([k, v]) => v != null && (prev as unknown as Record<string, unknown>)[k] == null)
+        if (!gaps.length) return prev
+        const filled: Job = { ...prev, ...Object.fromEntries(gaps) }
+        byId.set(job.id, filled)
+        return filled
+      }
     }
     const next: Job = {
       ...job,
@@ -81,7 +89,7 @@ export function createJobsStore() {
       order.value = order.value.filter((x) => x !== job.id)
       insertId(job.id, next)
     }
-    if (source === 'stream' && prev?.state !== next.state) emit(next, prev?.state ?? null)
+    if (source !== 'page' && prev?.state !== next.state) emit(next, prev?.state ?? null)
     else if (source === 'page') for (const l of quietListeners) l(next)
     return next
   }

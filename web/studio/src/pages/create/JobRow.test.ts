@@ -22,6 +22,13 @@ describe('job tile', () => {
     expect(w.text()).toContain('Cancel')
   })
 
+  it('titles an action run without text by its action', () => {
+    actionSlots.value = [{ slot: 'upscale', label: 'Upscale (2×)', icon: 'upscale' }]
+    const w = row({ state: 'done', prompt_text: null, action_slot: 'upscale', images: [image] })
+    expect(w.get('.prompt').text()).toBe('Upscale (2×)')
+    expect(row({ prompt_text: null }).get('.prompt').text()).toBe('Untitled prompt')
+  })
+
   it('shows a running job with a progress bar from progress.overall', () => {
     const w = row({ state: 'running', progress: { overall: 0.42 } })
     expect(w.text()).toContain('Generating · 42%')

@@ -35,7 +35,7 @@ export async function runAction(slot: ActionSlot, image: Image, text?: string) {
   const r = await attempt('actions', () => api.runAction(slot.slot, image.id, text), slot.label)
   const job = r && ('job' in r ? r.job : r)
   if (job && typeof job === 'object' && 'id' in job) {
-    notifyJob(jobs.upsert(job as Job, 'stream'))
+    notifyJob(jobs.upsert(job as Job, 'submit'))
   }
 }
 

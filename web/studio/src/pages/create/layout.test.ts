@@ -14,6 +14,12 @@ describe('feed layout', () => {
     expect(rows.map((r) => r.header)).toEqual([true, false, true, true])
   })
 
+  it('groups action runs without text by their action', () => {
+    const act = (id: string, slot: string) => job(id, '', { prompt_text: null, action_slot: slot })
+    const rows = layoutFeed([act('a', 'upscale'), act('b', 'upscale'), act('c', 'vary_subtle')], 1200)
+    expect(rows.map((r) => r.header)).toEqual([true, false, true])
+  })
+
   it('fits images in the width, never taller than the target', () => {
     const { tiles, height } = packTiles([1, 1, 1, 1], 1000, 400, 4, [])
     const right = Math.max(...tiles.map((t) => t.x + t.w))

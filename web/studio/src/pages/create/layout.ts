@@ -94,7 +94,8 @@ export function layoutRow(job: Job, header: boolean, width: number, now = Date.n
 }
 
 export function groupKey(job: Job): string {
-  return (job.prompt_text ?? '').trim()
+  const text = (job.prompt_text ?? '').trim()
+  return text || (job.action_slot ? `action:${job.action_slot}` : '')
 }
 
 export function layoutFeed(
