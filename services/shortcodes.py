@@ -691,17 +691,31 @@ async def submit_prompt(
 async def generate(
     app: Studio, user: int, text: str, graph: Graph | None = None, image_ids: list[str] | None = None
 ) -> dict[str, JSON]:
-    """The prompt bar's submit: ``text`` on the given graph, or on the default generate workflow."""
+    """The prompt bar's submit: ``text`` on the given graph, or on the default generate workflow.
+
+    An image prompt (one image chip) runs the img2img action on that image with the text, as
+    Midjourney's image prompts do.
+    """
+    if image_ids:
+        if graph is not None or len(image_ids) > 1:
+            raise validation_error(
+                "image_ids: send one image prompt, without a graph; it runs the img2img action", ["image_ids"]
+            )
+        job = await app.actions.run(user, "img2img", image_id=checked_image_id(image_ids[0]), text=text)
+        return job
     if graph is None:
         graph = await default_generate_graph(app, user)
         if graph is None:
             raise StudioError("conflict", "No generate workflow configured")
     else:
         graph = check_api_graph(graph)  # type: ignore[arg-type,assignment]
-    if image_ids:
-        # Image prompts go into the generate workflow's image inputs, which arrive with workflows.
-        raise validation_error("image_ids: image prompts need a generate workflow with an image input", ["image_ids"])
     return await submit_prompt(app, user, graph, text, field="text")
+
+
+def checked_image_id(value: str) -> str:
+    if not re.fullmatch(r"i_[0-9A-Z]{26}", value):
+        raise validation_error("image_ids: not an image id", ["image_ids", 0])
+    return value
 
 
 async def suggest(app: Studio, user: int, text: str, cursor: int) -> dict[str, JSON]:

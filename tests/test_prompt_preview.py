@@ -364,3 +364,17 @@ async def test_generate_with_a_graph_submits_like_a_job(run: StudioRun, api: Api
         "/generate", json={"text": "a cat", "graph": runnable_graph(), "image_ids": ["i_01J00000000000000000000000"]}
     )
     assert status == 400 and body["error"]["details"][0]["loc"] == ["image_ids"]
+
+
+async def test_an_image_prompt_runs_img2img_on_that_image(api: Api) -> None:
+    from test_actions_api import png, upload
+
+    await use_standins(api)
+    image = await upload(api, png((96, 64)))
+    status, body = await api.post("/generate", json={"text": "the field in autumn", "image_ids": [image["id"]]})
+    assert status == 201, body
+    job = await wait_done(api, body["data"]["id"])
+    assert job["state"] == "done" and job["action_slot"] == "img2img" and job["parent_image_id"] == image["id"]
+    for bad in (["../x"], [image["id"], image["id"]]):
+        status, body = await api.post("/generate", json={"text": "x", "image_ids": bad})
+        assert status == 400 and body["error"]["details"][0]["loc"][0] == "image_ids"

@@ -157,10 +157,8 @@ async def test_arrow_up_recalls_the_last_prompt_from_the_server_across_a_reload(
     ui.assert_clean()
 
 
-async def test_a_dropped_png_becomes_an_image_prompt_that_generate_refuses_readably(
-    studio: Studio, ui: StudioPage
-) -> None:
-    """/generate refuses image_ids (no generate workflow takes an image yet): the bar says so and keeps everything."""
+async def test_a_dropped_png_becomes_an_image_prompt_that_runs_img2img(studio: Studio, ui: StudioPage) -> None:
+    """A dropped image becomes a chip; submitting runs the img2img action on it with the prompt's text."""
     page = ui.page
     await ui.open(studio.url)
     drop = {"b64": base64.b64encode(png((96, 64), (40, 160, 90))).decode(), "name": "green.png"}
@@ -206,21 +204,18 @@ async def test_a_dropped_png_becomes_an_image_prompt_that_generate_refuses_reada
     prompt = page.get_by_role("combobox")
     await prompt.click()
     await page.keyboard.type("the same field in autumn")
-    ui.expect_console_error(r"/generate.*400|status of 400")  # Chromium logs every refused request
     async with page.expect_response(lambda r: r.url.endswith("/generate")) as sent:
         await page.keyboard.press("Enter")
     response = await sent.value
     body = await response.json()
-    assert response.status == 400 and body["error"]["code"] == "validation_error", body
-    assert body["error"]["details"][0]["loc"] == ["image_ids"]
-    help_text = page.locator("#prompt-help .msg.error")
-    await help_text.wait_for()
-    assert "image prompts need a generate workflow with an image input" in await help_text.inner_text()
-    assert await prompt.input_value() == "the same field in autumn"  # nothing lost
-    assert await chips.count() == 1
-    await ui.shot("3-refused")
-    status, jobs = await studio.api.get("/jobs")
-    assert jobs["data"]["items"] == []
+    assert response.status == 201, body
+    job = body["data"]
+    assert job["action_slot"] == "img2img" and job["parent_image_id"] == image["id"]
+    tile = page.get_by_role("article").filter(has_text="the same field in autumn").first
+    await tile.get_by_role("img").first.wait_for(timeout=15_000)
+    await ui.shot("3-img2img-done")
+    status, read = await studio.api.get(f"/jobs/{job['id']}")
+    assert read["data"]["state"] == "done" and read["data"]["images"]
     ui.assert_clean()
 
 

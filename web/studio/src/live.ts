@@ -57,7 +57,8 @@ export async function startLive() {
     if (!isMissingRoute(e)) toast(errorMessage(e), 'error', "Couldn't start")
   }
   if (session.authRequired) return
-  await loadStatus()
+  // Not awaited: the feed's first page and the status pill load side by side.
+  void loadStatus()
   unlisten ??= jobs.onTransition((job) => notifyJob(job))
   if (!stopWatches.length) {
     stopWatches.push(watch(() => [jobs.queue.pending, jobs.queue.running, jobs.order.value.length], refreshPositions))
