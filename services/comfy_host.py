@@ -101,3 +101,15 @@ def content_type_for(filename: str) -> str:
     if lower.endswith(".webp"):
         return "image/webp"
     return "application/octet-stream"
+
+
+def prompt_request(
+    graph: dict[str, JSON], *, client_id: str, prompt_id: str, front: bool, extra_data: dict[str, JSON] | None
+) -> dict[str, JSON]:
+    """The body of ComfyUI's POST /prompt as the studio sends it (always with its own client id)."""
+    request: dict[str, JSON] = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id}
+    if front:
+        request["front"] = True
+    if extra_data:
+        request["extra_data"] = dict(extra_data)
+    return request

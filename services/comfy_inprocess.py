@@ -25,6 +25,7 @@ from .comfy_host import (
     HostRejected,
     SubmitResult,
     content_type_for,
+    prompt_request,
 )
 
 log = logging.getLogger("comfyui_studio.comfy")
@@ -82,11 +83,9 @@ class InProcessHost:
         extra_data: dict[str, JSON] | None = None,
     ) -> SubmitResult:
         # Mirrors POST /prompt (server.py post_prompt), including other extensions' on_prompt handlers.
-        request: dict[str, JSON] = {"prompt": graph, "client_id": self.client_id, "prompt_id": prompt_id}
-        if front:
-            request["front"] = True
-        if extra_data:
-            request["extra_data"] = dict(extra_data)
+        request = prompt_request(
+            graph, client_id=self.client_id, prompt_id=prompt_id, front=front, extra_data=extra_data
+        )
         request = self.server.trigger_on_prompt(request)
         number = self.server.number
         if request.get("front"):

@@ -22,6 +22,7 @@ from .comfy_host import (
     HostRejected,
     HostUnavailable,
     SubmitResult,
+    prompt_request,
 )
 
 log = logging.getLogger("comfyui_studio.comfy")
@@ -198,11 +199,9 @@ class RemoteHost:
         front: bool = False,
         extra_data: dict[str, JSON] | None = None,
     ) -> SubmitResult:
-        payload: dict[str, JSON] = {"prompt": graph, "client_id": self.client_id, "prompt_id": prompt_id}
-        if front:
-            payload["front"] = True
-        if extra_data:
-            payload["extra_data"] = extra_data
+        payload = prompt_request(
+            graph, client_id=self.client_id, prompt_id=prompt_id, front=front, extra_data=extra_data
+        )
         status, body, _ = await self._request("POST", "/prompt", json_body=payload)
         if status == 400 and isinstance(body, dict) and "error" in body:
             raise HostRejected("ComfyUI refused the graph", status, body)

@@ -91,3 +91,17 @@ class Api:
 async def api(run: StudioRun) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession() as session:
         yield Api(session, run.api)
+
+
+@pytest.fixture
+async def slow_run(tmp_path: Path) -> AsyncIterator[StudioRun]:
+    """The studio on a test host whose nodes take 0.3 s each: jobs stay queued and running long enough to act on."""
+    studio_run = await start_studio(tmp_path, node_delay=0.3)
+    yield studio_run
+    await studio_run.stop()
+
+
+@pytest.fixture
+async def slow_api(slow_run: StudioRun) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as session:
+        yield Api(session, slow_run.api)

@@ -35,6 +35,23 @@ def studio_config(data_dir: Path, **overrides: object) -> StudioConfig:
     return StudioConfig(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
 
 
+def attach_studio(server: FakePromptServer, data_dir: Path, **config: object) -> Studio:
+    """Attach the studio to a test-host PromptServer with the ComfyUI pieces the plugin would import."""
+    folders = {"input": server.paths.input_dir, "output": server.paths.output_dir, "temp": server.paths.temp_dir}
+
+    async def validate(prompt_id: str, prompt: dict, targets: list[str] | None) -> tuple:
+        return await validate_prompt(server.registry, prompt_id, prompt, targets)
+
+    config.setdefault("listen", list(server.listen or ["127.0.0.1"]))
+    return attach(
+        server,
+        validate_prompt=validate,
+        interrupt_processing=server.interrupt_processing,
+        folder_for_type=folders.get,
+        config=studio_config(data_dir, **config),
+    )
+
+
 async def start_studio(
     base_dir: Path, *, node_delay: float = 0.0, port: int = 0, listen: list[str] | None = None, **config: object
 ) -> StudioRun:
@@ -46,18 +63,7 @@ async def start_studio(
     holder: dict[str, Studio] = {}
 
     def load_custom_nodes(server: FakePromptServer) -> None:
-        folders = {"input": server.paths.input_dir, "output": server.paths.output_dir, "temp": server.paths.temp_dir}
-
-        async def validate(prompt_id: str, prompt: dict, targets: list[str] | None) -> tuple:
-            return await validate_prompt(server.registry, prompt_id, prompt, targets)
-
-        holder["studio"] = attach(
-            server,
-            validate_prompt=validate,
-            interrupt_processing=server.interrupt_processing,
-            folder_for_type=folders.get,
-            config=studio_config(data_dir, listen=list(server.listen or ["127.0.0.1"]), **config),
-        )
+        holder["studio"] = attach_studio(server, data_dir, **config)
 
     host = await start_test_host(
         base_dir, before_start=load_custom_nodes, node_delay=node_delay, port=port, listen=listen

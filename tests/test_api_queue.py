@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import aiohttp
-import pytest
 from conftest import Api, load_workflow
-from harness import StudioRun, start_studio
+from harness import StudioRun
 from test_api_jobs import wait_for_state
-
-
-@pytest.fixture
-async def slow_run(tmp_path: Path) -> AsyncIterator[StudioRun]:
-    run = await start_studio(tmp_path, node_delay=0.3)
-    yield run
-    await run.stop()
-
-
-@pytest.fixture
-async def slow_api(slow_run: StudioRun) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        yield Api(session, slow_run.api)
 
 
 async def submit(api: Api, color: int) -> str:

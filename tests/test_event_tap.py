@@ -10,12 +10,11 @@ from typing import Any
 
 import aiohttp
 from conftest import Api, load_workflow
-from harness import StudioRun, studio_config
+from harness import StudioRun, attach_studio
 from test_api_jobs import wait_for_state
 from testhost import FakePromptServer, start_test_host
-from testhost.validation import validate_prompt
 
-from comfyui_studio.plugin import attach, install_event_tap
+from comfyui_studio.plugin import install_event_tap
 
 
 class BareServer:
@@ -62,18 +61,7 @@ def _load_with_other_extension(seen_by_other: list[Any], holder: dict[str, Any],
             await previous(event, data, sid)
 
         server.send = other_send  # type: ignore[method-assign]
-        folders = {"input": server.paths.input_dir, "output": server.paths.output_dir, "temp": server.paths.temp_dir}
-
-        async def validate(prompt_id: str, prompt: dict, targets: list[str] | None) -> tuple:
-            return await validate_prompt(server.registry, prompt_id, prompt, targets)
-
-        holder["studio"] = attach(
-            server,
-            validate_prompt=validate,
-            interrupt_processing=server.interrupt_processing,
-            folder_for_type=folders.get,
-            config=studio_config(data_dir),
-        )
+        holder["studio"] = attach_studio(server, data_dir)
 
     return load_custom_nodes
 
