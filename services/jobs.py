@@ -14,6 +14,7 @@ from ..config import StudioConfig
 from ..db.models import ComfyCall, Image, Job, Prompt, new_id, utcnow
 from ..db.store import Store
 from ..engine.errors import StudioError, not_found
+from ..engine.text import check_prompt_text
 from .comfy_calls import LoggedComfy
 from .comfy_host import JSON, HostError, HostNotFound, HostRejected, HostUnavailable
 from .images import ImageInfo, inspect_image, make_thumbnail
@@ -400,6 +401,24 @@ class Jobs:
                 session.add(image)
             added.append(image_to_dict(image))
         return added
+
+    async def record_studio_metadata(self, owner_id: int, job_id: str, meta: dict[str, JSON]) -> str | None:
+        """Keep the prompt text and Studio parameters a Studio Save Image node reported; returns the text."""
+        text = meta.get("prompt_text")
+        text = check_prompt_text(text, self.config.max_prompt_chars) if isinstance(text, str) and text else None
+        parameters = meta.get("parameters")
+        async with self.store.session(owner_id) as session, session.begin():
+            job = await session.get(Job, job_id)
+            if job is None:
+                return None
+            if text and job.prompt_row_id is None:
+                prompt = Prompt(owner_id=owner_id, text=text, clean_text=text)
+                session.add(prompt)
+                await session.flush()
+                job.prompt_row_id = prompt.id
+            if isinstance(parameters, dict) and parameters:
+                job.parameters = {**(job.parameters or {}), **parameters}
+        return text
 
     # -- the queue --------------------------------------------------------------------------------
 

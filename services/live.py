@@ -371,6 +371,13 @@ class LiveJobs:
                 await self._store_progress(ref, payload)
             elif kind == "output":
                 images = await self.jobs.register_outputs(ref.owner_id, ref.job_id, payload)
+                for meta in studio_metadata(payload):
+                    # Studio Save Image tells what prompt and parameters made its images, even for a
+                    # graph queued from ComfyUI's own editor.
+                    text = await self.jobs.record_studio_metadata(ref.owner_id, ref.job_id, meta)
+                    cached = self.cache.get(prompt_id)
+                    if cached is not None and text and not cached.get("prompt_text"):
+                        cached["prompt_text"] = text
                 for image in images:
                     self.hub.publish("output", {"job_id": ref.job_id, "image": image}, user_id=ref.owner_id)
                     cached = self.cache.get(prompt_id)
@@ -433,6 +440,16 @@ class LiveJobs:
         if entry:
             for change in self.tracker.apply_history(prompt_id, entry, now_ms=now_ms()):
                 self._apply(change)
+
+
+def studio_metadata(outputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `studio` entries a Studio Save Image node puts in its UI output: prompt text and parameters."""
+    found: list[dict[str, Any]] = []
+    for output in outputs.values():
+        for entry in (output or {}).get("studio") or []:
+            if isinstance(entry, dict):
+                found.append(entry)
+    return found
 
 
 def _iso_ms(value: int | None) -> str | None:
