@@ -12,6 +12,11 @@ server side, driven by the host's ``/object_info``:
   a consumer of their output gets the link of their input of the same type (same slot first);
 - subgraphs (``definitions.subgraphs``) are expanded with ids ``outer:inner``, as the frontend's
   ``ExecutableNodeDTO`` does;
+- legacy group nodes (type ``workflow>NAME``, or ``workflow/NAME`` in older files, defined in
+  ``extra.groupNodes``) are expanded with ids ``outer:index`` as the frontend's ``groupNode.ts`` does: the
+  group's widget values are split over the inner nodes' widgets in order, its inputs go to the inner
+  nodes' inputs that no inner link feeds, its outputs are the inner outputs not linked inside the group
+  (or listed in ``external``);
 - literal arrays are wrapped as ``{"__value__": [...]}``.
 
 Every refusal is a ``ConversionError`` naming the node. PNG files written by ComfyUI carry the API
@@ -41,6 +46,8 @@ MODE_BYPASS = 4
 SUBGRAPH_INPUT = -10
 SUBGRAPH_OUTPUT = -20
 MAX_SUBGRAPH_DEPTH = 16
+GROUP_PREFIXES = ("workflow>", "workflow/")
+SEED_NAMES = frozenset({"seed", "noise_seed"})
 
 
 class ConversionError(ValueError):
@@ -231,10 +238,13 @@ class _Converter:
             for sub in definitions["subgraphs"]:
                 if isinstance(sub, dict) and isinstance(sub.get("id"), str):
                     self.subgraphs[sub["id"]] = sub
-        group_nodes = (
-            (workflow.get("extra") or {}).get("groupNodes") if isinstance(workflow.get("extra"), dict) else None
-        )
-        self.group_nodes = group_nodes if isinstance(group_nodes, dict) else {}
+        self.group_nodes: dict[str, JSON] = {}
+        for holder in [workflow, *self.subgraphs.values()]:  # the workflow's definitions win over a subgraph's
+            extra = holder.get("extra")
+            groups = extra.get("groupNodes") if isinstance(extra, dict) else None
+            if isinstance(groups, dict):
+                for name, definition in groups.items():
+                    self.group_nodes.setdefault(str(name), definition)
         self.top = _Scope("", _parse_nodes(workflow.get("nodes")), _parse_links(workflow.get("links"), ""))
         self.graph: dict[str, JSON] = {}
 
@@ -285,7 +295,7 @@ class _Converter:
             return None
         if mode == MODE_BYPASS:
             return self.bypass(scope, node, slot, label)
-        if ntype in self.subgraphs:
+        if self.is_container(ntype):
             inner = self.inner_scope(scope, node)
             for link in inner.links.values():
                 if link.target == SUBGRAPH_OUTPUT and link.target_slot == slot:
@@ -308,11 +318,24 @@ class _Converter:
                 return self.follow(scope, inp.get("link"), label)
         return None
 
+    def is_group(self, ntype: str) -> bool:
+        """A legacy group node: its type is no real node's and names a group (or has the group prefix)."""
+        if ntype in self.object_info or ntype in self.subgraphs:
+            return False
+        return ntype in self.group_nodes or ntype.startswith(GROUP_PREFIXES)
+
+    def is_container(self, ntype: str) -> bool:
+        return ntype in self.subgraphs or self.is_group(ntype)
+
     def inner_scope(self, scope: _Scope, node: dict[str, JSON]) -> _Scope:
         if scope.depth >= MAX_SUBGRAPH_DEPTH:
             raise ConversionError("Subgraphs are nested too deeply", f"{scope.prefix}{node.get('id')}")
-        sub = self.subgraphs[str(node.get("type"))]
         prefix = f"{scope.prefix}{node.get('id')}:"
+        ntype = str(node.get("type"))
+        if ntype not in self.subgraphs:
+            nodes, links = self.expand_group(node, prefix[:-1])
+            return _Scope(prefix, nodes, links, parent=scope, instance=node, depth=scope.depth + 1)
+        sub = self.subgraphs[ntype]
         try:
             return _Scope(
                 prefix,
@@ -333,16 +356,237 @@ class _Converter:
             mode = node.get("mode") or 0
             if mode in (MODE_MUTED, MODE_BYPASS) or ntype in VIRTUAL_TYPES:
                 continue
-            if ntype in self.subgraphs:
+            if self.is_container(ntype):
                 self.emit_scope(self.inner_scope(scope, node))
                 continue
-            if ntype in self.group_nodes or ntype.startswith(("workflow>", "workflow/")):
-                raise ConversionError(
-                    f"node {scope.prefix}{nid} is a legacy group node ({ntype}); convert it to a subgraph in "
-                    "ComfyUI and export again",
-                    f"{scope.prefix}{nid}",
-                )
             self.emit_node(scope, nid, node)
+
+    # -- legacy group nodes --------------------------------------------------------------------
+
+    def group_definition(self, ntype: str, label: str) -> JSON:
+        if ntype in self.group_nodes:
+            return self.group_nodes[ntype]
+        for prefix in GROUP_PREFIXES:
+            if ntype.startswith(prefix) and ntype[len(prefix) :] in self.group_nodes:
+                return self.group_nodes[ntype[len(prefix) :]]
+        raise ConversionError(
+            f"node {label} is a legacy group node ({ntype}) whose definition is missing from the workflow's "
+            "extra.groupNodes",
+            label,
+        )
+
+    def expand_group(
+        self, instance: dict[str, JSON], label: str
+    ) -> tuple[dict[int, dict[str, JSON]], dict[int, _Link]]:
+        """One instance of a legacy group node as a scope's nodes and links (ComfyUI_frontend ``groupNode.ts``).
+
+        Inner nodes are numbered by their position in the definition. Inner links become links of the
+        scope; the group's inputs become links from ``SUBGRAPH_INPUT`` (slot = the instance's input index)
+        and its outputs links to ``SUBGRAPH_OUTPUT``, so following them works as for subgraphs.
+        """
+        ntype = str(instance.get("type"))
+        definition = self.group_definition(ntype, label)
+
+        def bad(why: str) -> ConversionError:
+            return ConversionError(
+                f"node {label} is a legacy group node ({ntype}) with a malformed definition: {why}", label
+            )
+
+        if not isinstance(definition, dict) or not isinstance(definition.get("nodes"), list) or not definition["nodes"]:
+            raise bad("it has no list of inner nodes")
+        inner: list[dict[str, JSON]] = []
+        for index, item in enumerate(definition["nodes"]):
+            if not isinstance(item, dict) or not isinstance(item.get("type"), str) or not item.get("type"):
+                raise bad(f"inner node {index} has no type")
+            inner.append(item)
+        links_to: dict[tuple[int, int], tuple[int, int, str]] = {}
+        links_from: dict[int, set[int]] = {}
+        raw_links = definition.get("links") if definition.get("links") is not None else []
+        if not isinstance(raw_links, list):
+            raise bad("its links are not a list")
+        for item in raw_links:
+            if not isinstance(item, list) or len(item) < 4:
+                raise bad(f"the link {item!r} is not [from, from_slot, to, to_slot, …]")
+            if item[0] is None:  # a link to outside the copied nodes: the frontend skips it too
+                continue
+            if any(isinstance(v, bool) or not isinstance(v, int) for v in item[:4]):
+                raise bad(f"the link {item!r} is not [from, from_slot, to, to_slot, …]")
+            origin, origin_slot, target, target_slot = item[:4]
+            if not (0 <= origin < len(inner) and 0 <= target < len(inner)):
+                raise bad(f"the link {item!r} names an inner node it does not have")
+            ltype = item[5] if len(item) > 5 and isinstance(item[5], str) else "*"
+            links_to[(target, target_slot)] = (origin, origin_slot, ltype)
+            links_from.setdefault(origin, set()).add(origin_slot)
+        external: set[tuple[int, int]] = set()
+        raw_external = definition.get("external") if definition.get("external") is not None else []
+        if not isinstance(raw_external, list):
+            raise bad("its external outputs are not a list")
+        for item in raw_external:
+            if (
+                not isinstance(item, list)
+                or len(item) < 2
+                or any(isinstance(v, bool) or not isinstance(v, int) for v in item[:2])
+            ):
+                raise bad(f"the external output {item!r} is not [node, slot, type]")
+            external.add((item[0], item[1]))
+        config = definition.get("config") if isinstance(definition.get("config"), dict) else {}
+
+        def custom(index: int, kind: str, key: str | int) -> dict[str, JSON]:
+            entry = config.get(str(index)) if isinstance(config, dict) else None
+            section = entry.get(kind) if isinstance(entry, dict) else None
+            found = section.get(str(key)) if isinstance(section, dict) else None
+            return found if isinstance(found, dict) else {}
+
+        # The group's widgets, inputs and outputs in the order the frontend registers them.
+        widgets: list[tuple[int, str, dict[str, JSON]]] = []
+        group_inputs: list[tuple[int, str]] = []
+        group_outputs: list[tuple[int, int]] = []
+        slot_names: dict[int, list[str]] = {}
+        specs_of: dict[int, dict[str, tuple[JSON, dict[str, JSON]]]] = {}
+        late: list[tuple[int, int, list[str]]] = []
+        for index, item in enumerate(inner):
+            itype = str(item["type"])
+            outputs = 0
+            if itype == "PrimitiveNode":
+                slot_names[index] = []
+                if index not in links_from:
+                    continue  # an unlinked primitive is skipped by the frontend
+                widgets.append((index, "value", {"control_after_generate": True}))
+                outputs = 1
+            elif itype == "Reroute":
+                slot_names[index] = ["*"]
+                if (index, 0) in links_to and index in links_from and (index, 0) not in external:
+                    continue  # a reroute used inside the group adds no slot
+                if (index, 0) not in links_to:
+                    group_inputs.append((index, "*"))
+                outputs = 1
+            else:
+                info = self.object_info.get(itype)
+                if not isinstance(info, dict):
+                    if itype in VIRTUAL_TYPES:
+                        continue
+                    raise ConversionError(
+                        f"node {label}:{index} (in group {ntype}) has the unknown node type {itype!r}",
+                        f"{label}:{index}",
+                    )
+                specs = specs_of[index] = _input_specs(info)
+                declared = item.get("inputs") if isinstance(item.get("inputs"), list) else []
+                slots: list[str] = []
+                converted: dict[int, str] = {}
+                for name, (stype, opts) in specs.items():
+                    if not _is_widget(stype, opts):
+                        slots.append(name)
+                        continue
+                    position = next(
+                        (
+                            k
+                            for k, inp in enumerate(declared)
+                            if isinstance(inp, dict)
+                            and inp.get("name") == name
+                            and isinstance(inp.get("widget"), dict)
+                            and inp["widget"].get("name") == name
+                        ),
+                        -1,
+                    )
+                    if position >= 0:
+                        converted[position] = name  # a widget converted to an input: a slot after the others
+                    else:
+                        widgets.append((index, name, _group_widget_opts(name, opts)))
+                # The frontend sorts converted slots by their index as strings (JavaScript's default sort).
+                late_names = [converted[k] for k in sorted(converted, key=str)]
+                slot_names[index] = slots + late_names
+                for slot, name in enumerate(slots):
+                    if (index, slot) not in links_to and custom(index, "input", name).get("visible") is not False:
+                        group_inputs.append((index, name))
+                late.append((index, len(slots), late_names))
+                out = info.get("output")
+                outputs = len(out) if isinstance(out, list) else 0
+            for slot in range(outputs):
+                linked = slot in links_from.get(index, set()) and (index, slot) not in external
+                visible = custom(index, "output", slot).get("visible")
+                if visible if isinstance(visible, bool) else not linked:
+                    group_outputs.append((index, slot))
+        for index, base, late_names in late:
+            for offset, name in enumerate(late_names):
+                if (index, base + offset) in links_to:
+                    continue
+                # a widget converted to an input inside the group: a group widget the instance shows as an input
+                widgets.append((index, name, _group_widget_opts(name, specs_of[index][name][1])))
+
+        # The group's widget values, split over the inner widgets.
+        values = instance.get("widgets_values")
+        given: dict[int, dict[str, JSON]] = {}
+        if isinstance(values, list):
+            for (index, name, _), value in zip(widgets, _positional([o for _, _, o in widgets], values), strict=False):
+                given.setdefault(index, {})[name] = value
+        elif values is not None and not isinstance(values, dict):
+            raise ConversionError(f"node {label} has malformed widgets_values", label)
+
+        nodes: dict[int, dict[str, JSON]] = {}
+        links: dict[int, _Link] = {}
+
+        def wire(link: _Link) -> int:
+            links[len(links) + 1] = link
+            return len(links)
+
+        for index, item in enumerate(inner):
+            itype = str(item["type"])
+            wired: list[dict[str, JSON]] = []
+            names = slot_names.get(index, [])
+            for (target, target_slot), (origin, origin_slot, ltype) in sorted(links_to.items()):
+                if target != index:
+                    continue
+                if target_slot >= len(names):
+                    raise bad(f"a link goes to input {target_slot} of inner node {index} ({itype}), which it lacks")
+                wired.append(
+                    {
+                        "name": names[target_slot],
+                        "type": ltype,
+                        "link": wire(_Link(origin, origin_slot, index, target_slot, ltype)),
+                    }
+                )
+            own = item.get("widgets_values")
+            if itype == "PrimitiveNode":
+                value = given.get(index, {}).get("value")
+                widget_values: JSON = (
+                    [value] if "value" in given.get(index, {}) else (own if isinstance(own, list) else None)
+                )
+            elif index in specs_of:
+                widget_values = {**_raw_widgets(specs_of[index], own, f"{label}:{index}"), **given.get(index, {})}
+            else:
+                widget_values = own
+            nodes[index] = {
+                "id": index,
+                "type": itype,
+                "mode": item.get("mode") or 0,
+                "title": item.get("title"),
+                "inputs": wired,
+                "outputs": item.get("outputs") if isinstance(item.get("outputs"), list) else [],
+                "widgets_values": widget_values,
+            }
+        # The instance's inputs: an input for a widget (converted on the instance or inside the group) by the
+        # group widget's name, every other one by position over the group's input sockets.
+        widget_names = _group_widget_names(inner, widgets)
+        sockets = iter(group_inputs)
+        for position, inp in enumerate(instance.get("inputs") or []):
+            if not isinstance(inp, dict):
+                continue
+            widget = inp.get("widget")
+            if isinstance(widget, dict):
+                name = widget.get("name")
+                target_input = widget_names.get(name) if isinstance(name, str) else None
+            else:
+                target_input = next(sockets, None)
+            if target_input is None:
+                continue
+            index, name = target_input
+            ltype = inp.get("type") if isinstance(inp.get("type"), str) else "*"
+            nodes[index]["inputs"].append(  # type: ignore[union-attr]
+                {"name": name, "type": ltype, "link": wire(_Link(SUBGRAPH_INPUT, position, index, 0, ltype))}
+            )
+        for position, (index, slot) in enumerate(group_outputs):
+            wire(_Link(index, slot, SUBGRAPH_OUTPUT, position, "*"))
+        return nodes, links
 
     def emit_node(self, scope: _Scope, nid: int, node: dict[str, JSON]) -> None:
         label = f"{scope.prefix}{nid}"
@@ -437,21 +681,30 @@ def _is_widget(itype: JSON, opts: dict[str, JSON]) -> bool:
 
 def _assign_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]], values: JSON, label: str) -> dict[str, JSON]:
     """Widget values by input name from ``widgets_values`` (a list by position, or a dict by name)."""
+    return {name: _wrap(value) for name, value in _raw_widgets(specs, values, label).items()}
+
+
+def _raw_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]], values: JSON, label: str) -> dict[str, JSON]:
     widgets = [(name, opts) for name, (itype, opts) in specs.items() if _is_widget(itype, opts)]
     if values is None:
         return {}
     if isinstance(values, dict):
-        return {name: _wrap(values[name]) for name, _ in widgets if name in values}
+        return {name: values[name] for name, _ in widgets if name in values}
     if not isinstance(values, list):
         raise ConversionError(f"node {label} has malformed widgets_values", label)
-    extras = sum(1 for _, opts in widgets if opts.get("control_after_generate") or _upload(opts))
+    return dict(zip([name for name, _ in widgets], _positional([opts for _, opts in widgets], values), strict=False))
+
+
+def _positional(widgets: list[dict[str, JSON]], values: list[JSON]) -> list[JSON]:
+    """The value of each widget (by its options) from a positional ``widgets_values``; may be shorter."""
+    extras = sum(1 for opts in widgets if opts.get("control_after_generate") or _upload(opts))
     skip_all = len(values) >= len(widgets) + extras
-    out: dict[str, JSON] = {}
+    out: list[JSON] = []
     pos = 0
-    for index, (name, opts) in enumerate(widgets):
+    for index, opts in enumerate(widgets):
         if pos >= len(values):
             break
-        out[name] = _wrap(values[pos])
+        out.append(values[pos])
         pos += 1
         remaining = len(widgets) - index - 1
         if pos < len(values) and opts.get("control_after_generate"):
@@ -461,6 +714,27 @@ def _assign_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]], values: JSON
         elif pos < len(values) and _upload(opts):
             if skip_all or (values[pos] in UPLOAD_VALUES and len(values) - pos > remaining):
                 pos += 1
+    return out
+
+
+def _group_widget_opts(name: str, opts: dict[str, JSON]) -> dict[str, JSON]:
+    # A group gives every seed input a "control after generate" widget, whatever its definition says.
+    return {**opts, "control_after_generate": True} if name in SEED_NAMES else opts
+
+
+def _group_widget_names(
+    inner: list[dict[str, JSON]], widgets: list[tuple[int, str, dict[str, JSON]]]
+) -> dict[str, tuple[int, str]]:
+    """The group's widget names (an inner name, or "<title> name" when taken) → (inner index, input name)."""
+    out: dict[str, tuple[int, str]] = {}
+    for index, name, _ in widgets:
+        key = name
+        if key in out:
+            title = inner[index].get("title") or inner[index].get("type")
+            key = f"{title} {name}"
+            if key in out:
+                key = f"{title} {index} {name}"
+        out[key] = (index, name)
     return out
 
 

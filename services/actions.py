@@ -45,6 +45,8 @@ BUILTIN_PREFIX = "default:"
 COMPUTES = ("", "zoom", "pan")
 MAX_LINEAGE = 500
 CHECKPOINT_SETTING = "default_checkpoint"
+UPSCALE_MODEL_SETTING = "default_upscale_model"
+UPSCALE_TITLE = "upscale"  # the default workflows' ImageScaleBy that an upscale model replaces, by its title
 
 
 def _param_error(exc: ParamError) -> StudioError:
@@ -64,6 +66,101 @@ def checkpoints(object_info: dict[str, JSON]) -> list[str]:
     except (KeyError, IndexError, TypeError):
         return []
     return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def _choices(object_info: dict[str, JSON], node: str, name: str) -> list[str]:
+    """A combo input's choices, in either form ``/object_info`` gives: ``[[…], {…}]`` or ``["COMBO", {"options"…}]``."""
+    info = object_info.get(node)
+    try:
+        spec = info["input"]["required"][name]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return []
+    if not isinstance(spec, list) or not spec:
+        return []
+    names = spec[0]
+    if names == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict):
+        names = spec[1].get("options")
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def upscale_models(object_info: dict[str, JSON]) -> list[str]:
+    """The upscale models ComfyUI lists (``UpscaleModelLoader``'s ``model_name``); [] without the node or a model."""
+    if "ImageUpscaleWithModel" not in object_info or "GetImageSize" not in object_info:
+        return []
+    return _choices(object_info, "UpscaleModelLoader", "model_name")
+
+
+def upscale_model_ops(graph: dict[str, JSON], model: str) -> list[dict[str, JSON]]:
+    """Patches that put an upscale model in front of a default workflow's plain resize.
+
+    The ``ImageScaleBy`` titled "Upscale" stays, scaled by the requested factor, only to give the target
+    size (``GetImageSize``); the source goes through ``UpscaleModelLoader`` + ``ImageUpscaleWithModel`` (at
+    the model's own factor) and ``ImageScale`` brings that to the target size with the same method. Every
+    consumer of the resize then reads the model's result. No patches for a graph without such a node, or one
+    that already has an upscale model.
+    """
+    if any(n.get("class_type") == "ImageUpscaleWithModel" for n in graph.values()):  # type: ignore[union-attr]
+        return []
+    ops: list[dict[str, JSON]] = []
+    used = {int(k) for k in graph if k.isdigit()}
+    fresh = iter(n for n in range(max(used, default=0) + 1, 1 << 30))
+    for nid, node in list(graph.items()):
+        meta = node.get("_meta") if isinstance(node, dict) else None  # type: ignore[union-attr]
+        title = meta.get("title") if isinstance(meta, dict) else None
+        if node.get("class_type") != "ImageScaleBy" or str(title).strip().lower() != UPSCALE_TITLE:  # type: ignore[union-attr]
+            continue
+        inputs = node.get("inputs") or {}  # type: ignore[union-attr]
+        loader, upscaled, size, resized = (str(next(fresh)) for _ in range(4))
+        method = inputs.get("upscale_method", "lanczos")  # type: ignore[union-attr]
+        for other, other_node in graph.items():
+            for name, value in (other_node.get("inputs") or {}).items():  # type: ignore[union-attr]
+                if isinstance(value, list) and len(value) == 2 and value[0] == nid and value[1] == 0:
+                    ops.append({"op": "replace", "path": f"/{other}/inputs/{name}", "value": [resized, 0]})
+        ops[:0] = [
+            {
+                "op": "add",
+                "path": f"/{loader}",
+                "value": {
+                    "class_type": "UpscaleModelLoader",
+                    "inputs": {"model_name": model},
+                    "_meta": {"title": "Upscale model"},
+                },
+            },
+            {
+                "op": "add",
+                "path": f"/{upscaled}",
+                "value": {
+                    "class_type": "ImageUpscaleWithModel",
+                    "inputs": {"upscale_model": [loader, 0], "image": inputs.get("image")},  # type: ignore[union-attr]
+                    "_meta": {"title": "Upscale with model"},
+                },
+            },
+            {
+                "op": "add",
+                "path": f"/{size}",
+                "value": {
+                    "class_type": "GetImageSize",
+                    "inputs": {"image": [nid, 0]},
+                    "_meta": {"title": "Target size"},
+                },
+            },
+            {
+                "op": "add",
+                "path": f"/{resized}",
+                "value": {
+                    "class_type": "ImageScale",
+                    "inputs": {
+                        "image": [upscaled, 0],
+                        "upscale_method": method,
+                        "width": [size, 0],
+                        "height": [size, 1],
+                        "crop": "disabled",
+                    },
+                    "_meta": {"title": "Scale to the factor"},
+                },
+            },
+        ]
+    return ops
 
 
 RegistryFor = Callable[[int, str | None], Awaitable[Registry]]
@@ -143,14 +240,18 @@ class Actions:
             self._seeded = True
 
     async def checkpoint_status(self) -> dict[str, JSON]:
-        """The checkpoint the default workflows use: the configured one, else the host's first."""
+        """The checkpoint the default workflows use (the configured one, else the host's first) and how they upscale."""
         info = await self.workflows.object_info()
         names = checkpoints(info)
+        models = upscale_models(info)
         async with self.store.session() as session:
             from ..db.models import Setting
 
             setting = await session.get(Setting, CHECKPOINT_SETTING)
+            model_setting = await session.get(Setting, UPSCALE_MODEL_SETTING)
         configured = setting.value if setting is not None and isinstance(setting.value, str) else None
+        wanted = model_setting.value if model_setting is not None and isinstance(model_setting.value, str) else None
+        model = wanted if wanted in models else (models[0] if models else None)
         chosen = configured if configured in names else (names[0] if names else None)
         message = None
         if not names:
@@ -159,7 +260,16 @@ class Actions:
             )
         elif configured and configured not in names:
             message = f"The configured checkpoint {configured!r} is not installed; using {chosen!r}"
-        return {"checkpoint": chosen, "configured": configured, "available": names, "message": message}
+        return {
+            "checkpoint": chosen,
+            "configured": configured,
+            "available": names,
+            "message": message,
+            # The upscale slots: "model" runs the upscale model then scales to the factor; "resize" scales alone.
+            "upscale": "model" if model else "resize",
+            "upscale_model": model,
+            "upscale_models": models,
+        }
 
     # -- reading and editing actions ---------------------------------------------------------------
 
@@ -439,11 +549,20 @@ class Actions:
         return ops
 
     async def _with_checkpoint(self, graph: dict[str, JSON], ops: list[dict[str, JSON]]) -> dict[str, JSON]:
-        """The default workflows run on the configured or first installed checkpoint."""
+        """The default workflows run on the configured or first installed checkpoint, and upscale with the
+        configured or first installed upscale model when there is one (else the plain resize they have)."""
         loaders = [nid for nid, n in graph.items() if n.get("class_type") == "CheckpointLoaderSimple"]  # type: ignore[union-attr]
-        if not loaders:
+        resizes = any(n.get("class_type") == "ImageScaleBy" for n in graph.values())  # type: ignore[union-attr]
+        if not loaders and not resizes:
             return graph
         status = await self.checkpoint_status()
+        if status["upscale_model"]:
+            fix = upscale_model_ops(graph, str(status["upscale_model"]))
+            if fix:
+                ops.extend(fix)  # type: ignore[arg-type]
+                graph = apply_patches(graph, fix)  # type: ignore[arg-type,assignment]
+        if not loaders:
+            return graph
         installed = status["available"]
         chosen = status["checkpoint"]
         todo = [nid for nid in loaders if graph[nid]["inputs"].get("ckpt_name") not in installed]  # type: ignore[index,union-attr,operator]
