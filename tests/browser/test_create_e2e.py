@@ -204,13 +204,15 @@ async def test_a_dropped_png_becomes_an_image_prompt_that_runs_img2img(studio: S
     prompt = page.get_by_role("combobox")
     await prompt.click()
     await page.keyboard.type("the same field in autumn")
-    async with page.expect_response(lambda r: r.url.endswith("/generate")) as sent:
+    # one image chip runs the img2img action itself, with the chip's strength as its denoise
+    async with page.expect_response(lambda r: r.url.endswith("/actions/img2img/run")) as sent:
         await page.keyboard.press("Enter")
     response = await sent.value
     body = await response.json()
     assert response.status == 201, body
     job = body["data"]
     assert job["action_slot"] == "img2img" and job["parent_image_id"] == image["id"]
+    assert job["parameters"]["denoise"] == 0.6
     tile = page.get_by_role("article").filter(has_text="the same field in autumn").first
     await tile.get_by_role("img").first.wait_for(timeout=15_000)
     await ui.shot("3-img2img-done")

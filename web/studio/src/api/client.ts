@@ -2,6 +2,8 @@
 // state-changing request, refreshes an expired session once, and turns every failure into an ApiError.
 import type {
   ActionSlot,
+  BulkOp,
+  BulkResult,
   ErrorDetail,
   Image,
   Job,
@@ -336,8 +338,27 @@ export class ApiClient {
   actions() {
     return this.get<ActionSlot[] | { items: ActionSlot[] }>('/actions')
   }
-  runAction(slot: string, imageId: string, text?: string) {
-    return this.post<Job | { job: Job }>(`/actions/${encodeURIComponent(slot)}/run`, { image_id: imageId, text })
+  runAction(slot: string, imageId: string, text?: string, parameters?: Record<string, unknown>) {
+    return this.post<Job | { job: Job }>(`/actions/${encodeURIComponent(slot)}/run`, {
+      image_id: imageId,
+      text,
+      ...(parameters ? { parameters } : {}),
+    })
+  }
+  /** GET /jobs/search: `q`, `liked`, `action`, `since`… (see stores/finder's searchQuery) */
+  searchJobs(query: Record<string, string>, cursor: string | null, limit = 40, signal?: AbortSignal) {
+    return this.get<Page<Job>>('/jobs/search', { ...query, limit, cursor }, signal)
+  }
+  bulkJobs(ids: string[], op: BulkOp) {
+    return this.post<BulkResult>('/jobs/bulk', { ids, op })
+  }
+  setLiked(imageId: string, liked: boolean) {
+    const path = `/images/${encodeURIComponent(imageId)}/like`
+    return liked ? this.put<unknown>(path) : this.del<unknown>(path)
+  }
+  /** a same-origin link that downloads these images as one zip */
+  archiveUrl(imageIds: string[]) {
+    return this.url('/images/archive', { ids: imageIds.join(',') })
   }
   async login(username: string, password: string) {
     const r = await this.request<unknown>('POST', '/auth/login', { body: { username, password }, retry: false })

@@ -36,6 +36,8 @@ export interface Image {
   url: string
   thumb_url: string
   created_at: string
+  /** the user marked it as a favourite (PUT/DELETE /images/{id}/like) */
+  liked?: boolean
 }
 
 export interface Job {
@@ -58,6 +60,8 @@ export interface Job {
   /** the action slot that made it (upscale, vary_subtle…), and the image it ran on */
   action_slot?: string | null
   parent_image_id?: string | null
+  /** an action run's parameter values */
+  parameters?: Record<string, unknown> | null
 }
 
 export interface Page<T> {
@@ -140,4 +144,25 @@ export interface ActionSlot {
   /** false when the action can't run now; `problem` says why */
   ready?: boolean
   problem?: string | null
+  /** the values a run may set (`{name, type, default, min, max}`), sent as `parameters` to POST /actions/{slot}/run */
+  parameters?: ActionParameter[]
+}
+
+export interface ActionParameter {
+  name: string
+  type?: string
+  default?: unknown
+  min?: number
+  max?: number
+  step?: number
+  label?: string
+}
+
+export type BulkOp = 'delete' | 'like' | 'unlike'
+
+/** POST /jobs/bulk: each job succeeds or fails on its own */
+export interface BulkResult {
+  op: BulkOp
+  done: string[]
+  failed: { id: string; code: string; message: string }[]
 }

@@ -16,6 +16,9 @@ export type Feature =
   | 'preview'
   | 'history'
   | 'auth'
+  | 'search'
+  | 'likes'
+  | 'bulk'
 
 const missing = reactive(new Set<Feature>())
 

@@ -61,7 +61,7 @@ describe('job tile', () => {
     expect(w.get('img').attributes('src')).toBe('/studio/api/v1/images/i_1/thumb')
     const labels = w.findAll('.toolbar .tool').map((b) => b.attributes('aria-label'))
     // two actions inline, the rest in "more"; text-only and masked actions are not offered on a tile
-    expect(labels).toEqual(['Upscale', 'Vary', 'Copy prompt', 'Download image', 'Delete job', 'More actions'])
+    expect(labels).toEqual(['Upscale', 'Vary', 'Like', 'Copy prompt', 'Download image', 'More actions'])
     expect(w.get('[aria-label=Vary]').attributes('aria-disabled')).toBe('true')
     expect(w.get('[aria-label=Vary]').attributes('title')).toBe('Vary: No checkpoint')
   })
@@ -87,5 +87,45 @@ describe('job tile', () => {
     const w = row({ prompt_text: '<img src=x onerror=alert(1)><b>bold</b>' })
     expect(w.find('b').exists()).toBe(false)
     expect(w.get('.prompt').text()).toBe('<img src=x onerror=alert(1)><b>bold</b>')
+  })
+})
+
+describe('tile like and select', () => {
+  it('shows a liked image with a filled heart and offers Unlike', () => {
+    const w = row({ state: 'done', images: [{ ...image, liked: true }] })
+    expect(w.find('.liked').exists()).toBe(true)
+    expect(w.get('.toolbar [aria-label=Unlike]').find('svg').attributes('fill')).toBe('currentColor')
+    const plain = row({ state: 'done', images: [image] })
+    expect(plain.find('.liked').exists()).toBe(false)
+    expect(plain.get('.toolbar [aria-label=Like]').find('svg').attributes('fill')).toBe('none')
+  })
+
+  it('picks a tile with its checkbox and hides the toolbar while selecting', async () => {
+    const { selection } = await import('../../stores/selection')
+    const w = row({ state: 'done', images: [image] })
+    const box = w.get('[role=checkbox]')
+    expect(box.attributes('aria-checked')).toBe('false')
+    await box.trigger('click')
+    expect(selection.has('i_1')).toBe(true)
+    expect(w.get('[role=checkbox]').attributes('aria-checked')).toBe('true')
+    expect(w.get('.tile.image').classes()).toContain('selected')
+    expect(w.find('.toolbar').exists()).toBe(false)
+    selection.exit()
+  })
+
+  it('passes the click with its modifiers to the page', async () => {
+    const w = row({ state: 'done', images: [image] })
+    await w.get('.open').trigger('click', { shiftKey: true })
+    const [img, ev] = w.emitted('open')![0] as [typeof image, MouseEvent]
+    expect(img.id).toBe('i_1')
+    expect(ev.shiftKey).toBe(true)
+  })
+
+  it('offers the prompt and its codes for reuse', async () => {
+    const w = row({ state: 'done', prompt_text: 'a cat --ar 16:9', images: [image] })
+    const reuse = w.findAll('.toolbar .tool').find((b) => b.attributes('aria-label') === 'Reuse prompt and parameters')
+    if (reuse) await reuse.trigger('click')
+    else await w.get('[aria-label="Use this prompt"]').trigger('click')
+    expect(w.emitted('reuse')![0]).toEqual(['a cat --ar 16:9'])
   })
 })

@@ -240,3 +240,46 @@ describe('highlight overlay', () => {
     expect(overlay.text()).toContain('<img src=x onerror=alert(1)>')
   })
 })
+
+describe('image prompt strength', () => {
+  afterEach(async () => {
+    const { clearChips } = await import('./uploads')
+    const { actionSlots } = await import('./actions')
+    clearChips()
+    actionSlots.value = []
+  })
+  const chipImage = { id: 'i_up', job_id: null, kind: 'upload', width: 8, height: 8, mime: 'image/png', url: '/u', thumb_url: '/t', created_at: '' }
+
+  it("sends one image chip's strength as the img2img action's denoise", async () => {
+    const { chips } = await import('./uploads')
+    const { actionSlots } = await import('./actions')
+    actionSlots.value = [{ slot: 'img2img', label: 'Image to image', parameters: [{ name: 'denoise', default: 0.6 }, { name: 'steps' }] }]
+    chips.push({ key: 'c1', name: 'cat.png', localUrl: null, image: chipImage, uploading: false })
+    const { wrapper, submit } = mountBar()
+    await flushPromises()
+    const range = wrapper.get('#img2img-strength')
+    expect(wrapper.get('.strength output').text()).toBe('0.60')
+    await range.setValue('0.35')
+    expect(wrapper.get('.strength output').text()).toBe('0.35')
+    await type(wrapper, 'a cat')
+    await wrapper.get('textarea').trigger('keydown', { key: 'Enter' })
+    await flushPromises()
+    expect(submit).toHaveBeenCalledWith('a cat', ['i_up'], { denoise: 0.35 })
+    wrapper.unmount()
+  })
+
+  it('offers no strength when the img2img action does not take a denoise', async () => {
+    const { chips } = await import('./uploads')
+    const { actionSlots } = await import('./actions')
+    actionSlots.value = [{ slot: 'img2img', label: 'Image to image', parameters: [{ name: 'steps' }] }]
+    chips.push({ key: 'c2', name: 'cat.png', localUrl: null, image: chipImage, uploading: false })
+    const { wrapper, submit } = mountBar()
+    await flushPromises()
+    expect(wrapper.find('.strength').exists()).toBe(false)
+    await type(wrapper, 'a cat')
+    await wrapper.get('textarea').trigger('keydown', { key: 'Enter' })
+    await flushPromises()
+    expect(submit).toHaveBeenCalledWith('a cat', ['i_up'])
+    wrapper.unmount()
+  })
+})

@@ -3,6 +3,7 @@ import { computed, ref } from 'vue'
 import { api, ApiError, errorMessage, isMissingRoute } from '../../api/client'
 import type { ActionSlot, Image, Job } from '../../api/types'
 import { attempt, markMissing } from '../../stores/features'
+import { finder } from '../../stores/finder'
 import { jobs } from '../../stores/jobs'
 import { notifyJob, toast } from '../../stores/toasts'
 
@@ -53,6 +54,7 @@ export async function deleteJob(job: Job, ask: (q: string) => boolean = (q) => w
   try {
     await api.deleteJob(job.id)
     jobs.remove(job.id)
+    finder.remove(job.id) // a search result too
   } catch (e) {
     if (e instanceof ApiError && e.code === 'method_not_allowed') {
       markMissing('jobs.delete')
