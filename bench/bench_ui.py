@@ -7,9 +7,10 @@ its thumbnail), then drives Debian's Chromium (/usr/bin/chromium) with Playwrigh
 - scrolling the feed until all 10,000 jobs are loaded, then a steady scroll through them: frame times
   (requestAnimationFrame deltas) and every long task (> 50 ms) seen meanwhile.
 Targets (issue 7): ≤ 0.5 s to interactive on loopback, ≤ 150 KB gzipped JS, no long task over 50 ms while
-scrolling. Prints figures; asserts nothing.
+scrolling. Prints figures; asserts nothing. The box is often shared: `--cpu-throttle 4` slows the page's
+CPU (Chrome's own throttling) during the steady scroll, a repeatable stand-in for a loaded machine.
 
-    .venv/bin/python bench/bench_ui.py [--jobs 10000]
+    .venv/bin/python bench/bench_ui.py [--jobs 10000] [--cpu-throttle 4]
 """
 
 from __future__ import annotations
@@ -166,27 +167,36 @@ async def cold_load(browser, url: str) -> dict:
     return figures
 
 
-async def scroll_run(browser, url: str, jobs: int) -> dict:
+async def scroll_run(browser, url: str, jobs: int, throttle: float = 1) -> dict:
     context = await browser.new_context(viewport={"width": 1440, "height": 900})
     await context.add_init_script(OBSERVER)
     page = await context.new_page()
     await page.goto(url, wait_until="load")
     await until_interactive(page)
-    # Load every page of the feed by jumping to the bottom until the document stops growing.
+    # Load every page of the feed by jumping to the bottom, then waiting only until the next page has
+    # grown the document (a fixed 120 ms pause per page made the figure mostly the bench's own pauses);
+    # done when nothing grows for 1.5 s. The time is taken at the last growth.
     t0 = time.perf_counter()
-    last, still = -1, 0
-    while still < 6 and time.perf_counter() - t0 < 240:
-        height = await page.evaluate(
-            "() => { const f = document.querySelector('[role=feed]'); f.scrollTop = f.scrollHeight; "
-            "return f.scrollHeight; }"
-        )
-        await page.wait_for_timeout(120)
-        still = still + 1 if height == last else 0
-        last = height
-    load_all_s = time.perf_counter() - t0
+    last = await page.evaluate("() => document.querySelector('[role=feed]').scrollHeight")
+    grown_at = t0
+    while time.perf_counter() - t0 < 240:
+        await page.evaluate("() => { const f = document.querySelector('[role=feed]'); f.scrollTop = f.scrollHeight; }")
+        waited = time.perf_counter()
+        height = last
+        while height == last and time.perf_counter() - waited < 1.5:
+            await page.wait_for_timeout(10)
+            height = await page.evaluate("() => document.querySelector('[role=feed]').scrollHeight")
+        if height == last:
+            break
+        last, grown_at = height, time.perf_counter()
+    load_all_s = grown_at - t0
+    load_longtasks = await page.evaluate("window.__bench.longtasks")
     rows_in_dom = await page.evaluate("document.querySelectorAll('[role=feed] [role=article]').length")
     await page.evaluate("() => { document.querySelector('[role=feed]').scrollTop = 0; }")
     await page.wait_for_timeout(500)
+    if throttle > 1:  # a repeatable stand-in for a busy machine: the renderer's CPU slowed this many times
+        cdp = await context.new_cdp_session(page)
+        await cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
     result = await page.evaluate(
         """async () => {
           const start = performance.now();
@@ -207,12 +217,12 @@ async def scroll_run(browser, url: str, jobs: int) -> dict:
           return {frames: frames.slice(1), scrolled: el.scrollTop, longtasks: window.__bench.longtasks};
         }"""
     )
-    result.update(load_all_s=load_all_s, rows_in_dom=rows_in_dom, height=last)
+    result.update(load_all_s=load_all_s, load_longtasks=load_longtasks, rows_in_dom=rows_in_dom, height=last)
     await context.close()
     return result
 
 
-async def main(job_count: int) -> None:
+async def main(job_count: int, throttle: float = 1) -> None:
     base = Path(tempfile.mkdtemp(prefix="studio-bench-ui-"))
     run = await start_studio(base)
     try:
@@ -222,16 +232,18 @@ async def main(job_count: int) -> None:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             loads = [await cold_load(browser, run.url) for _ in range(5)]
-            scroll = await scroll_run(browser, run.url, job_count)
+            scroll = await scroll_run(browser, run.url, job_count, throttle)
             await browser.close()
     finally:
         await run.stop()
         shutil.rmtree(base, ignore_errors=True)
 
     def median(key: str) -> float:
-        return statistics.median(x[key] for x in loads)
+        # a paint entry is now and then missing (no first-contentful-paint): median of those that came
+        values = [x[key] for x in loads if x[key] is not None]
+        return statistics.median(values) if values else float("nan")
 
-    runs = ", ".join(f"{x['interactive']:.0f}" for x in loads)
+    runs = ", ".join(f"{x['interactive']:.0f}" for x in loads)  # interactive is always set: we waited for it
     print("\nCold load of /studio (5 fresh contexts, loopback; ms, median)")
     print(
         f"  first paint {median('fp'):.0f} · first contentful paint {median('fcp'):.0f} · "
@@ -246,10 +258,16 @@ async def main(job_count: int) -> None:
     )
     frames = scroll["frames"]
     longtasks = scroll["longtasks"]
-    print(f"\nScrolling the feed with {job_count} jobs")
+    slowed = f" (steady scroll with the CPU slowed {throttle:g}x)" if throttle > 1 else ""
+    print(f"\nScrolling the feed with {job_count} jobs{slowed}")
     print(
         f"  loading every page by scrolling: {scroll['load_all_s']:.1f} s; document {scroll['height']} px; "
         f"rows in the DOM: {scroll['rows_in_dom']}"
+    )
+    loading = scroll["load_longtasks"]
+    print(
+        f"  long tasks while loading pages: {len(loading)}, longest "
+        f"{max((t['duration'] for t in loading), default=0.0):.0f} ms"
     )
     print(
         f"  steady scroll, {len(frames)} frames over {scroll['scrolled']} px: "
@@ -263,4 +281,8 @@ async def main(job_count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=10_000)
-    asyncio.run(main(parser.parse_args().jobs))
+    parser.add_argument(
+        "--cpu-throttle", type=float, default=1, help="slow the page's CPU this many times for the steady scroll"
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.jobs, args.cpu_throttle))

@@ -62,6 +62,37 @@ describe('VirtualList', () => {
     expect(row.style.transform).toMatch(/^translateY\(\d+px\)$/)
   })
 
+  it('re-renders nothing while the scroll stays within the same rows', async () => {
+    let renders = 0
+    const Counting = defineComponent({
+      setup() {
+        return () =>
+          h(
+            VirtualList as never,
+            { items, sizes, itemKey: (x: { id: string }) => x.id, initialHeight: 800, overscan: 400 },
+            {
+              default: ({ item }: { item: { id: string } }) => {
+                renders++
+                return h('span', { class: 'cell' }, item.id)
+              },
+            },
+          )
+      },
+    })
+    const wrapper = mount(Counting)
+    await flushPromises()
+    const list = wrapper.findComponent(VirtualList).vm as unknown as { scrollTo: (y: number) => void }
+    const before = renders
+    for (const y of [10, 30, 60]) {
+      list.scrollTo(y) // rows 0..3 stay the window (they end at 1300 px; viewport 800 + overscan 400)
+      await flushPromises()
+    }
+    expect(renders).toBe(before)
+    list.scrollTo(5000)
+    await flushPromises()
+    expect(renders).toBeGreaterThan(before)
+  })
+
   it('asks for more when the end is near', async () => {
     const few = items.slice(0, 3)
     const wrapper = mount(VirtualList, {

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest'
+import { computed, watch } from 'vue'
 import { createJobsStore } from './jobs'
 import { connectEvents, handleEvent } from '../api/events'
 import type { Job } from '../api/types'
@@ -170,6 +171,36 @@ describe('jobs store', () => {
     expect(client.jobs.mock.calls.map((c) => c[0])).toEqual([null, 'c1'])
     expect(s.order.value).toEqual(['j_3', 'j_2', 'j_1'])
     expect(s.paging.hasMore).toBe(false)
+  })
+
+  it('applies a page with one change of the order, in order, whatever order its jobs come in', async () => {
+    const s = createJobsStore()
+    s.upsert(job('j_5', '05:00'))
+    s.upsert(job('j_1', '01:00'))
+    const orders: string[][] = []
+    const stop = watch(s.order, (o) => orders.push(o), { flush: 'sync' })
+    const page = { items: [job('j_2', '02:00'), job('j_4', '04:00'), job('j_3', '03:00'), job('j_5', '05:00', { state: 'done' })], next_cursor: null }
+    await s.loadMore({ jobs: vi.fn(async () => page) } as never)
+    stop()
+    expect(orders).toEqual([['j_5', 'j_4', 'j_3', 'j_2', 'j_1']])
+    expect(s.list().map((j) => j.state)).toEqual(['done', 'queued', 'queued', 'queued', 'queued'])
+    // a page that changes nothing leaves the order alone
+    const again = watch(s.order, () => orders.push([]), { flush: 'sync' })
+    await s.refreshTop({ jobs: vi.fn(async () => page) } as never)
+    again()
+    expect(orders).toHaveLength(1)
+  })
+
+  it('list() follows changes to any job, not only to the order', async () => {
+    const s = createJobsStore()
+    s.upsert(job('j_1', '01:00'))
+    s.upsert(job('j_2', '02:00'))
+    const states = computed(() => s.list().map((j) => j.state).join())
+    expect(states.value).toBe('queued,queued')
+    s.applyProgress('j_1', { overall: 0.5 })
+    expect(states.value).toBe('queued,running')
+    s.remove('j_2')
+    expect(states.value).toBe('running')
   })
 
   it('derives queue position among queued jobs, oldest first, unless the server says', () => {

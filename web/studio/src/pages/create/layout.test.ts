@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { HEADER_H, META_H, MESSAGE_H, ROW_GAP, layoutFeed, packTiles } from './layout'
 import { aspectFromText, batchFromText, readCode, writeCode } from './shortcodes'
 import type { Image, Job } from '../../api/types'
+import { offsets } from '../../components/virtual'
 
 const img = (id: string, w = 512, h = 512): Image => ({
   id, job_id: 'j', kind: 'output', width: w, height: h, mime: 'image/png', url: `/u/${id}`, thumb_url: `/t/${id}`, created_at: '',
@@ -59,6 +60,41 @@ describe('feed layout', () => {
     const [r2] = layoutFeed([{ ...j, progress: { overall: 0.5 } }], 1200, cache)
     expect(r2.tiles).toBe(r1.tiles)
     expect(r2.job.progress!.overall).toBe(0.5)
+  })
+})
+
+describe('feed layout as pages arrive', () => {
+  const many = (from: number, n: number) =>
+    Array.from({ length: n }, (_, k) => job(`j_${from + k}`, `prompt ${Math.floor((from + k) / 3)}`, { images: [img(`i_${from + k}`, 768, 512)] }))
+
+  it('lays out only the new rows when a page is appended, and agrees with a fresh layout', () => {
+    const cache = new Map()
+    const first = many(0, 40)
+    const rows1 = layoutFeed(first, 1200, cache)
+    const all = [...first, ...many(40, 40)]
+    const rows2 = layoutFeed(all, 1200, cache)
+    // the first page's rows are the very same objects: nothing was laid out again
+    expect(rows2.slice(0, 40).every((r, i) => r === rows1[i])).toBe(true)
+    const fresh = layoutFeed(all, 1200)
+    expect(rows2.map((r) => [r.header, r.height, r.tiles.map((t) => [t.x, t.y, t.w, t.h])])).toEqual(
+      fresh.map((r) => [r.header, r.height, r.tiles.map((t) => [t.x, t.y, t.w, t.h])]),
+    )
+    // and the offsets of the appended rows are those of the whole list laid out at once
+    expect(offsets(rows2.map((r) => r.height))).toEqual(offsets(fresh.map((r) => r.height)))
+  })
+
+  it('lays a row out again when its header, state, images, text or the width change', () => {
+    const cache = new Map()
+    const [a] = layoutFeed([job('a', 'x')], 1200, cache)
+    // a job above with the same prompt: the row loses its header
+    const [, a2] = layoutFeed([job('b', 'x'), job('a', 'x')], 1200, cache)
+    expect(a2.header).toBe(false)
+    expect(a2.height).toBe(a.height - HEADER_H)
+    const [a3] = layoutFeed([job('a', 'x', { images: [img('1')] })], 1200, cache)
+    expect(a3.message).toBe(false)
+    const [a4] = layoutFeed([job('a', 'x', { images: [img('1')] })], 600, cache)
+    expect(a4).toEqual(layoutFeed([job('a', 'x', { images: [img('1')] })], 600)[0])
+    expect(a4.tiles[0].w).not.toBe(a3.tiles[0].w)
   })
 })
 

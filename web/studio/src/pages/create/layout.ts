@@ -98,27 +98,45 @@ export function groupKey(job: Job): string {
   return text || (job.action_slot ? `action:${job.action_slot}` : '')
 }
 
-export function layoutFeed(
-  jobs: Job[],
-  width: number,
-  cache?: Map<string, { sig: string; row: RowLayout }>,
-  now = Date.now(),
-): RowLayout[] {
-  const rows: RowLayout[] = []
+/** What a row's geometry depends on besides the job object itself. */
+export interface RowKey {
+  width: number
+  header: boolean
+  state: Job['state']
+  images: number
+  settling: boolean
+  text: string | null | undefined
+}
+
+export type LayoutCache = Map<string, { key: RowKey; row: RowLayout }>
+
+function sameKey(a: RowKey, b: RowKey): boolean {
+  return a.width === b.width && a.header === b.header && a.state === b.state && a.images === b.images && a.settling === b.settling && a.text === b.text
+}
+
+/**
+ * One row per job. With a cache, a job whose geometry inputs are unchanged keeps its row (the very
+ * same object when the job object is the same), so a new page lays out only its own rows; the rest is
+ * a few comparisons per job, no strings built.
+ */
+export function layoutFeed(jobs: Job[], width: number, cache?: LayoutCache, now = Date.now()): RowLayout[] {
+  const rows = new Array<RowLayout>(jobs.length)
   let prevKey: string | null = null
-  for (const job of jobs) {
-    const key = groupKey(job)
-    const header = key !== prevKey
-    prevKey = key
-    const sig = `${width}|${header}|${job.state}|${job.images?.length ?? 0}|${settling(job, now)}|${job.prompt_text ?? ''}`
+  for (let i = 0; i < jobs.length; i++) {
+    const job = jobs[i]
+    const group = groupKey(job)
+    const header = group !== prevKey
+    prevKey = group
+    const key: RowKey = { width, header, state: job.state, images: job.images?.length ?? 0, settling: settling(job, now), text: job.prompt_text }
     const hit = cache?.get(job.id)
-    if (hit && hit.sig === sig && hit.row.job === job) {
-      rows.push(hit.row)
+    if (hit && sameKey(hit.key, key)) {
+      if (hit.row.job !== job) hit.row = { ...hit.row, job }
+      rows[i] = hit.row
       continue
     }
-    const row = hit && hit.sig === sig ? { ...hit.row, job } : layoutRow(job, header, width, now)
-    cache?.set(job.id, { sig, row })
-    rows.push(row)
+    const row = layoutRow(job, header, width, now)
+    cache?.set(job.id, { key, row })
+    rows[i] = row
   }
   return rows
 }
