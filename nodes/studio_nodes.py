@@ -56,44 +56,46 @@ def _check_limits(name: str, value: float, low: float | None, high: float | None
         raise ValueError(f"Studio input {name}: {value} is outside {low}…{high}")
 
 
-class StudioInt:
-    DESCRIPTION = "A named whole-number parameter with limits; its value passes through."
+class _StudioNumber:
+    """A named number with limits; its value passes through (Int and Float differ only in these constants)."""
+
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("INT",)
     RETURN_NAMES = ("value",)
     FUNCTION = "run"
+    KIND = "INT"
+    NAME = "number"
+    LIMITS: dict[str, object] = {}
+    DEFAULTS = (0, 0, 100)  # value, min, max
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, object]]:  # noqa: N802
-        limits = {"min": -INT_LIMIT, "max": INT_LIMIT}
+        value, low, high = cls.DEFAULTS
         return {
-            "required": {"name": _name("number"), "value": ("INT", {"default": 0, **limits})},
-            "optional": {"min": ("INT", {"default": 0, **limits}), "max": ("INT", {"default": 100, **limits})},
-        }
-
-    def run(self, name: str, value: int, min: int | None = None, max: int | None = None) -> tuple[int]:  # noqa: A002
-        _check_limits(name, value, min, max)
-        return (value,)
-
-
-class StudioFloat:
-    DESCRIPTION = "A named decimal parameter with limits; its value passes through."
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("FLOAT",)
-    RETURN_NAMES = ("value",)
-    FUNCTION = "run"
-
-    @classmethod
-    def INPUT_TYPES(cls) -> dict[str, dict[str, object]]:  # noqa: N802
-        limits = {"min": -1e9, "max": 1e9, "step": 0.01}
-        return {
-            "required": {"name": _name("strength"), "value": ("FLOAT", {"default": 0.5, **limits})},
-            "optional": {"min": ("FLOAT", {"default": 0.0, **limits}), "max": ("FLOAT", {"default": 1.0, **limits})},
+            "required": {"name": _name(cls.NAME), "value": (cls.KIND, {"default": value, **cls.LIMITS})},
+            "optional": {
+                "min": (cls.KIND, {"default": low, **cls.LIMITS}),
+                "max": (cls.KIND, {"default": high, **cls.LIMITS}),
+            },
         }
 
     def run(self, name: str, value: float, min: float | None = None, max: float | None = None) -> tuple[float]:  # noqa: A002
         _check_limits(name, value, min, max)
         return (value,)
+
+
+class StudioInt(_StudioNumber):
+    DESCRIPTION = "A named whole-number parameter with limits; its value passes through."
+    RETURN_TYPES = ("INT",)
+    LIMITS = {"min": -INT_LIMIT, "max": INT_LIMIT}
+
+
+class StudioFloat(_StudioNumber):
+    DESCRIPTION = "A named decimal parameter with limits; its value passes through."
+    RETURN_TYPES = ("FLOAT",)
+    KIND = "FLOAT"
+    NAME = "strength"
+    LIMITS = {"min": -1e9, "max": 1e9, "step": 0.01}
+    DEFAULTS = (0.5, 0.0, 1.0)
 
 
 class StudioSeed:

@@ -38,6 +38,7 @@ from ..engine.graph import check_api_graph
 from ..engine.patches import PatchOp, PatchReport, apply_patches, build_patches
 from ..engine.selectors import JSON, PROMPT_INPUTS, Graph, GraphIndex
 from ..engine.text import check_prompt_text
+from .jobs import iso
 
 if TYPE_CHECKING:
     from .studio import Studio
@@ -120,22 +121,25 @@ class _Utf16:
 # Rows and definitions
 
 
+def _row_definition(row: Shortcode) -> dict[str, JSON]:
+    """A row's definition fields as plain JSON (what CodeDefinition.from_dict and export share)."""
+    return {
+        "code": row.code,
+        "type": row.type,
+        "description": row.description,
+        "aliases": list(row.aliases or []),
+        "choices": list(row.choices or []),
+        "default": row.default,
+        "min": row.min,
+        "max": row.max,
+        "scale": dict(row.scale or {}),
+        "targets": list(row.targets or []),
+        "builtin": row.builtin,
+    }
+
+
 def _definition_of(row: Shortcode) -> sc.CodeDefinition:
-    return sc.CodeDefinition.from_dict(
-        {
-            "code": row.code,
-            "type": row.type,
-            "description": row.description,
-            "aliases": list(row.aliases or []),
-            "choices": list(row.choices or []),
-            "default": row.default,
-            "min": row.min,
-            "max": row.max,
-            "scale": dict(row.scale or {}),
-            "targets": list(row.targets or []),
-            "builtin": row.builtin,
-        }
-    )
+    return sc.CodeDefinition.from_dict(_row_definition(row))
 
 
 def _fill_row(row: Shortcode, defn: sc.CodeDefinition, *, shared: bool, workflow_id: str | None) -> None:
@@ -155,29 +159,12 @@ def _fill_row(row: Shortcode, defn: sc.CodeDefinition, *, shared: bool, workflow
 
 
 def _iso(row: Shortcode) -> tuple[str | None, str | None]:
-    def fmt(value: object) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value is not None else None  # type: ignore[attr-defined]
-
-    return fmt(row.created_at), fmt(row.updated_at)
+    return iso(row.created_at), iso(row.updated_at)
 
 
 def _exported(row: Shortcode) -> dict[str, JSON]:
     """The definition as import takes it back: no id, no owner."""
-    return {
-        "code": row.code,
-        "type": row.type,
-        "description": row.description,
-        "aliases": list(row.aliases or []),
-        "choices": list(row.choices or []),
-        "default": row.default,
-        "min": row.min,
-        "max": row.max,
-        "scale": dict(row.scale or {}),
-        "targets": list(row.targets or []),
-        "shared": row.shared,
-        "workflow_id": row.workflow_id,
-        "builtin": row.builtin,
-    }
+    return {**_row_definition(row), "shared": row.shared, "workflow_id": row.workflow_id}
 
 
 def _row_to_dict(row: Shortcode, user_id: int, owner: bool) -> dict[str, JSON]:
