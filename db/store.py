@@ -17,7 +17,9 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+from ..engine.jsoncodec import dumps
 from .models import AuditLog, Base, utcnow
+from .private import ensure_private_file
 
 log = logging.getLogger("comfyui_studio.db")
 
@@ -36,10 +38,8 @@ def _sqlite_path(url: str) -> Path | None:
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; on SQLite with WAL, foreign keys and a busy timeout on every connection."""
-    path = _sqlite_path(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    # The file and its folder are made private in Store.open, before SQLite first creates anything.
+    engine = create_async_engine(url, json_serializer=dumps)
     if make_url(url).get_backend_name() == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -196,6 +196,9 @@ class Store:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def open(self) -> None:
+        path = _sqlite_path(self.url)
+        if path is not None:
+            await asyncio.to_thread(ensure_private_file, path)
         await migrate(self.engine)
 
     async def close(self) -> None:

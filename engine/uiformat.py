@@ -25,12 +25,12 @@ prompt and the UI workflow in tEXt chunks: ``png_text`` reads them without an im
 
 from __future__ import annotations
 
-import json
 import struct
 import zlib
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from .jsoncodec import JSONInputError, loads_input
 from .selectors import JSON
 
 ObjectInfo: TypeAlias = "dict[str, JSON]"
@@ -122,41 +122,76 @@ def is_api_graph(data: JSON) -> bool:
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def png_text(data: bytes, limit: int = 64 * 1024 * 1024) -> dict[str, str]:
-    """The tEXt/zTXt/iTXt entries of a PNG (ComfyUI writes ``prompt`` and ``workflow`` there)."""
+# Only these chunks can hold what the studio imports: ComfyUI's SaveImage writes ``prompt`` and
+# ``workflow`` (one chunk per extra_pnginfo key). Others are skipped without being inflated.
+WORKFLOW_CHUNK_KEYS = frozenset({"prompt", "workflow"})
+# All the text inflated from one PNG, together: a few compressed chunks must not become gigabytes.
+MAX_PNG_TEXT_BYTES = 16 * 1024 * 1024
+# Nesting allowed in a JSON document read from a file or a PNG chunk (request bodies allow less).
+MAX_DOCUMENT_DEPTH = 64
+
+
+def png_text(
+    data: bytes, limit: int = MAX_PNG_TEXT_BYTES, keys: frozenset[str] = WORKFLOW_CHUNK_KEYS
+) -> dict[str, str]:
+    """The tEXt/zTXt/iTXt entries named in keys (ComfyUI writes ``prompt`` and ``workflow`` there).
+
+    limit caps the text of all those chunks together, inflated; the first chunk that would pass it
+    stops the reading with a ConversionError.
+    """
     if not data.startswith(PNG_SIGNATURE):
         raise ConversionError("The file is not a PNG")
+    view = memoryview(data)
     out: dict[str, str] = {}
+    budget = limit
     pos = len(PNG_SIGNATURE)
     while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
+        (length,) = struct.unpack(">I", view[pos : pos + 4])
+        kind = bytes(view[pos + 4 : pos + 8])
+        start = pos + 8
         pos += 12 + length
         if kind == b"IEND":
             break
+        if kind not in (b"tEXt", b"zTXt", b"iTXt"):
+            continue  # image data and other chunks: never copied
+        body = bytes(view[start : start + length])
+        key_raw, _, rest = body.partition(b"\0")
+        key = key_raw.decode("latin-1")
+        if key not in keys:
+            continue
         try:
             if kind == b"tEXt":
-                key, _, value = body.partition(b"\0")
-                out[key.decode("latin-1")] = value.decode("latin-1")
+                raw = rest
             elif kind == b"zTXt":
-                key, _, rest = body.partition(b"\0")
-                out[key.decode("latin-1")] = _inflate(rest[1:], limit).decode("latin-1")
-            elif kind == b"iTXt":
-                key, _, rest = body.partition(b"\0")
+                raw = _inflate(rest[1:], budget)
+            else:
                 compressed, rest = rest[0], rest[2:]
                 _lang, _, rest = rest.partition(b"\0")
                 _tkey, _, text = rest.partition(b"\0")
-                raw = _inflate(text, limit) if compressed else text
-                out[key.decode("latin-1")] = raw.decode("utf-8")
+                raw = _inflate(text, budget) if compressed else text
+            if len(raw) > budget:
+                raise _TooMuchText
+            out[key] = raw.decode("utf-8" if kind == b"iTXt" else "latin-1")
+        except _TooMuchText:
+            raise ConversionError(
+                f"The PNG's text metadata is larger than {limit // (1024 * 1024)} MiB once inflated"
+            ) from None
         except (IndexError, UnicodeDecodeError, zlib.error):
             continue  # one bad chunk does not hide the others
+        budget -= len(raw)
     return out
 
 
+class _TooMuchText(Exception):
+    pass
+
+
 def _inflate(data: bytes, limit: int) -> bytes:
-    # Bounded: a zip bomb in a text chunk must not eat the memory.
-    out = zlib.decompressobj().decompress(data, limit)
+    """At most limit bytes; _TooMuchText when the stream holds more (never inflated past limit + 1)."""
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise _TooMuchText
     return out
 
 
@@ -169,8 +204,10 @@ def workflow_from_png(data: bytes) -> tuple[JSON | None, JSON | None]:
         value: JSON | None = None
         if raw:
             try:
-                value = json.loads(raw)
-            except ValueError:
+                value = loads_input(raw, max_depth=MAX_DOCUMENT_DEPTH, what=f"The PNG's {key} metadata")
+            except JSONInputError as exc:
+                if exc.kind != "syntax":
+                    raise ConversionError(exc.message) from None
                 value = None
         found.append(value)
     return found[0], found[1]

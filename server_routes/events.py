@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from aiohttp import WSMsgType, hdrs, web
 
+from ..engine.jsoncodec import dumps
 from ..services.eventhub import Event, EventHub, Preview, Resync, Subscription
 from .context import USER_ID
 from .keys import EVENT_HUB, SNAPSHOT_PROVIDER
@@ -55,7 +56,7 @@ def _user_id(request: web.Request) -> int | None:
 async def _resync_payload(request: web.Request, marker: Resync, user_id: int | None) -> str:
     # The provider's dict as is (the web client reads `jobs` and `queue` at the top), plus why.
     snapshot = await request.app[SNAPSHOT_PROVIDER](user_id)
-    return json.dumps({**snapshot, "reason": marker.reason}, separators=(",", ":"))
+    return dumps({**snapshot, "reason": marker.reason})
 
 
 def _direct_writer(request: web.Request, resp: web.StreamResponse) -> Callable[[Event], bool] | None:

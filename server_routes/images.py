@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from ..engine.errors import StudioError
 from .context import CREATED, path_id, studio, user_id
+from .validation import read_multipart
 
 routes = web.RouteTableDef()
 
@@ -15,38 +16,15 @@ IMMUTABLE = "private, max-age=31536000, immutable"
 
 
 async def _read_upload(request: web.Request, limit: int) -> bytes:
-    if request.content_type != "multipart/form-data":
-        raise StudioError("unsupported_media_type", "Upload the image as multipart/form-data in a field named image")
-    if request.content_length is not None and request.content_length > limit + 64 * 1024:
-        raise StudioError("payload_too_large", f"Images are limited to {limit // (1024 * 1024)} MiB")
-    reader = await request.multipart()
-    image: bytes | None = None
-    async for part in reader:
-        if not isinstance(part, BodyPartReader):
-            raise StudioError("validation_error", "Nested multipart bodies are not accepted")
-        if part.name != "image":
-            raise StudioError(
-                "validation_error",
-                f"Unknown upload field {part.name!r}",
-                [{"loc": ["body", part.name or ""], "message": "unknown field", "type": "extra_forbidden"}],
-            )
-        if image is not None:
-            raise StudioError("validation_error", "Upload one image at a time")
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := await part.read_chunk(64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise StudioError("payload_too_large", f"Images are limited to {limit // (1024 * 1024)} MiB")
-            chunks.append(chunk)
-        image = b"".join(chunks)
-    if not image:
+    parts = await read_multipart(request, {"image": limit}, expected="the image in a field named image")
+    image = parts.get("image")
+    if image is None or not image.data:
         raise StudioError(
             "validation_error",
             "No image in the upload",
             [{"loc": ["body", "image"], "message": "field required", "type": "missing"}],
         )
-    return image
+    return image.data
 
 
 @routes.post("/api/v1/uploads")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import traceback
@@ -10,9 +9,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..engine.envelope import failure, success
 from ..engine.errors import StudioError
+from ..engine.jsoncodec import dumps
 from .context import CREATED, REQUEST_ID
 
 log = logging.getLogger("comfyui_studio.http")
@@ -33,12 +34,9 @@ _HTTP_CODES = {
 }
 
 
-def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def envelope_response(body: dict[str, object], status: int = 200) -> web.Response:
-    return web.Response(text=_dumps(body), status=status, content_type="application/json")
+    # dumps writes NaN/Infinity (say, in a graph ComfyUI reported) as null: a response is always JSON.
+    return web.Response(text=dumps(body), status=status, content_type="application/json")
 
 
 def error_response(request: web.Request, error: StudioError, *, dev: bool, started: float) -> web.Response:
@@ -72,6 +70,12 @@ def envelope_middleware(*, dev: bool) -> Callable[[web.Request, Handler], Awaita
             if isinstance(exc, web.HTTPMethodNotAllowed):
                 response.headers["Allow"] = ",".join(sorted(exc.allowed_methods))
             return response
+        except HttpProcessingError as exc:
+            # aiohttp's parsers refuse malformed input (a NUL in a multipart header): the client's fault.
+            status = exc.code if 400 <= exc.code < 500 else 400
+            code = _HTTP_CODES.get(status, "validation_error")
+            error = StudioError(code, "The request could not be read: it is malformed", status=status)
+            return error_response(request, error, dev=dev, started=started)
         except Exception as exc:
             log.exception("Unhandled error on %s %s (request %s)", request.method, request.path, request[REQUEST_ID])
             error = StudioError("internal_error", "Something went wrong on the studio's side")

@@ -27,6 +27,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from ..db.models import Setting
+from ..db.private import ensure_private_dir
 from ..engine.errors import StudioError
 from ..services.accounts import Accounts, LoginGuard, SetupCode
 from ..services.secrets import Secrets, install_redaction, secret_key
@@ -341,8 +342,7 @@ class Security:
         """The key files (before the store opens: a refused key stops start-up with nothing open)."""
         install_redaction()
         data_dir = self.studio.config.data_dir
-        if not data_dir.exists():
-            data_dir.mkdir(mode=0o700, parents=True)  # the studio's private folder: its owner only
+        ensure_private_dir(data_dir)  # the studio's private folder: its owner only
         self.sessions.keys.load()
         self.secrets = Secrets(self.studio.store, secret_key(self.studio.config.data_dir))
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import TypeVar
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..engine.errors import StudioError
-from ..engine.graph import json_depth
+from ..engine.jsoncodec import JSONInputError, loads_input
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -57,16 +58,82 @@ async def read_json(request: web.Request, model: type[M], *, limit: int) -> M:
     if request.content_type != "application/json":
         raise StudioError("unsupported_media_type", "Send the body as Content-Type: application/json")
     raw = await read_body(request, limit)
-    if not raw.strip():
-        data: object = {}
-    else:
-        try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError):
-            raise StudioError("bad_json", "The body is not valid JSON") from None
-    if json_depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:  # type: ignore[arg-type]
-        raise StudioError("validation_error", f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+    data: object = {}
+    if raw.strip():
+        data = json_input(raw, max_depth=MAX_JSON_DEPTH, what="The body", loc=["body"])
     return parse_model(model, data)
+
+
+def json_input(raw: str | bytes, *, max_depth: int, what: str, loc: list[str]) -> object:
+    """JSON from outside as a StudioError-raising read: bad syntax, depth, NaN/Infinity are 400s."""
+    try:
+        return loads_input(raw, max_depth=max_depth, what=what)
+    except JSONInputError as exc:
+        code = "bad_json" if exc.kind == "syntax" else "validation_error"
+        raise StudioError(
+            code, exc.message, [{"loc": [*loc, *exc.loc], "message": exc.message, "type": f"json_{exc.kind}"}]
+        ) from None
+
+
+# Room for a multipart body's boundaries and part headers beyond its fields' own limits.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+@dataclass
+class FormPart:
+    data: bytes
+    filename: str | None
+
+
+async def read_multipart(request: web.Request, limits: dict[str, int], *, expected: str) -> dict[str, FormPart]:
+    """A multipart/form-data body of known fields, each read with a running cap (never whole first).
+
+    limits maps each accepted field to its size limit; expected says what to send, for the errors.
+    A Content-Length past the total is refused before a byte is read.
+    """
+    if request.content_type != "multipart/form-data":
+        raise StudioError("unsupported_media_type", f"Send {expected} as multipart/form-data")
+    total = sum(limits.values()) + MULTIPART_OVERHEAD
+    if request.content_length is not None and request.content_length > total:
+        raise StudioError("payload_too_large", _too_large(max(limits.values())))
+    parts: dict[str, FormPart] = {}
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                raise StudioError("validation_error", "Nested multipart bodies are not accepted")
+            name = part.name or ""
+            if name not in limits:
+                raise StudioError(
+                    "validation_error",
+                    f"Unknown form field {name!r}: send {expected}",
+                    [{"loc": ["body", name], "message": "unknown field", "type": "extra_forbidden"}],
+                )
+            if name in parts:
+                raise StudioError(
+                    "validation_error",
+                    f"The field {name} was sent twice",
+                    [{"loc": ["body", name], "message": "sent twice", "type": "duplicate"}],
+                )
+            limit = limits[name]
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := await part.read_chunk(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise StudioError("payload_too_large", _too_large(limit))
+                chunks.append(chunk)
+            parts[name] = FormPart(b"".join(chunks), part.filename)
+    except (HttpProcessingError, ValueError, UnicodeDecodeError):
+        # aiohttp's multipart parser refuses malformed part headers (NUL in a file name, bad boundary).
+        raise StudioError(
+            "validation_error", "The multipart body is malformed: its part headers cannot be read"
+        ) from None
+    return parts
+
+
+def _too_large(limit: int) -> str:
+    return f"Files are limited to {limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else "The field is too large"
 
 
 def query_model(request: web.Request, model: type[M]) -> M:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from pydantic import Field
 
 from ..engine.errors import StudioError
 from ..services.actions import services_for
 from .context import CREATED, studio, user_id
-from .validation import Schema, query_model, read_json
+from .validation import Schema, query_model, read_json, read_multipart
 
 routes = web.RouteTableDef()
 
@@ -78,26 +78,22 @@ async def create_workflow(request: web.Request) -> object:
 @routes.post("/api/v1/workflows/import")
 async def import_workflow(request: web.Request) -> object:
     """A file upload (multipart field ``file``: JSON or PNG, optional field ``name``)."""
-    if request.content_type != "multipart/form-data":
+    parts = await read_multipart(
+        request,
+        {"file": MAX_IMPORT_BYTES, "name": 1024},
+        expected="the workflow file in a field named file (and, optionally, name)",
+    )
+    file = parts.get("file")
+    if file is None or not file.data:
         raise StudioError(
-            "unsupported_media_type", "Send the workflow file as multipart/form-data in a field named file"
+            "validation_error",
+            "No file was sent (field file)",
+            [{"loc": ["body", "file"], "message": "field required", "type": "missing"}],
         )
-    reader = await request.multipart()
-    data: bytes | None = None
-    name = "Imported workflow"
-    async for part in reader:
-        if not isinstance(part, BodyPartReader) or part.name not in ("file", "name"):
-            raise StudioError("validation_error", "Send the fields file and, optionally, name")
-        raw = await part.read(decode=False)
-        if len(raw) > MAX_IMPORT_BYTES:
-            raise StudioError("payload_too_large", f"Workflow files are limited to {MAX_IMPORT_BYTES // 2**20} MiB")
-        if part.name == "file":
-            data = bytes(raw)
-            name = (part.filename or name).rsplit(".", 1)[0][:200] or name
-        else:
-            name = raw.decode("utf-8", "replace").strip()[:200] or name
-    if data is None:
-        raise StudioError("validation_error", "No file was sent (field file)")
+    data = file.data
+    name = (file.filename or "").rsplit(".", 1)[0][:200] or "Imported workflow"
+    if "name" in parts:
+        name = parts["name"].data.decode("utf-8", "replace").strip()[:200] or name
     workflows, _ = services_for(studio(request))
     result = await workflows.create(user_id(request), name=name, document=data)
     request[CREATED] = True

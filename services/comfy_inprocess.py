@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from ..engine.jsoncodec import loads_lenient
 from .comfy_host import (
     FOLDER_TYPES,
     JSON,
@@ -176,7 +176,7 @@ class InProcessHost:
         for route in self.server.routes:
             if getattr(route, "method", None) == "GET" and getattr(route, "path", None) == path:
                 response = await route.handler(_BareRequest())
-                return json.loads(response.body)
+                return loads_lenient(response.body)
         raise HostError(f"ComfyUI has no {path} route")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import struct
@@ -13,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
+from ..engine.jsoncodec import loads_lenient
 from .comfy_host import (
     JSON,
     EventSink,
@@ -130,7 +130,7 @@ class RemoteHost:
         async for msg in ws:
             if msg.type is aiohttp.WSMsgType.TEXT:
                 try:
-                    body = json.loads(msg.data)
+                    body = loads_lenient(msg.data)
                 except ValueError:
                     log.debug("Unreadable text frame from ComfyUI")
                     continue
@@ -179,7 +179,7 @@ class RemoteHost:
         parsed: JSON = None
         if body:
             try:
-                parsed = json.loads(body)
+                parsed = loads_lenient(body)
             except ValueError:
                 parsed = body.decode("utf-8", "replace")[:2000]
         return status, parsed, ctype

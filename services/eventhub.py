@@ -1,5 +1,6 @@
 """Fan-out of studio events to live streams, with a bounded replay buffer.
 
+
 Contract: `publish` never awaits and never blocks, so it can sit on the event loop's hot path
 (the executor tap). Each subscription has its own bounded queue; one that overflows is emptied
 and told to resync, so a slow client never slows the publisher or the other clients. A stream
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import islice
 from typing import Literal
+
+from ..engine.jsoncodec import dumps
 
 log = logging.getLogger("comfyui_studio.events")
 
@@ -248,7 +251,7 @@ class EventHub:
 
     def publish(self, kind: str, data: dict[str, object], *, user_id: int | None = None) -> Event:
         """Number, store and fan out one event. Never awaits; raises TypeError if not JSON-able."""
-        data_json = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        data_json = dumps(data)
         self._seq += 1
         event = Event(f"{self.epoch}-{self._seq}", self._seq, kind, data_json, user_id)
         self._buffer.append(event)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from ..config import StudioConfig
 from ..db.models import User
+from ..db.private import ensure_private_dir
 from ..db.store import Store
 from .actions import Actions
 from .comfy_calls import LoggedComfy
@@ -64,7 +65,7 @@ class Studio:
 
     async def start(self, *, follow_comfy: bool = True) -> None:
         """Open the store and start following ComfyUI (`follow_comfy=False`: one-shot command-line use)."""
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self.config.data_dir)
         await self.store.open()
         self.owner_id = await self._ensure_local_owner()
         self.live = LiveJobs(self.jobs, self.hub, lambda: self.owner_id)

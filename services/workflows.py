@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -22,8 +21,10 @@ from ..db.workflows import Action, Workflow, WorkflowVersion
 from ..engine.actions import BINDING_KEYS, discover_bindings
 from ..engine.errors import StudioError, not_found
 from ..engine.graph import check_api_graph
+from ..engine.jsoncodec import JSONInputError, loads_input
 from ..engine.params import ParamError, discover_parameters, normalize_param
 from ..engine.uiformat import (
+    MAX_DOCUMENT_DEPTH,
     PNG_SIGNATURE,
     ConversionError,
     convert,
@@ -48,6 +49,15 @@ class Imported:
     parameters: list[dict[str, JSON]]
     outputs: list[str]
     warnings: list[str]
+
+
+def _json_file(data: bytes) -> JSON:
+    try:
+        return loads_input(data, max_depth=MAX_DOCUMENT_DEPTH, what="The workflow file")
+    except JSONInputError as exc:
+        message = "The file is neither a PNG nor JSON" if exc.kind == "syntax" else exc.message
+        detail = {"loc": ["file", *exc.loc], "message": message, "type": f"json_{exc.kind}"}
+        raise StudioError("validation_error", message, [detail]) from None
 
 
 def iso(value: object) -> str | None:
@@ -84,40 +94,32 @@ class Workflows:
 
     async def import_document(self, document: JSON) -> Imported:
         """An API-format graph from whatever the user gave: API JSON, UI JSON, or a PNG (as base64 or bytes)."""
-        info = await self.object_info()
-        if isinstance(document, bytes | bytearray):
-            return self._import_bytes(bytes(document), info)
         if isinstance(document, str):
             try:
-                raw = base64.b64decode(document, validate=True)
+                document = base64.b64decode(document, validate=True)
             except (binascii.Error, ValueError):
                 raise StudioError("validation_error", "A string document must be a base64 PNG") from None
-            return self._import_bytes(raw, info)
-        return self._import_json(document, info)
-
-    def _import_bytes(self, data: bytes, info: dict[str, JSON]) -> Imported:
-        if data.startswith(PNG_SIGNATURE):
-            try:
-                prompt, workflow = workflow_from_png(data)
-            except ConversionError as exc:
-                raise conversion_error(exc) from None
-            if prompt is None and workflow is None:
-                raise StudioError("validation_error", "This PNG carries no ComfyUI workflow in its metadata")
-            if is_ui_workflow(workflow):
-                # The UI workflow brings App Mode's parameters; the API prompt is what actually ran.
-                imported = self._import_json(workflow, info)
-                if is_api_graph(prompt):
-                    imported.graph = check_api_graph(prompt)  # type: ignore[arg-type]
-                imported.source_format = "png"
-                return imported
-            imported = self._import_json(prompt, info)
-            imported.source_format = "png"
-            return imported
+        if not isinstance(document, bytes | bytearray):
+            return self._import_json(document, await self.object_info())
+        # The file is read and checked before ComfyUI is asked anything: a refused file writes nothing.
+        if bytes(document[:8]) != PNG_SIGNATURE:
+            return self._import_json(_json_file(bytes(document)), await self.object_info())
         try:
-            document = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            raise StudioError("validation_error", "The file is neither a PNG nor JSON") from None
-        return self._import_json(document, info)
+            prompt, workflow = workflow_from_png(bytes(document))
+        except ConversionError as exc:
+            raise conversion_error(exc) from None
+        if prompt is None and workflow is None:
+            raise StudioError("validation_error", "This PNG carries no ComfyUI workflow in its metadata")
+        info = await self.object_info()
+        if is_ui_workflow(workflow):
+            # The UI workflow brings App Mode's parameters; the API prompt is what actually ran.
+            imported = self._import_json(workflow, info)
+            if is_api_graph(prompt):
+                imported.graph = check_api_graph(prompt)  # type: ignore[arg-type]
+        else:
+            imported = self._import_json(prompt, info)
+        imported.source_format = "png"
+        return imported
 
     def _import_json(self, document: JSON, info: dict[str, JSON]) -> Imported:
         if is_ui_workflow(document):
