@@ -10,9 +10,11 @@ import asyncio
 import io
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -189,3 +191,29 @@ async def test_the_studio_data_is_unreachable_through_comfyuis_routes(real_api: 
             assert resp.status in (400, 403, 404), (probe, resp.status)
             assert b"SQLite format" not in body
     await asyncio.sleep(0)
+
+
+async def test_the_data_directory_is_private_and_import_attacks_are_400(
+    real_api: Api, comfyui: tuple[str, Path]
+) -> None:
+    _url, base = comfyui
+    data_dir = base / "user" / "__studio"
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    db = data_dir / "studio.db"
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in (db, Path(f"{db}-wal")) if p.exists())
+    # a zTXt bomb, a deeply nested file and a NUL in a file name: 4xx envelopes, never a 500
+    bomb = b"\x89PNG\r\n\x1a\n" + _text_chunk(b"zTXt", b"workflow\0\0" + zlib.compress(b" " * (64 * 2**20), 9))
+    for name, data in (("bomb.png", bomb), ("deep.json", b"[" * 5000 + b"]" * 5000)):
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=name)
+        status, body = await real_api.post("/workflows/import", data=form)
+        assert status == 400 and body["error"]["code"] == "validation_error", (name, body)
+    raw = b'--b\r\nContent-Disposition: form-data; name="image"; filename="x.png\x00.html"\r\n\r\nx\r\n--b--\r\n'
+    status, body = await real_api.post(
+        "/uploads", data=raw, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    assert status == 400 and body["error"]["code"] == "validation_error", body
+
+
+def _text_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
