@@ -289,6 +289,12 @@ class JobTracker:
             self.expect(prompt_id, (), now_ms=now_ms)
         return self._explicit(prompt_id, JobState.REJECTED, err, now_ms)
 
+    def mark_failed(
+        self, prompt_id: str, message: str, *, error_type: str | None = None, now_ms: int | None = None
+    ) -> list[Change]:
+        """The studio could not hand the job to ComfyUI (unreachable): it ends in `error`."""
+        return self._explicit(prompt_id, JobState.ERROR, JobError(None, None, error_type, message), now_ms)
+
     def forget(self, prompt_id: str) -> bool:
         """Drop a terminal job from memory; late events for it are then ignored, not re-created."""
         job = self._jobs.get(prompt_id)

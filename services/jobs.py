@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 
 from ..config import StudioConfig
-from ..db.models import ComfyCall, Image, Job, Prompt, new_id, utcnow
+from ..db.models import ComfyCall, Image, Job, Prompt, new_id
 from ..db.store import Store
 from ..engine.errors import StudioError, not_found
 from ..engine.text import check_prompt_text
@@ -89,30 +88,25 @@ def rejection_details(body: JSON) -> tuple[str, list[JSON]]:
     return message, details
 
 
-@dataclass
-class JobEvents:
-    """Listeners told about every job change the service makes (the live stream hooks in here)."""
+class JobLifecycle(Protocol):
+    """The one owner of job state (services/live.py): Jobs reports what the studio did, never writes state."""
 
-    listeners: list[Callable[[dict[str, JSON], int], None]] = field(default_factory=list)
-    # Called with (prompt_id, job, owner_id, graph) just before ComfyUI hears of a job.
-    submitting: list[Callable[[str, dict[str, JSON], int, dict[str, JSON]], None]] = field(default_factory=list)
+    def submitted(self, prompt_id: str, job: dict[str, JSON], owner_id: int, graph: dict[str, JSON]) -> None: ...
 
-    # Called when the studio changed ComfyUI's queue (submit, cancel, clear, move): publish it now.
-    queue_listeners: list[Callable[[], None]] = field(default_factory=list)
+    def end(
+        self,
+        job: dict[str, JSON],
+        owner_id: int,
+        state: str,
+        *,
+        message: str = "",
+        error_type: str | None = None,
+        node_errors: dict[str, JSON] | None = None,
+    ) -> None: ...
 
-    def emit(self, job: dict[str, JSON], owner_id: int) -> None:
-        for listener in self.listeners:
-            try:
-                listener(job, owner_id)
-            except Exception:
-                log.exception("A job listener failed")
+    async def flush(self) -> None: ...
 
-    def queue_changed(self) -> None:
-        for listener in self.queue_listeners:
-            try:
-                listener()
-            except Exception:
-                log.exception("A queue listener failed")
+    def queue_changed(self) -> None: ...
 
 
 class Jobs:
@@ -120,7 +114,7 @@ class Jobs:
         self.config = config
         self.store = store
         self.comfy = comfy
-        self.events = JobEvents()
+        self.lifecycle: JobLifecycle | None = None  # set when the studio starts
         self.in_flight: set[str] = set()  # job ids between "stored" and "held by ComfyUI"
 
     # -- reading -------------------------------------------------------------------------------
@@ -131,7 +125,7 @@ class Jobs:
             raise not_found("Job")
         return job
 
-    async def _serialize(self, session: object, jobs: list[Job]) -> list[dict[str, JSON]]:
+    async def serialize(self, session: object, jobs: list[Job]) -> list[dict[str, JSON]]:
         if not jobs:
             return []
         ids = [j.id for j in jobs]
@@ -153,7 +147,7 @@ class Jobs:
     async def get(self, owner_id: int, job_id: str) -> dict[str, JSON]:
         async with self.store.session(owner_id) as session:
             job = await self._load(session, owner_id, job_id)
-            return (await self._serialize(session, [job]))[0]
+            return (await self.serialize(session, [job]))[0]
 
     async def list(
         self, owner_id: int, *, cursor: str | None, limit: int, filters: JobFilter | None = None
@@ -169,7 +163,7 @@ class Jobs:
             jobs = list((await session.scalars(query)).all())
             more = len(jobs) > limit
             jobs = jobs[:limit]
-            items = await self._serialize(session, jobs)
+            items = await self.serialize(session, jobs)
         return {"items": items, "next_cursor": jobs[-1].id if more else None}
 
     async def active(self, owner_id: int | None) -> list[dict[str, JSON]]:
@@ -177,7 +171,7 @@ class Jobs:
         if owner_id is not None:
             query = query.where(Job.owner_id == owner_id)
         async with self.store.session(owner_id) as session:
-            return await self._serialize(session, list((await session.scalars(query)).all()))
+            return await self.serialize(session, list((await session.scalars(query)).all()))
 
     # -- submitting ------------------------------------------------------------------------------
 
@@ -231,11 +225,10 @@ class Jobs:
         replay_call: int | None = None,
     ) -> None:
         """Hand a stored `queued` job to ComfyUI under its prompt id (first time, re-queue, or move)."""
-        # Listeners know it before ComfyUI's first message about it can arrive.
+        lifecycle = self._lifecycle()
+        # The lifecycle knows it before ComfyUI's first message about it can arrive.
         data = await self.get(owner_id, job_id)
-        for hook in self.events.submitting:
-            hook(prompt_id, data, owner_id, graph)
-        self.events.emit(data, owner_id)
+        lifecycle.submitted(prompt_id, data, owner_id, graph)
         try:
             result = await self.comfy.submit(
                 graph,
@@ -247,16 +240,13 @@ class Jobs:
             )
         except HostRejected as exc:
             message, details = rejection_details(exc.body)
-            await self._finish(
-                owner_id,
-                job_id,
-                "rejected",
-                error={"type": "rejected", "message": message},
-                node_errors=(exc.body or {}).get("node_errors") or {},
-            )
+            node_errors = (exc.body or {}).get("node_errors") if isinstance(exc.body, dict) else None
+            lifecycle.end(data, owner_id, "rejected", message=message, node_errors=node_errors or {})
+            await lifecycle.flush()
             raise StudioError("validation_error", message, details) from exc
         except HostError as exc:
-            await self._finish(owner_id, job_id, "error", error={"type": "comfy_unavailable", "message": str(exc)})
+            lifecycle.end(data, owner_id, "error", message=str(exc), error_type="comfy_unavailable")
+            await lifecycle.flush()
             raise StudioError("comfy_unavailable", f"ComfyUI did not take the job: {exc}") from exc
         async with self.store.session(owner_id) as session, session.begin():
             row = await session.get(Job, job_id)
@@ -264,7 +254,12 @@ class Jobs:
             row.number = result.number
             if result.node_errors:
                 row.node_errors = result.node_errors
-        self.events.queue_changed()
+        lifecycle.queue_changed()
+
+    def _lifecycle(self) -> JobLifecycle:
+        if self.lifecycle is None:
+            raise RuntimeError("the studio has not started: no job lifecycle")
+        return self.lifecycle
 
     async def requeue(self, owner_id: int, job_id: str) -> dict[str, JSON]:
         """Submit a never-started job again under the same job id and prompt id (ComfyUI forgot it)."""
@@ -279,79 +274,7 @@ class Jobs:
             self.in_flight.discard(job_id)
         return await self.get(owner_id, job_id)
 
-    async def _finish(self, owner_id: int, job_id: str, state: str, **fields: JSON) -> None:
-        async with self.store.session(owner_id) as session, session.begin():
-            job = await session.get(Job, job_id)
-            if job is None:
-                return
-            job.state = state
-            job.finished_at = utcnow()
-            for key, value in fields.items():
-                setattr(job, key, value)
-        self.events.emit(await self.get(owner_id, job_id), owner_id)
-
     # -- following ComfyUI --------------------------------------------------------------------------
-
-    async def sync_from_comfy(self, owner_id: int, job_id: str, *, lost_if_unknown: bool = False) -> dict[str, JSON]:
-        """Bring an active job to its true state from ComfyUI's history and queue."""
-        async with self.store.session(owner_id) as session:
-            job = await self._load(session, owner_id, job_id)
-        if job.state not in ACTIVE_STATES or not job.prompt_id:
-            return await self.get(owner_id, job_id)
-        history = await self.comfy.history(job.prompt_id, job_id=job.id, owner_id=owner_id)
-        entry = history.get(job.prompt_id)
-        if entry:
-            await self.apply_history(owner_id, job.id, entry)
-            return await self.get(owner_id, job_id)
-        queue = await self.comfy.queue(owner_id=owner_id)
-        running = {item[1] for item in queue["queue_running"]}
-        pending = {item[1] for item in queue["queue_pending"]}
-        if job.prompt_id in running and job.state != "running":
-            await self.set_running(owner_id, job.id)
-        elif job.prompt_id not in running and job.prompt_id not in pending and lost_if_unknown:
-            await self._finish(
-                owner_id,
-                job.id,
-                "lost",
-                error={"type": "lost", "message": "ComfyUI no longer knows this job"},
-            )
-        return await self.get(owner_id, job_id)
-
-    async def set_running(self, owner_id: int, job_id: str) -> None:
-        async with self.store.session(owner_id) as session, session.begin():
-            job = await session.get(Job, job_id)
-            if job is not None and job.state == "queued":
-                job.state = "running"
-                job.started_at = job.started_at or utcnow()
-        self.events.emit(await self.get(owner_id, job_id), owner_id)
-
-    async def apply_history(self, owner_id: int, job_id: str, entry: dict[str, JSON]) -> None:
-        """A finished history entry: register the outputs, then move the job to its end state."""
-        status = entry.get("status") or {}
-        messages = status.get("messages") or []
-        await self.register_outputs(owner_id, job_id, entry.get("outputs") or {})
-        if status.get("status_str") == "success":
-            await self._finish(owner_id, job_id, "done", error=None)
-            return
-        error: dict[str, JSON] = {"type": "error", "message": "ComfyUI reported an error"}
-        state = "error"
-        for name, data in messages:
-            if name == "execution_interrupted":
-                state = "interrupted"
-                error = {
-                    "type": "interrupted",
-                    "message": "Interrupted",
-                    "node_id": data.get("node_id"),
-                    "node_type": data.get("node_type"),
-                }
-            elif name == "execution_error":
-                error = {
-                    "type": data.get("exception_type") or "error",
-                    "message": data.get("exception_message") or "ComfyUI reported an error",
-                    "node_id": data.get("node_id"),
-                    "node_type": data.get("node_type"),
-                }
-        await self._finish(owner_id, job_id, state, error=error)
 
     async def register_outputs(self, owner_id: int, job_id: str, outputs: dict[str, JSON]) -> list[dict[str, JSON]]:
         """Record each output image of a job once, with its size and a thumbnail."""
@@ -454,8 +377,10 @@ class Jobs:
         queue = await self.comfy.queue(owner_id=owner_id)
         if any(item[1] == job.prompt_id for item in queue["queue_running"]):
             raise StudioError("conflict", f"Job {job_id} started before it could be cancelled")
-        await self._finish(owner_id, job.id, "cancelled")
-        self.events.queue_changed()
+        lifecycle = self._lifecycle()
+        lifecycle.end(await self.get(owner_id, job_id), owner_id, "cancelled")
+        await lifecycle.flush()
+        lifecycle.queue_changed()
         return await self.get(owner_id, job_id)
 
     async def move_to_front(self, owner_id: int, job_id: str) -> dict[str, JSON]:
@@ -496,9 +421,11 @@ class Jobs:
             await self.comfy.clear_pending(owner_id=owner_id)
         elif targets:
             await self.comfy.delete_pending([j.prompt_id or "" for j in targets], owner_id=owner_id)
+        lifecycle = self._lifecycle()
         for job in targets:
-            await self._finish(job.owner_id, job.id, "cancelled")
-        self.events.queue_changed()
+            lifecycle.end(await self.get(job.owner_id, job.id), job.owner_id, "cancelled")
+        await lifecycle.flush()
+        lifecycle.queue_changed()
         return {"cancelled": [j.id for j in targets]}
 
     async def interrupt(self, owner_id: int, *, is_owner: bool) -> dict[str, JSON]:

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy import select
+
 from ..db.models import Job, new_id, utcnow
 from ..engine.jobstate import Change, JobSnapshot, JobState, JobTracker
 from .comfy_host import HostError
 from .eventhub import EventHub
-from .jobs import Jobs
+from .jobs import Jobs, job_to_dict
 
 log = logging.getLogger("comfyui_studio.live")
 
@@ -116,11 +118,50 @@ class LiveJobs:
 
     # -- the studio's own transitions --------------------------------------------------------------
 
-    def expect(self, prompt_id: str, job: dict[str, Any], owner_id: int, graph: dict[str, Any]) -> None:
-        """A job is about to be submitted: know it before ComfyUI's first message about it."""
+    def submitted(self, prompt_id: str, job: dict[str, Any], owner_id: int, graph: dict[str, Any]) -> None:
+        """A stored job is about to go to ComfyUI: know it before ComfyUI's first message, and say so."""
         self.refs[prompt_id] = JobRef(job["id"], owner_id)
         self.cache[prompt_id] = job
         self.tracker.expect(prompt_id, graph.keys(), now_ms=now_ms())
+        self.hub.publish("job", {"job": job}, user_id=owner_id)
+
+    def end(
+        self,
+        job: dict[str, Any],
+        owner_id: int,
+        state: str,
+        *,
+        message: str = "",
+        error_type: str | None = None,
+        node_errors: dict[str, Any] | None = None,
+    ) -> None:
+        """An ending the studio decided itself (cancelled, rejected, could not submit, lost).
+
+        The state machine rules on it like on any ComfyUI message; the writer stores it and the
+        stream says it. `flush()` then makes a read of the job agree with the stream.
+        """
+        prompt_id = job.get("prompt_id")
+        if not prompt_id:
+            return
+        if prompt_id not in self.refs:
+            self.follow(job, owner_id, {}, running=False)
+        stamp = now_ms()
+        if state == "cancelled":
+            changes = self.tracker.mark_cancelled(prompt_id, now_ms=stamp)
+        elif state == "rejected":
+            changes = self.tracker.mark_rejected(prompt_id, message, error_type="rejected", now_ms=stamp)
+        elif state == "lost":
+            changes = self.tracker.mark_lost(prompt_id, message, now_ms=stamp)
+        elif state == "error":
+            changes = self.tracker.mark_failed(prompt_id, message, error_type=error_type, now_ms=stamp)
+        else:
+            raise ValueError(f"the studio cannot end a job as {state!r}")
+        extra = {"node_errors": node_errors} if node_errors is not None else {}
+        for change in changes:
+            self._apply(change, extra)
+
+    async def flush(self) -> None:
+        await self.drain()
 
     def follow(self, job: dict[str, Any], owner_id: int, graph: dict[str, Any], *, running: bool) -> None:
         """Follow a job found active at (re)connect: live events continue it from here."""
@@ -150,26 +191,6 @@ class LiveJobs:
         job = self.cache.get(prompt_id)
         return job.get("progress") if job is not None else None
 
-    def on_service_change(self, job: dict[str, Any], owner_id: int) -> None:
-        """A transition the service made itself (rejected, cancelled, lost, submitted)."""
-        prompt_id = job.get("prompt_id")
-        if not prompt_id:
-            return
-        state = job["state"]
-        if state == "cancelled":
-            self.tracker.mark_cancelled(prompt_id, now_ms=now_ms())
-        elif state == "rejected":
-            self.tracker.mark_rejected(prompt_id, (job.get("error") or {}).get("message", ""), now_ms=now_ms())
-        elif state == "lost":
-            self.tracker.mark_lost(prompt_id, (job.get("error") or {}).get("message", ""), now_ms=now_ms())
-        if state in ("cancelled", "rejected", "lost", "done", "error", "interrupted"):
-            self.tracker.forget(prompt_id)
-            self.refs.pop(prompt_id, None)
-            self.cache.pop(prompt_id, None)
-            self._progress_stored.pop(prompt_id, None)
-        elif prompt_id in self.cache:
-            self.cache[prompt_id] = job
-
     # -- ComfyUI's messages ----------------------------------------------------------------------
 
     def on_event(self, event: str | int, data: Any) -> None:
@@ -181,7 +202,7 @@ class LiveJobs:
         for change in self.tracker.feed(event, data, now_ms=now_ms()):
             self._apply(change)
 
-    def _apply(self, change: Change) -> None:
+    def _apply(self, change: Change, extra: dict[str, Any] | None = None) -> None:
         if change.kind == "queue":
             self.queue_changed()
             return
@@ -203,10 +224,11 @@ class LiveJobs:
                 "error": _error_of(snapshot),
                 "started_at": _iso_ms(snapshot.started_at) or job.get("started_at"),
                 "finished_at": _iso_ms(snapshot.finished_at) or job.get("finished_at"),
+                **(extra or {}),
             }
             self.cache[prompt_id] = job
             self.hub.publish("job", {"job": job}, user_id=ref.owner_id)
-            self._write("state", prompt_id, snapshot)
+            self._write("state", prompt_id, (snapshot, extra or {}))
         elif change.kind == "progress":
             progress = progress_of(snapshot)
             job["progress"] = progress
@@ -229,21 +251,10 @@ class LiveJobs:
         owner_id = self._local_owner()
         ref = JobRef(new_id("j_"), owner_id)
         self.refs[prompt_id] = ref
-        self.cache[prompt_id] = {
-            "id": ref.job_id,
-            "prompt_id": prompt_id,
-            "state": "queued",
-            "prompt_text": None,
-            "created_at": _iso_ms(now_ms()),
-            "started_at": None,
-            "finished_at": None,
-            "progress": {},
-            "error": None,
-            "node_errors": {},
-            "foreign": True,
-            "replay_of": None,
-            "images": [],
-        }
+        # The same dict every route and event uses, from a row not yet stored (the writer stores it).
+        row = Job(id=ref.job_id, owner_id=owner_id, prompt_id=prompt_id, state="queued", foreign=True)
+        row.created_at = _from_ms(now_ms())
+        self.cache[prompt_id] = job_to_dict(row, [])
         self._write("foreign", prompt_id, ref)
         return ref
 
@@ -357,34 +368,90 @@ class LiveJobs:
         for index, (kind, prompt_id, _payload) in enumerate(batch):
             if kind == "progress":
                 last_progress[prompt_id] = index
+        # Runs of state and progress changes go into one transaction each: under load the writer
+        # keeps up with the stream by committing what is pending together, in order.
+        run: list[tuple[str, str, JobRef, Any]] = []
         for index, (kind, prompt_id, payload) in enumerate(batch):
             if kind == "progress" and last_progress.get(prompt_id) != index:
                 continue
             ref = self.refs.get(prompt_id)
+            if kind in ("state", "progress"):
+                if ref is not None:
+                    run.append((kind, prompt_id, ref, payload))
+                continue
+            if run:
+                await self._store_run(run)
+                run = []
             if kind == "foreign":
                 await self._store_foreign(prompt_id, payload)
             elif ref is None:
                 continue
-            elif kind == "state":
-                await self._store_state(prompt_id, ref, payload)
-            elif kind == "progress":
-                await self._store_progress(ref, payload)
             elif kind == "output":
-                images = await self.jobs.register_outputs(ref.owner_id, ref.job_id, payload)
-                for meta in studio_metadata(payload):
-                    # Studio Save Image tells what prompt and parameters made its images, even for a
-                    # graph queued from ComfyUI's own editor.
-                    text = await self.jobs.record_studio_metadata(ref.owner_id, ref.job_id, meta)
-                    cached = self.cache.get(prompt_id)
-                    if cached is not None and text and not cached.get("prompt_text"):
-                        cached["prompt_text"] = text
-                for image in images:
-                    self.hub.publish("output", {"job_id": ref.job_id, "image": image}, user_id=ref.owner_id)
-                    cached = self.cache.get(prompt_id)
-                    if cached is not None:
-                        cached["images"] = [*cached.get("images", []), image]
+                await self._store_outputs(prompt_id, ref, payload)
             elif kind == "history":
                 await self._settle_from_history(prompt_id, ref)
+        if run:
+            await self._store_run(run)
+
+    async def _store_run(self, run: list[tuple[str, str, JobRef, Any]]) -> None:
+        # One transaction per owner (audit rows name the job's owner); each job's changes stay in order.
+        by_owner: dict[int, list[tuple[str, str, JobRef, Any]]] = {}
+        for item in run:
+            by_owner.setdefault(item[2].owner_id, []).append(item)
+        for owner, items in by_owner.items():
+            await self._store_owner_run(owner, items)
+
+    async def _store_owner_run(self, owner: int, run: list[tuple[str, str, JobRef, Any]]) -> None:
+        ids = {ref.job_id for _kind, _pid, ref, _payload in run}
+        ended: dict[str, JobRef] = {}
+        async with self.jobs.store.session(owner) as session, session.begin():
+            rows = {j.id: j for j in (await session.scalars(select(Job).where(Job.id.in_(ids)))).all()}
+            for kind, prompt_id, ref, payload in run:
+                job = rows.get(ref.job_id)
+                if job is None:
+                    continue
+                if kind == "progress":
+                    if job.state in ("queued", "running"):
+                        job.progress = progress_of(payload)
+                    continue
+                snapshot, extra = payload
+                job.state = snapshot.state.value
+                job.progress = progress_of(snapshot)
+                job.error = _error_of(snapshot)
+                job.started_at = _from_ms(snapshot.started_at) or job.started_at
+                for key, value in extra.items():
+                    setattr(job, key, value)
+                if snapshot.terminal:
+                    job.finished_at = _from_ms(snapshot.finished_at) or utcnow()
+                    ended[prompt_id] = ref
+                else:
+                    ended.pop(prompt_id, None)
+        if not ended:
+            return
+        # Outputs were written before this (the writer is ordered): publish each complete job once.
+        async with self.jobs.store.session(owner) as session:
+            full = await self.jobs.serialize(session, [rows[ref.job_id] for ref in ended.values()])
+        for (prompt_id, ref), job in zip(ended.items(), full, strict=True):
+            self.hub.publish("job", {"job": job}, user_id=ref.owner_id)
+            self.tracker.forget(prompt_id)
+            self.refs.pop(prompt_id, None)
+            self.cache.pop(prompt_id, None)
+            self._progress_stored.pop(prompt_id, None)
+
+    async def _store_outputs(self, prompt_id: str, ref: JobRef, outputs: dict[str, Any]) -> None:
+        images = await self.jobs.register_outputs(ref.owner_id, ref.job_id, outputs)
+        for meta in studio_metadata(outputs):
+            # Studio Save Image tells what prompt and parameters made its images, even for a
+            # graph queued from ComfyUI's own editor.
+            text = await self.jobs.record_studio_metadata(ref.owner_id, ref.job_id, meta)
+            cached = self.cache.get(prompt_id)
+            if cached is not None and text and not cached.get("prompt_text"):
+                cached["prompt_text"] = text
+        for image in images:
+            self.hub.publish("output", {"job_id": ref.job_id, "image": image}, user_id=ref.owner_id)
+            cached = self.cache.get(prompt_id)
+            if cached is not None:
+                cached["images"] = [*cached.get("images", []), image]
 
     async def _store_foreign(self, prompt_id: str, ref: JobRef) -> None:
         graph: dict[str, Any] = {}
@@ -403,32 +470,6 @@ class LiveJobs:
             )
         if graph:
             self.tracker.expect(prompt_id, graph.keys())
-
-    async def _store_state(self, prompt_id: str, ref: JobRef, snapshot: JobSnapshot) -> None:
-        async with self.jobs.store.session(ref.owner_id) as session, session.begin():
-            job = await session.get(Job, ref.job_id)
-            if job is None:
-                return
-            job.state = snapshot.state.value
-            job.progress = progress_of(snapshot)
-            job.error = _error_of(snapshot)
-            job.started_at = _from_ms(snapshot.started_at) or job.started_at
-            if snapshot.terminal:
-                job.finished_at = _from_ms(snapshot.finished_at) or utcnow()
-        if snapshot.terminal:
-            # Outputs were written before this (the writer is ordered): publish the complete job.
-            full = await self.jobs.get(ref.owner_id, ref.job_id)
-            self.hub.publish("job", {"job": full}, user_id=ref.owner_id)
-            self.tracker.forget(prompt_id)
-            self.refs.pop(prompt_id, None)
-            self.cache.pop(prompt_id, None)
-            self._progress_stored.pop(prompt_id, None)
-
-    async def _store_progress(self, ref: JobRef, snapshot: JobSnapshot) -> None:
-        async with self.jobs.store.session(ref.owner_id) as session, session.begin():
-            job = await session.get(Job, ref.job_id)
-            if job is not None and job.state in ("queued", "running"):
-                job.progress = progress_of(snapshot)
 
     async def _settle_from_history(self, prompt_id: str, ref: JobRef) -> None:
         try:

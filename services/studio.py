@@ -69,9 +69,7 @@ class Studio:
         await self.store.open()
         self.owner_id = await self._ensure_local_owner()
         self.live = LiveJobs(self.jobs, self.hub, lambda: self.owner_id)
-        self.jobs.events.submitting.append(self.live.expect)
-        self.jobs.events.listeners.append(self._job_changed)
-        self.jobs.events.queue_listeners.append(self.live.queue_changed)
+        self.jobs.lifecycle = self.live
         self.host.subscribe(self.live.on_event)
         self.live.start()
         self.reconciler = Reconciler(self.config, self.jobs, self.live)
@@ -88,10 +86,6 @@ class Studio:
     async def _on_host_connect(self, first: bool) -> None:
         if self.reconciler is not None:
             await self.reconciler.run()
-
-    def _job_changed(self, job: dict[str, object], owner_id: int) -> None:
-        self.hub.publish("job", {"job": job}, user_id=owner_id)
-        self.live.on_service_change(job, owner_id)
 
     async def snapshot(self, user_id: int | None) -> dict[str, object]:
         """The resync payload: this user's unfinished jobs and the queue counts."""
