@@ -33,7 +33,7 @@ class JobSearch(Schema):
     q: str | None = Field(default=None, max_length=500)
     liked: bool | None = None
     action: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,64}$")
-    workflow_id: str | None = Field(default=None, pattern=r"^wf_[0-9A-Z]{26}$")
+    workflow_id: str | None = Field(default=None, pattern=r"^w_[0-9A-Z]{26}$")
     since: datetime | None = None
     until: datetime | None = None
 

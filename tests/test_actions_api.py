@@ -215,3 +215,13 @@ async def test_the_generate_slot_graph_is_what_the_prompt_bar_runs(run: StudioRu
     await use_standins(api)
     graph = await actions.graph_for_slot(owner, "generate")
     assert graph == json.loads((STANDINS / "generate.api.json").read_text())
+
+
+async def test_search_filters_by_a_real_workflow_id(api: Api) -> None:
+    ids = await use_standins(api)
+    job = await run_action(api, "generate", text="a lighthouse at dusk")
+    status, body = await api.get("/jobs/search", params={"workflow_id": ids["generate"]})
+    assert status == 200, body
+    assert [j["id"] for j in body["data"]["items"]] == [job["id"]]
+    status, body = await api.get("/jobs/search", params={"workflow_id": ids["upscale"]})
+    assert status == 200 and body["data"]["items"] == []
