@@ -27,7 +27,6 @@ class LoggedComfy:
     def __init__(self, host: ComfyHost, store: Store) -> None:
         self.host = host
         self.store = store
-        self.last_call_id: int | None = None
 
     async def _record(
         self,
@@ -41,7 +40,9 @@ class LoggedComfy:
         job_id: str | None = None,
         owner_id: int | None = None,
         replay_of: int | None = None,
+        pending_calls: list[ComfyCall] | None = None,
     ) -> T:
+        """Run call and record it; with pending_calls the row is handed back for the caller's commit."""
         started = utcnow()
         t0 = time.perf_counter()
         status: int | None = 200
@@ -75,13 +76,20 @@ class LoggedComfy:
                 owner_id=owner_id,
                 replay_of=replay_of,
             )
-            try:
-                async with self.store.session(owner_id) as session, session.begin():
-                    session.add(row)
-                self.last_call_id = row.id
-            except Exception:
-                # A full disk must not turn a successful ComfyUI call into a failed request.
-                log.exception("Could not record the ComfyUI %s call", operation)
+            if pending_calls is not None:
+                pending_calls.append(row)
+            else:
+                await self.store_calls(owner_id, [row])
+
+    async def store_calls(self, owner_id: int | None, rows: list[ComfyCall]) -> None:
+        if not rows:
+            return
+        try:
+            async with self.store.session(owner_id) as session, session.begin():
+                session.add_all(rows)
+        except Exception:
+            # A full disk must not turn a successful ComfyUI call into a failed request.
+            log.exception("Could not record %d ComfyUI calls", len(rows))
 
     async def submit(
         self,
@@ -92,6 +100,7 @@ class LoggedComfy:
         job_id: str | None = None,
         owner_id: int | None = None,
         replay_of: int | None = None,
+        pending_calls: list[ComfyCall] | None = None,
     ) -> SubmitResult:
         request = {"prompt": graph, "prompt_id": prompt_id, "client_id": self.host.client_id, "front": front}
         return await self._record(
@@ -104,6 +113,7 @@ class LoggedComfy:
             job_id=job_id,
             owner_id=owner_id,
             replay_of=replay_of,
+            pending_calls=pending_calls,
         )
 
     async def queue(self, *, owner_id: int | None = None) -> dict[str, list[JSON]]:

@@ -181,11 +181,19 @@ class Jobs:
         graph: dict[str, JSON],
         *,
         prompt_text: str | None = None,
+        clean_text: str | None = None,
         front: bool = False,
         replay_of: str | None = None,
         replay_call: int | None = None,
         patches: list[JSON] | None = None,
+        **job_fields: JSON,
     ) -> dict[str, JSON]:
+        """Store a job, hand it to ComfyUI, store what ComfyUI answered: two commits, no read-back.
+
+        job_fields are further Job columns written with it (an action run's slot, parameters, source).
+        A crash between the two commits leaves a `queued` job that start-up reconciliation follows,
+        settles or re-queues (docs/api.md, "What a crash leaves behind").
+        """
         prompt_id = str(uuid.uuid4())
         job_id = new_id("j_")
         # Until ComfyUI holds it, reconciliation must not take this job for one ComfyUI forgot.
@@ -194,7 +202,7 @@ class Jobs:
             async with self.store.session(owner_id) as session, session.begin():
                 prompt_row = None
                 if prompt_text:
-                    prompt_row = Prompt(owner_id=owner_id, text=prompt_text, clean_text=prompt_text)
+                    prompt_row = Prompt(owner_id=owner_id, text=prompt_text, clean_text=clean_text or prompt_text)
                     session.add(prompt_row)
                     await session.flush()
                 job = Job(
@@ -206,29 +214,37 @@ class Jobs:
                     graph=graph,
                     patches=patches or [],
                     replay_of=replay_of,
+                    progress={},
+                    node_errors={},
+                    parameters={},
+                    foreign=False,
+                    **job_fields,
                 )
                 session.add(job)
             # The job is durable before ComfyUI hears of it: a crash in between is repaired at start-up.
-            await self._send(owner_id, job_id, prompt_id, graph, front=front, replay_call=replay_call)
+            data = job_to_dict(job, [], prompt_text or None)
+            return await self._send(owner_id, data, graph, front=front, replay_call=replay_call)
         finally:
             self.in_flight.discard(job_id)
-        return await self.get(owner_id, job_id)
 
     async def _send(
         self,
         owner_id: int,
-        job_id: str,
-        prompt_id: str,
+        data: dict[str, JSON],
         graph: dict[str, JSON],
         *,
         front: bool,
         replay_call: int | None = None,
-    ) -> None:
-        """Hand a stored `queued` job to ComfyUI under its prompt id (first time, re-queue, or move)."""
+    ) -> dict[str, JSON]:
+        """Hand a stored `queued` job to ComfyUI under its prompt id (first time, re-queue, or move).
+
+        Answers the job as the stream has it (no read-back): queued, with ComfyUI's number.
+        """
         lifecycle = self._lifecycle()
+        job_id, prompt_id = str(data["id"]), str(data["prompt_id"])
         # The lifecycle knows it before ComfyUI's first message about it can arrive.
-        data = await self.get(owner_id, job_id)
         lifecycle.submitted(prompt_id, data, owner_id, graph)
+        calls: list[ComfyCall] = []
         try:
             result = await self.comfy.submit(
                 graph,
@@ -237,24 +253,37 @@ class Jobs:
                 job_id=job_id,
                 owner_id=owner_id,
                 replay_of=replay_call,
+                pending_calls=calls,
             )
         except HostRejected as exc:
+            await self.comfy.store_calls(owner_id, calls)
             message, details = rejection_details(exc.body)
             node_errors = (exc.body or {}).get("node_errors") if isinstance(exc.body, dict) else None
             lifecycle.end(data, owner_id, "rejected", message=message, node_errors=node_errors or {})
             await lifecycle.flush()
             raise StudioError("validation_error", message, details) from exc
         except HostError as exc:
+            await self.comfy.store_calls(owner_id, calls)
             lifecycle.end(data, owner_id, "error", message=str(exc), error_type="comfy_unavailable")
             await lifecycle.flush()
             raise StudioError("comfy_unavailable", f"ComfyUI did not take the job: {exc}") from exc
-        async with self.store.session(owner_id) as session, session.begin():
-            row = await session.get(Job, job_id)
-            assert row is not None
-            row.number = result.number
-            if result.node_errors:
-                row.node_errors = result.node_errors
+        # The second commit: everything ComfyUI answered, with the call-log row.
+        try:
+            async with self.store.session(owner_id) as session, session.begin():
+                row = await session.get(Job, job_id)
+                assert row is not None
+                row.number = result.number
+                if result.node_errors:
+                    row.node_errors = result.node_errors
+                session.add_all(calls)
+        except Exception:
+            # ComfyUI holds the job: a full disk must not turn it into a failed request.
+            log.exception("Could not store ComfyUI's answer for job %s", job_id)
         lifecycle.queue_changed()
+        answered = dict(data)
+        if result.node_errors:
+            answered["node_errors"] = result.node_errors
+        return answered
 
     def _lifecycle(self) -> JobLifecycle:
         if self.lifecycle is None:
@@ -269,7 +298,7 @@ class Jobs:
             raise StudioError("conflict", f"Job {job_id} is {job.state}; only a queued job can be re-queued")
         self.in_flight.add(job_id)
         try:
-            await self._send(owner_id, job_id, job.prompt_id, job.graph, front=False)
+            await self._send(owner_id, await self.get(owner_id, job_id), job.graph, front=False)
         finally:
             self.in_flight.discard(job_id)
         return await self.get(owner_id, job_id)
@@ -405,7 +434,7 @@ class Jobs:
             if any(item[1] == prompt_id for item in queue["queue_running"]):
                 # The worker took it between our read and the delete: it runs now, which is what was asked.
                 raise StudioError("conflict", f"Job {job_id} started before it could be moved")
-            await self._send(owner_id, job_id, prompt_id, job.graph, front=True)
+            await self._send(owner_id, await self.get(owner_id, job_id), job.graph, front=True)
         finally:
             self.in_flight.discard(job_id)
         return await self.get(owner_id, job_id)
