@@ -108,6 +108,12 @@ class JobLifecycle(Protocol):
 
     def queue_changed(self) -> None: ...
 
+    def current(self, prompt_id: str) -> dict[str, JSON] | None: ...
+
+
+# What the lifecycle may know before its writer stored it: a read never answers older than the stream.
+LIVE_FIELDS = ("state", "progress", "error", "started_at", "finished_at")
+
 
 class Jobs:
     def __init__(self, config: StudioConfig, store: Store, comfy: LoggedComfy) -> None:
@@ -142,7 +148,13 @@ class Jobs:
         if prompt_ids:
             rows = await session.execute(select(Prompt.id, Prompt.text).where(Prompt.id.in_(prompt_ids)))  # type: ignore[attr-defined]
             texts = dict(rows.all())
-        return [job_to_dict(j, by_job.get(j.id, []), texts.get(j.prompt_row_id or 0)) for j in jobs]
+        out = [job_to_dict(j, by_job.get(j.id, []), texts.get(j.prompt_row_id or 0)) for j in jobs]
+        if self.lifecycle is not None:
+            for item in out:
+                live = self.lifecycle.current(str(item["prompt_id"] or ""))
+                if live is not None and live.get("id") == item["id"]:
+                    item.update({key: live[key] for key in LIVE_FIELDS if key in live})
+        return out
 
     async def get(self, owner_id: int, job_id: str) -> dict[str, JSON]:
         async with self.store.session(owner_id) as session:

@@ -163,6 +163,10 @@ class LiveJobs:
     async def flush(self) -> None:
         await self.drain()
 
+    def current(self, prompt_id: str) -> dict[str, Any] | None:
+        """The job as the stream last said it, while the writer may not have stored it yet."""
+        return self.cache.get(prompt_id) if prompt_id else None
+
     def follow(self, job: dict[str, Any], owner_id: int, graph: dict[str, Any], *, running: bool) -> None:
         """Follow a job found active at (re)connect: live events continue it from here."""
         prompt_id = job["prompt_id"]
