@@ -39,7 +39,13 @@ def _sqlite_path(url: str) -> Path | None:
 def create_engine(url: str) -> AsyncEngine:
     """An async engine; on SQLite with WAL, foreign keys and a busy timeout on every connection."""
     # The file and its folder are made private in Store.open, before SQLite first creates anything.
-    engine = create_async_engine(url, json_serializer=dumps)
+    path = _sqlite_path(url)
+    options: dict[str, object] = {}
+    if path is not None:
+        # SQLite has one writer: transactions queue here, in order, instead of in SQLite's busy handler,
+        # whose growing sleeps (up to 100 ms a try) collapse throughput when writers contend.
+        options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+    engine = create_async_engine(url, json_serializer=dumps, **options)
     if make_url(url).get_backend_name() == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -50,6 +56,13 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            # Transactions are begun by SQLAlchemy below, not by the driver's legacy implicit BEGIN.
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(connection: Connection) -> None:
+            # Reads inside a transaction see one snapshot (the driver's own BEGIN came only before writes).
+            connection.exec_driver_sql("BEGIN")
 
     return engine
 

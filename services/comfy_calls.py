@@ -195,6 +195,7 @@ class LoggedComfy:
         *,
         job_id: str | None = None,
         owner_id: int | None = None,
+        pending_calls: list[ComfyCall] | None = None,
     ) -> FileData:
         request = {"filename": filename, "subfolder": subfolder, "type": folder_type}
         return await self._record(
@@ -206,6 +207,7 @@ class LoggedComfy:
             lambda r: {"content_type": r.content_type, **_file_summary(r.data)},
             job_id=job_id,
             owner_id=owner_id,
+            pending_calls=pending_calls,
         )
 
     async def object_info(self) -> dict[str, JSON]:

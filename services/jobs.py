@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import datetime
@@ -151,15 +152,28 @@ class Jobs:
         out = [job_to_dict(j, by_job.get(j.id, []), texts.get(j.prompt_row_id or 0)) for j in jobs]
         if self.lifecycle is not None:
             for item in out:
-                live = self.lifecycle.current(str(item["prompt_id"] or ""))
-                if live is not None and live.get("id") == item["id"]:
+                live = self._live(item)
+                # An ending is answered once stored, with its images (get() waits for that).
+                if live is not None and live["state"] in ACTIVE_STATES:
                     item.update({key: live[key] for key in LIVE_FIELDS if key in live})
         return out
 
+    def _live(self, item: dict[str, JSON]) -> dict[str, JSON] | None:
+        live = self.lifecycle.current(str(item["prompt_id"] or "")) if self.lifecycle is not None else None
+        return live if live is not None and live.get("id") == item["id"] else None
+
     async def get(self, owner_id: int, job_id: str) -> dict[str, JSON]:
+        """The job, never older than what the event stream has said of it."""
         async with self.store.session(owner_id) as session:
             job = await self._load(session, owner_id, job_id)
-            return (await self.serialize(session, [job]))[0]
+            item = (await self.serialize(session, [job]))[0]
+        live = self._live(item)
+        if live is not None and live["state"] not in ACTIVE_STATES and live["state"] != item["state"]:
+            await self._lifecycle().flush()  # the stream said it ended: answer the stored ending
+            async with self.store.session(owner_id) as session:
+                job = await self._load(session, owner_id, job_id)
+                item = (await self.serialize(session, [job]))[0]
+        return item
 
     async def list(
         self, owner_id: int, *, cursor: str | None, limit: int, filters: JobFilter | None = None
@@ -319,52 +333,72 @@ class Jobs:
 
     async def register_outputs(self, owner_id: int, job_id: str, outputs: dict[str, JSON]) -> list[dict[str, JSON]]:
         """Record each output image of a job once, with its size and a thumbnail."""
+        images, calls = await self.prepare_outputs(owner_id, job_id, outputs)
+        await self.store_outputs(owner_id, images, calls)
+        return [image_to_dict(image) for image in images]
+
+    async def prepare_outputs(
+        self, owner_id: int, job_id: str, outputs: dict[str, JSON]
+    ) -> tuple[list[Image], list[ComfyCall]]:
+        """The new output images of a job, read from ComfyUI and thumbnailed, not yet stored."""
         refs: list[tuple[str, dict[str, str]]] = []
         for node_id, output in outputs.items():
             for ref in (output or {}).get("images") or []:
                 if isinstance(ref, dict) and ref.get("filename"):
                     refs.append((str(node_id), ref))
         if not refs:
-            return []
+            return [], []
         async with self.store.session(owner_id) as session:
             existing = {
                 (i.filename, i.subfolder, i.folder_type)
                 for i in (await session.scalars(select(Image).where(Image.job_id == job_id))).all()
             }
-        added: list[dict[str, JSON]] = []
+        images: list[Image] = []
         for node_id, ref in refs:
             key = (ref["filename"], ref.get("subfolder", ""), ref.get("type", "output"))
             if key in existing:
                 continue
             existing.add(key)
-            image = Image(
-                id=new_id("i_"),
-                owner_id=owner_id,
-                job_id=job_id,
-                kind="output" if key[2] == "output" else "temp",
-                filename=key[0],
-                subfolder=key[1],
-                folder_type=key[2],
-                node_id=node_id,
+            images.append(
+                Image(
+                    id=new_id("i_"),
+                    owner_id=owner_id,
+                    job_id=job_id,
+                    kind="output" if key[2] == "output" else "temp",
+                    filename=key[0],
+                    subfolder=key[1],
+                    folder_type=key[2],
+                    node_id=node_id,
+                )
             )
-            try:
-                file = await self.comfy.view(*key, job_id=job_id, owner_id=owner_id)
-            except HostNotFound:
-                file = None
-            except HostError:
-                log.warning("Could not read output %s of job %s", key[0], job_id)
-                file = None
-            if file is not None:
-                image.mime = file.content_type if file.content_type.startswith("image/") else image.mime
-                image.size_bytes = len(file.data)
-                size = await make_thumbnail(file.data, self.config.thumbs_dir / f"{image.id}.webp")
-                if size:
-                    image.width, image.height = size
-                    image.has_thumb = True
-            async with self.store.session(owner_id) as session, session.begin():
-                session.add(image)
-            added.append(image_to_dict(image))
-        return added
+        calls: list[ComfyCall] = []
+        # Files read and thumbnails made side by side.
+        await asyncio.gather(*(self._inspect_output(image, calls) for image in images))
+        return images, calls
+
+    async def store_outputs(self, owner_id: int, images: list[Image], calls: list[ComfyCall]) -> None:
+        """Images and their call-log rows in one commit."""
+        if not images and not calls:
+            return
+        async with self.store.session(owner_id) as session, session.begin():
+            session.add_all(images)
+            session.add_all(calls)
+
+    async def _inspect_output(self, image: Image, calls: list[ComfyCall]) -> None:
+        key = (image.filename, image.subfolder, image.folder_type)
+        try:
+            file = await self.comfy.view(*key, job_id=image.job_id, owner_id=image.owner_id, pending_calls=calls)
+        except HostNotFound:
+            return
+        except HostError:
+            log.warning("Could not read output %s of job %s", key[0], image.job_id)
+            return
+        image.mime = file.content_type if file.content_type.startswith("image/") else image.mime
+        image.size_bytes = len(file.data)
+        size = await make_thumbnail(file.data, self.config.thumbs_dir / f"{image.id}.webp")
+        if size:
+            image.width, image.height = size
+            image.has_thumb = True
 
     async def record_studio_metadata(self, owner_id: int, job_id: str, meta: dict[str, JSON]) -> str | None:
         """Keep the prompt text and Studio parameters a Studio Save Image node reported; returns the text."""

@@ -24,7 +24,7 @@ from ..db.models import Job, new_id, utcnow
 from ..engine.jobstate import Change, JobSnapshot, JobState, JobTracker
 from .comfy_host import HostError
 from .eventhub import EventHub
-from .jobs import Jobs, job_to_dict
+from .jobs import Jobs, image_to_dict, job_to_dict
 
 log = logging.getLogger("comfyui_studio.live")
 
@@ -367,35 +367,42 @@ class LiveJobs:
                     self.idle.set()
 
     async def _persist(self, batch: list[tuple[str, str, Any]]) -> None:
+        """Store a batch of pending changes in as few transactions as their order allows.
+
+        Within a batch: new foreign jobs first (their rows must exist), then every job's outputs (read
+        side by side, stored together: a job's images are stored before its ending is), then every state
+        and progress change in one transaction per owner, then history look-ups (which feed new changes
+        back in). Under load the batches grow and the writer keeps up with the stream.
+        """
         # Progress ticks are coalesced: only the newest per job is written.
         last_progress: dict[str, int] = {}
         for index, (kind, prompt_id, _payload) in enumerate(batch):
             if kind == "progress":
                 last_progress[prompt_id] = index
-        # Runs of state and progress changes go into one transaction each: under load the writer
-        # keeps up with the stream by committing what is pending together, in order.
         run: list[tuple[str, str, JobRef, Any]] = []
+        outputs: list[tuple[str, JobRef, Any]] = []
+        history: list[tuple[str, JobRef]] = []
         for index, (kind, prompt_id, payload) in enumerate(batch):
+            if kind == "foreign":
+                await self._store_foreign(prompt_id, payload)
+                continue
             if kind == "progress" and last_progress.get(prompt_id) != index:
                 continue
             ref = self.refs.get(prompt_id)
+            if ref is None:
+                continue
             if kind in ("state", "progress"):
-                if ref is not None:
-                    run.append((kind, prompt_id, ref, payload))
-                continue
-            if run:
-                await self._store_run(run)
-                run = []
-            if kind == "foreign":
-                await self._store_foreign(prompt_id, payload)
-            elif ref is None:
-                continue
+                run.append((kind, prompt_id, ref, payload))
             elif kind == "output":
-                await self._store_outputs(prompt_id, ref, payload)
+                outputs.append((prompt_id, ref, payload))
             elif kind == "history":
-                await self._settle_from_history(prompt_id, ref)
+                history.append((prompt_id, ref))
+        if outputs:
+            await self._store_outputs(outputs)
         if run:
             await self._store_run(run)
+        for prompt_id, ref in history:
+            await self._settle_from_history(prompt_id, ref)
 
     async def _store_run(self, run: list[tuple[str, str, JobRef, Any]]) -> None:
         # One transaction per owner (audit rows name the job's owner); each job's changes stay in order.
@@ -442,20 +449,31 @@ class LiveJobs:
             self.cache.pop(prompt_id, None)
             self._progress_stored.pop(prompt_id, None)
 
-    async def _store_outputs(self, prompt_id: str, ref: JobRef, outputs: dict[str, Any]) -> None:
-        images = await self.jobs.register_outputs(ref.owner_id, ref.job_id, outputs)
-        for meta in studio_metadata(outputs):
-            # Studio Save Image tells what prompt and parameters made its images, even for a
-            # graph queued from ComfyUI's own editor.
-            text = await self.jobs.record_studio_metadata(ref.owner_id, ref.job_id, meta)
-            cached = self.cache.get(prompt_id)
-            if cached is not None and text and not cached.get("prompt_text"):
-                cached["prompt_text"] = text
-        for image in images:
-            self.hub.publish("output", {"job_id": ref.job_id, "image": image}, user_id=ref.owner_id)
-            cached = self.cache.get(prompt_id)
-            if cached is not None:
-                cached["images"] = [*cached.get("images", []), image]
+    async def _store_outputs(self, items: list[tuple[str, JobRef, dict[str, Any]]]) -> None:
+        prepared = await asyncio.gather(
+            *(self.jobs.prepare_outputs(ref.owner_id, ref.job_id, outputs) for _pid, ref, outputs in items)
+        )
+        by_owner: dict[int, tuple[list[Any], list[Any]]] = {}
+        for (_pid, ref, _outputs), (images, calls) in zip(items, prepared, strict=True):
+            images_of, calls_of = by_owner.setdefault(ref.owner_id, ([], []))
+            images_of += images
+            calls_of += calls
+        for owner, (images, calls) in by_owner.items():
+            await self.jobs.store_outputs(owner, images, calls)
+        for (prompt_id, ref, outputs), (images, _calls) in zip(items, prepared, strict=True):
+            for meta in studio_metadata(outputs):
+                # Studio Save Image tells what prompt and parameters made its images, even for a
+                # graph queued from ComfyUI's own editor.
+                text = await self.jobs.record_studio_metadata(ref.owner_id, ref.job_id, meta)
+                cached = self.cache.get(prompt_id)
+                if cached is not None and text and not cached.get("prompt_text"):
+                    cached["prompt_text"] = text
+            for image in images:
+                data = image_to_dict(image)
+                self.hub.publish("output", {"job_id": ref.job_id, "image": data}, user_id=ref.owner_id)
+                cached = self.cache.get(prompt_id)
+                if cached is not None:
+                    cached["images"] = [*cached.get("images", []), data]
 
     async def _store_foreign(self, prompt_id: str, ref: JobRef) -> None:
         graph: dict[str, Any] = {}
