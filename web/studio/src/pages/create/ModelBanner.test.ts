@@ -50,13 +50,14 @@ describe('first-run banner', () => {
     const w = mount(ModelBanner, { props: { ready: true } })
     const text = w.text()
     expect(text).toContain('No checkpoint installed yet')
-    expect(text).toContain('Generate, Upscale (2×), Vary and 1 more actions')
+    expect(text).toContain('Generate, Upscale (2×), Vary and 1 more action need a Stable Diffusion checkpoint')
     expect(text).toContain('models/checkpoints')
     expect(text).toContain('Ready now, on your own workflows: My stand-in')
     expect(text).not.toMatch(/\/(home|root|usr|tmp)\//)
   })
 
   it('goes away by itself when a checkpoint arrives, and says so', async () => {
+    actionSlots.value = [{ slot: 'generate', label: 'Generate', ready: false }]
     models.status = { ...NONE }
     models.loaded = true
     const w = mount(ModelBanner, { props: { ready: true } })
@@ -68,11 +69,17 @@ describe('first-run banner', () => {
     expect(toasts[0].message).toContain('sdxl.safetensors')
   })
 
-  it('shows nothing while the status is unknown, and can be hidden', async () => {
+  it('shows nothing while the status is unknown or when every action runs without a checkpoint', async () => {
+    actionSlots.value = [{ slot: 'generate', label: 'Generate', ready: true }]
     const w = mount(ModelBanner, { props: { ready: false } })
     expect(w.html()).not.toContain('banner')
     models.status = { ...NONE }
     await flushPromises()
+    expect(w.html()).not.toContain('banner') // reassigned to workflows that need no checkpoint
+    actionSlots.value = [{ slot: 'generate', label: 'Generate', ready: false }]
+    await flushPromises()
+    expect(w.find('[role=status]').exists()).toBe(true)
+    expect(w.text()).toContain('Generate needs a Stable Diffusion checkpoint')
     await w.get('button[aria-label="Hide this notice"]').trigger('click')
     expect(w.find('[role=status]').exists()).toBe(false)
   })
