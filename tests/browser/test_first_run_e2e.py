@@ -14,7 +14,6 @@ from conftest import Api, load_workflow
 from harness import StudioRun, start_studio
 from studio_browser import (
     Studio,
-    StudioPage,
     chromium,
     eventually,
     needs_chromium,
@@ -50,7 +49,8 @@ def drop(run: StudioRun, folder: str, name: str) -> None:
     path.write_bytes(b"a model file")
 
 
-@pytest.mark.parametrize(("theme", "size"), [("dark", "desktop"), ("light", "desktop"), ("dark", "phone"), ("light", "phone")])
+@pytest.mark.parametrize("theme", ["dark", "light"])
+@pytest.mark.parametrize("size", ["desktop", "phone"])
 async def test_the_banner_says_what_is_missing_before_anything_is_typed(
     fresh: StudioRun, browser: object, request: pytest.FixtureRequest, theme: str, size: str
 ) -> None:
