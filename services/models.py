@@ -7,7 +7,7 @@ from that cache, so asking again is how a file dropped into ``models/checkpoints
 - The lists (checkpoints, LoRAs, embeddings, upscale models) are read through the light per-folder route
   ``/models/{folder}``, at most once per ``poll_s``: by the watcher while anyone follows the studio's event
   stream, and by any reader of the node definitions otherwise, so API clients without a stream see a new
-  file within ``poll_s`` too. A ComfyUI without that route gets the lists from ``/object_info``.
+  file within ``poll_s`` too. A ComfyUI without that route has its ``/object_info`` read instead (heavier).
 - A change marks the node definitions stale (their combo lists name the files) and publishes one
   ``models`` event on the studio's own stream, to every user: the files are ComfyUI's, not a user's.
 - The node definitions are fetched when stale, older than ``OBJECT_INFO_TTL``, or after a reconnect.
@@ -147,10 +147,13 @@ class Models:
 
     async def _read(self) -> ModelLists:
         got = await asyncio.gather(*(self.host.model_files(f) for f in WATCHED_FOLDERS), return_exceptions=True)
+        if any(isinstance(r, HostNotFound) for r in got):
+            # An older ComfyUI: its definitions carry the lists, read again (unlogged, like the lists).
+            self._info, self._info_at = await self.host.object_info(), self.clock()
         lists: ModelLists = {}
         for folder, result in zip(WATCHED_FOLDERS, got, strict=True):
             if isinstance(result, HostNotFound):
-                lists[folder] = self._from_object_info(folder)  # an older ComfyUI, or a folder it does not know
+                lists[folder] = self._from_object_info(folder)
             elif isinstance(result, BaseException):
                 raise result
             else:

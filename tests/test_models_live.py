@@ -11,6 +11,7 @@ from conftest import Api
 from harness import StudioRun
 from test_live_api import SseClient, stream_headers
 
+from comfyui_studio.services.comfy_host import HostNotFound
 from comfyui_studio.services.models import WATCHED_FOLDERS
 
 LIVE_WITHIN_S = 10.0
@@ -146,3 +147,54 @@ async def test_model_lists_in_responses_name_files_never_server_paths(run: Studi
 async def _has_checkpoint(api: Api) -> bool:
     _, body = await api.get("/models")
     return bool(body["data"]["checkpoints"])
+
+
+async def test_a_comfyui_without_the_models_route_is_watched_through_its_node_definitions(
+    run: StudioRun, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_route(folder: str) -> list[str]:
+        raise HostNotFound(f"ComfyUI has no /models/{folder}")
+
+    monkeypatch.setattr(run.studio.host, "model_files", no_route)
+    drop(run, "checkpoints", "old_comfy.safetensors")
+    drop(run, "loras", "old_lora.safetensors")
+
+    async def seen() -> bool:
+        _, body = await api.get("/actions/status")
+        return body["data"]["checkpoint"] == "old_comfy.safetensors"
+
+    await until(seen)
+    _, body = await api.get("/models")
+    assert body["data"]["loras"] == ["old_lora.safetensors"]
+    assert body["data"]["embeddings"] == []  # not in the node definitions: unknown without the route
+
+
+async def test_the_in_process_host_calls_comfyuis_plain_function_handlers_too() -> None:
+    from aiohttp import web
+
+    from comfyui_studio.services.comfy_inprocess import InProcessHost
+
+    class Server:
+        routes = web.RouteTableDef()
+
+    def get_models(request: web.Request) -> web.Response:  # server.py's handlers are not all coroutines
+        folder = request.match_info["folder"]
+        if folder != "checkpoints":
+            return web.Response(status=404)
+        return web.json_response(["a.safetensors"])
+
+    Server.routes.get("/models/{folder}")(get_models)
+
+    async def validate(*_: object) -> tuple:
+        return (True, None, [], {})
+
+    host = InProcessHost(
+        Server(),
+        validate_prompt=validate,
+        interrupt_processing=lambda: None,
+        folder_for_type=lambda _: None,
+        client_id="x",
+    )
+    assert await host.model_files("checkpoints") == ["a.safetensors"]
+    with pytest.raises(HostNotFound):
+        await host.model_files("nonsense")
