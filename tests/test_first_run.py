@@ -91,3 +91,46 @@ async def test_an_edited_default_action_is_left_alone_at_the_next_start(tmp_path
         assert slots["upscale"]["label"] == "Bigger"
     finally:
         await second.stop()
+
+
+async def test_a_studio_started_before_comfyui_seeds_its_library_and_finds_the_checkpoint_later(
+    tmp_path: Path,
+) -> None:
+    """Standalone, in front of a ComfyUI that is not up yet: the library needs nothing from ComfyUI, and the
+    checkpoint the default actions run on is chosen once ComfyUI answers with one."""
+    import asyncio
+    import socket
+
+    from test_remote_events import start_standalone
+    from testhost import start_test_host
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = await start_standalone(tmp_path / "studio", f"http://127.0.0.1:{port}")
+    comfy = None
+    try:
+        counts = row_counts(tmp_path / "studio")
+        assert (counts["actions"], counts["workflows"]) == (LIBRARY_ACTIONS, LIBRARY_WORKFLOWS)
+        async with aiohttp.ClientSession() as session:
+            api = Api(session, app.api)
+            got, body = await api.get("/actions/status")
+            assert (got, body["error"]["code"]) == (502, "comfy_unavailable"), body
+            # ComfyUI comes up, with a checkpoint already in its folder.
+            (tmp_path / "comfy" / "models" / "checkpoints").mkdir(parents=True)
+            (tmp_path / "comfy" / "models" / "checkpoints" / "sd15.safetensors").write_bytes(b"model")
+            comfy = await start_test_host(tmp_path / "comfy", port=port)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 10
+            while True:
+                got, body = await api.get("/actions/status")
+                if got == 200 and body["data"]["checkpoint"] == "sd15.safetensors":
+                    break
+                assert loop.time() < deadline, body
+                await asyncio.sleep(0.2)
+            got, body = await api.get("/actions")
+            assert all(a["ready"] for a in body["data"])
+    finally:
+        await app.runner.cleanup()
+        if comfy is not None:
+            await comfy.stop()
