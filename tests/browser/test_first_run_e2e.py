@@ -104,6 +104,7 @@ async def test_a_checkpoint_dropped_into_comfyui_removes_the_banner_live(
         menu = page.get_by_role("listbox")
         await menu.wait_for()
         assert await menu.get_by_role("option").locator(".opt-label").all_inner_texts() == ["embedding:easynegative"]
+        await ui.shot("embedding-suggestion")
         await page.keyboard.press("Tab")
         assert await prompt.input_value() == "a cat, embedding:easynegative "
 

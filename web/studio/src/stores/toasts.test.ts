@@ -103,6 +103,13 @@ describe('toasts', () => {
     expect(toasts).toHaveLength(2)
   })
 
+  it('the same error again refreshes the one shown instead of stacking', () => {
+    toast("Can't reach the studio server.", 'error', 'Status')
+    toast("Can't reach the studio server.", 'error', 'Status')
+    toast('Another problem', 'error', 'Status')
+    expect(toasts.map((t) => t.message)).toEqual(['Another problem', "Can't reach the studio server."])
+  })
+
   it('over the limit, older notices go before any error', () => {
     notifyJob(job('j_err', 'error', { error: { message: 'boom' } }))
     for (let i = 0; i < MAX_TOASTS + 2; i++) toast(`message ${i}`)

@@ -66,7 +66,10 @@ function put(t: ToastFields, ms: number | null): Toast {
 }
 
 export function toast(message: string, kind: ToastKind = 'info', title = '') {
-  return put({ id: `t${++seq}`, jobId: null, kind, title: title || (kind === 'error' ? 'Error' : 'Notice'), message }, kind === 'error' ? null : 5000)
+  const heading = title || (kind === 'error' ? 'Error' : 'Notice')
+  // The same message again (a retry failing the same way) refreshes the toast shown rather than stacking another.
+  const same = toasts.find((t) => t.jobId === null && !t.jobIds.length && t.kind === kind && t.title === heading && t.message === message)
+  return put({ id: same?.id ?? `t${++seq}`, jobId: null, kind, title: heading, message }, kind === 'error' ? null : 5000)
 }
 
 // state → kind, title, how long it stays (null: until it changes or the user dismisses it)

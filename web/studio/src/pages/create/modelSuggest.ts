@@ -32,7 +32,7 @@ export function embeddingSuggestions(text: string, cursor: number, embeddings: s
     .filter((n) => n.toLowerCase().includes(typed))
     .sort((a, b) => Number(!a.toLowerCase().startsWith(typed)) - Number(!b.toLowerCase().startsWith(typed)) || a.localeCompare(b))
     .slice(0, MAX_MODEL_ITEMS)
-    .map((n) => ({ label: `embedding:${n}`, insert: named ? n : `embedding:${n}`, kind: 'value', description: 'embedding', type: 'model' }))
+    .map((n) => ({ label: `embedding:${n}`, insert: named ? n : `embedding:${n}`, kind: 'value', description: 'textual inversion', type: 'embedding' }))
   return { items, replace: { start, end } }
 }
 
