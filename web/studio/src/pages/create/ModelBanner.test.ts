@@ -1,14 +1,19 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { flushPromises, mount } from '@vue/test-utils'
+import { enableAutoUnmount, flushPromises, mount } from '@vue/test-utils'
 import ModelBanner from './ModelBanner.vue'
 import { actionSlots } from './actions'
 import { applyModelsEvent, loadModels, models } from '../../stores/models'
 import { dismiss, toasts } from '../../stores/toasts'
+import { status } from '../../stores/status'
+import { api } from '../../api/client'
 
 const NONE = { checkpoint: null, available: [], message: 'No checkpoint is installed' }
 const lists = (checkpoints: string[] = [], embeddings: string[] = []) => ({ checkpoints, loras: [], embeddings, upscale_models: [] })
 
+enableAutoUnmount(afterEach)
+
 afterEach(() => {
+  status.stream = 'connecting'
   models.status = null
   models.loaded = false
   models.lists = lists()
@@ -83,4 +88,18 @@ describe('first-run banner', () => {
     await w.get('button[aria-label="Hide this notice"]').trigger('click')
     expect(w.find('[role=status]').exists()).toBe(false)
   })
+
+  it('reads the lists again after the stream had to reconnect', async () => {
+    const get = vi.spyOn(api, 'get').mockResolvedValue({ ...NONE } as never)
+    mount(ModelBanner, { props: { ready: true } })
+    await flushPromises()
+    get.mockClear()
+    status.stream = 'reconnecting'
+    await flushPromises()
+    status.stream = 'open'
+    await flushPromises()
+    expect(get.mock.calls.map((c) => c[0]).sort()).toEqual(['/actions/status', '/models'])
+    get.mockRestore()
+  })
 })
+
