@@ -1,6 +1,6 @@
 """Actions: slots that run a workflow on an image, the default library, running them, and lineage.
 
-The default library (``workflows/library.json`` at the repository root) is seeded on first use as
+The default library (``workflows/library.json`` at the repository root) is seeded at start-up as
 ordinary rows owned by the studio's owner and shared: the same tables users edit. Running an action
 validates its parameter values, builds one list of RFC 6902 patches (bindings, then parameters and
 computed padding, then shortcodes), submits through ``Jobs.submit``, and records the workflow version,
