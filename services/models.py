@@ -7,7 +7,8 @@ from that cache, so asking again is how a file dropped into ``models/checkpoints
 - The lists (checkpoints, LoRAs, embeddings, upscale models) are read through the light per-folder route
   ``/models/{folder}``, at most once per ``poll_s``: by the watcher while anyone follows the studio's event
   stream, and by any reader of the node definitions otherwise, so API clients without a stream see a new
-  file within ``poll_s`` too. A ComfyUI without that route has its ``/object_info`` read instead (heavier).
+  file within ``poll_s`` too. A ComfyUI without that route has its ``/object_info`` read instead, at most every
+  ``FALLBACK_S``.
 - A change marks the node definitions stale (their combo lists name the files) and publishes one
   ``models`` event on the studio's own stream, to every user: the files are ComfyUI's, not a user's.
 - The node definitions are fetched when stale, older than ``OBJECT_INFO_TTL``, or after a reconnect.
@@ -35,6 +36,7 @@ WATCHED_FOLDERS = ("checkpoints", "loras", "embeddings", "upscale_models")
 POLL_S = 2.0  # a new file reaches the UI within this (plus one event) while someone watches
 OBJECT_INFO_TTL = 300.0  # seconds: the model lists are watched apart; the rest changes when ComfyUI restarts
 START_TIMEOUT_S = 10.0
+FALLBACK_S = 5.0  # a ComfyUI without /models/{folder}: its ~0.5 MB /object_info is read at most this often
 
 # Where /object_info names each folder's files, for a ComfyUI that has no /models/{folder} route.
 FOLDER_INPUTS = {
@@ -85,6 +87,7 @@ class Models:
         self._info_lock = asyncio.Lock()
         self._lists: ModelLists | None = None
         self._checked_at = -math.inf
+        self._fallback_at = -math.inf
         self._check_lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
 
@@ -147,9 +150,10 @@ class Models:
 
     async def _read(self) -> ModelLists:
         got = await asyncio.gather(*(self.host.model_files(f) for f in WATCHED_FOLDERS), return_exceptions=True)
-        if any(isinstance(r, HostNotFound) for r in got):
+        if any(isinstance(r, HostNotFound) for r in got) and self.clock() - self._fallback_at >= FALLBACK_S:
             # An older ComfyUI: its definitions carry the lists, read again (unlogged, like the lists).
             self._info, self._info_at = await self.host.object_info(), self.clock()
+            self._fallback_at = self._info_at
         lists: ModelLists = {}
         for folder, result in zip(WATCHED_FOLDERS, got, strict=True):
             if isinstance(result, HostNotFound):
