@@ -15,6 +15,7 @@ from . import (
     gallery,
     images,
     jobs,
+    models,
     prompt,
     queue,
     secrets,
@@ -57,6 +58,7 @@ def create_app(studio: Studio) -> web.Application:
         prompt,
         workflows,
         actions,
+        models,
     ):
         app.add_routes(module.routes)
     events.add_routes(app)

@@ -26,4 +26,6 @@ async def get_status(request: web.Request) -> object:
         system = stats.get("system", {}) if isinstance(stats, dict) else {}
         comfy.update(connected=True, version=system.get("comfyui_version"))
         queue = {"running": len(raw["queue_running"]), "pending": len(raw["queue_pending"])}
-    return {"studio": {"version": __version__}, "comfy": comfy, "queue": queue}
+    # How many files each watched model folder has (as last read: the watcher keeps it current).
+    models = {folder: len(files) for folder, files in app.models.lists.items()}
+    return {"studio": {"version": __version__}, "comfy": comfy, "queue": queue, "models": models}

@@ -1,6 +1,6 @@
 """Actions: slots that run a workflow on an image, the default library, running them, and lineage.
 
-The default library (``workflows/library.json`` at the repository root) is seeded on first use as
+The default library (``workflows/library.json`` at the repository root) is seeded at start-up as
 ordinary rows owned by the studio's owner and shared: the same tables users edit. Running an action
 validates its parameter values, builds one list of RFC 6902 patches (bindings, then parameters and
 computed padding, then shortcodes), submits through ``Jobs.submit``, and records the workflow version,
@@ -31,12 +31,21 @@ from ..engine.actions import (
     zoom_padding,
 )
 from ..engine.errors import StudioError, not_found
-from ..engine.params import ParamError, check_graph_values, check_values, merge_params, normalize_param
+from ..engine.graph import check_api_graph
+from ..engine.params import (
+    ParamError,
+    check_graph_values,
+    check_values,
+    discover_parameters,
+    merge_params,
+    normalize_param,
+)
 from ..engine.patches import SEED_DRAW_MAX, apply_patches, build_patches
 from ..engine.shortcodes import Registry, parse
 from .comfy_host import JSON
 from .jobs import Jobs, image_to_dict, iso
-from .workflows import Workflows
+from .models import combo_choices
+from .workflows import Imported, Workflows
 
 log = logging.getLogger("comfyui_studio.workflows")
 
@@ -68,26 +77,11 @@ def checkpoints(object_info: dict[str, JSON]) -> list[str]:
     return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
 
-def _choices(object_info: dict[str, JSON], node: str, name: str) -> list[str]:
-    """A combo input's choices, in either form ``/object_info`` gives: ``[[…], {…}]`` or ``["COMBO", {"options"…}]``."""
-    info = object_info.get(node)
-    try:
-        spec = info["input"]["required"][name]  # type: ignore[index]
-    except (KeyError, IndexError, TypeError):
-        return []
-    if not isinstance(spec, list) or not spec:
-        return []
-    names = spec[0]
-    if names == "COMBO" and len(spec) > 1 and isinstance(spec[1], dict):
-        names = spec[1].get("options")
-    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
-
-
 def upscale_models(object_info: dict[str, JSON]) -> list[str]:
     """The upscale models ComfyUI lists (``UpscaleModelLoader``'s ``model_name``); [] without the node or a model."""
     if "ImageUpscaleWithModel" not in object_info or "GetImageSize" not in object_info:
         return []
-    return _choices(object_info, "UpscaleModelLoader", "model_name")
+    return combo_choices(object_info, "UpscaleModelLoader", "model_name")
 
 
 def upscale_model_ops(graph: dict[str, JSON], model: str) -> list[dict[str, JSON]]:
@@ -175,7 +169,6 @@ class Actions:
         self.jobs = jobs
         self.workflows = workflows
         self._owner_id = owner_id  # a callable: the studio's owner id is known only after start-up
-        self._seeded = False
         self._seed_lock = asyncio.Lock()
         self.rng = random.SystemRandom()
 
@@ -185,16 +178,17 @@ class Actions:
 
     # -- the default library -------------------------------------------------------------------------
 
-    async def ensure_defaults(self) -> None:
-        """Seed the default workflows and actions once (idempotent; rows the owner edits are left alone)."""
-        if self._seeded:
-            return
+    async def seed_defaults(self) -> None:
+        """Write the default workflows and actions that are missing, for the owner (at start-up; idempotent).
+
+        The library's graphs are the studio's own: they are stored as they are, without asking ComfyUI
+        for its node definitions, so seeding works before ComfyUI answers. Their checkpoint is chosen when
+        they run (`_with_checkpoint`): the configured one, else the first installed, whenever it appears.
+        Rows already there, edited or not, are left alone; a deleted default action comes back.
+        """
         async with self._seed_lock:
-            if self._seeded:
-                return
             library = json.loads((LIBRARY_DIR / "library.json").read_text(encoding="utf-8"))
             owner = self.owner_id
-            ids: dict[str, str] = {}
             async with self.store.session(owner) as session:
                 rows = (
                     await session.scalars(select(Workflow).where(Workflow.builtin_key.like(f"{BUILTIN_PREFIX}%")))
@@ -204,7 +198,7 @@ class Actions:
             for key, meta in library["workflows"].items():
                 if key in ids:
                     continue
-                graph = json.loads((LIBRARY_DIR / meta["file"]).read_text(encoding="utf-8"))
+                graph = check_api_graph(json.loads((LIBRARY_DIR / meta["file"]).read_text(encoding="utf-8")))
                 created = await self.workflows.create(
                     owner,
                     name=meta["name"],
@@ -213,19 +207,21 @@ class Actions:
                     tags=["default"],
                     shared=True,
                     builtin_key=BUILTIN_PREFIX + key,
+                    imported=Imported(graph, None, "api", discover_parameters(graph, {}), [], []),
                 )
                 ids[key] = str(created["id"])
+            missing = [item for item in library["actions"] if item["slot"] not in slots]
+            if not missing:
+                return
             async with self.store.session(owner) as session, session.begin():
-                for position, item in enumerate(library["actions"]):
-                    if item["slot"] in slots:
-                        continue
+                for item in missing:
                     session.add(
                         Action(
                             owner_id=owner,
                             slot=item["slot"],
                             label=item["label"],
                             icon=item.get("icon", ""),
-                            position=position,
+                            position=library["actions"].index(item),
                             workflow_id=ids[item["workflow"]],
                             parameters=[normalize_param(p, None, {}) for p in item.get("parameters", [])],
                             compute=item.get("compute", ""),
@@ -237,7 +233,7 @@ class Actions:
                             updated_by=owner,
                         )
                     )
-            self._seeded = True
+            log.info("Seeded the default actions: %s", ", ".join(item["slot"] for item in missing))
 
     async def checkpoint_status(self) -> dict[str, JSON]:
         """The checkpoint the default workflows use (the configured one, else the host's first) and how they upscale."""
@@ -307,7 +303,6 @@ class Actions:
         }
 
     async def list(self, user_id: int) -> list[dict[str, JSON]]:
-        await self.ensure_defaults()
         problem = None
         try:
             status = await self.checkpoint_status()
@@ -328,7 +323,6 @@ class Actions:
         raise not_found(f"Action {slot!r}")
 
     async def get(self, user_id: int, slot: str) -> dict[str, JSON]:
-        await self.ensure_defaults()
         async with self.store.session(user_id) as session:
             return self._to_dict(await self._resolve(session, user_id, slot), user_id)
 
@@ -342,7 +336,6 @@ class Actions:
         return out
 
     async def create(self, user_id: int, fields: dict[str, JSON]) -> dict[str, JSON]:
-        await self.ensure_defaults()
         await self.workflows.head(user_id, str(fields["workflow_id"]))  # visible to this user
         async with self.store.session(user_id) as session, session.begin():
             mine = await session.scalar(select(Action).where(Action.owner_id == user_id, Action.slot == fields["slot"]))
@@ -378,7 +371,6 @@ class Actions:
         return action
 
     async def update(self, user_id: int, slot: str, fields: dict[str, JSON]) -> dict[str, JSON]:
-        await self.ensure_defaults()
         if fields.get("workflow_id") is not None:
             await self.workflows.head(user_id, str(fields["workflow_id"]))
         async with self.store.session(user_id) as session, session.begin():
@@ -393,7 +385,6 @@ class Actions:
         return self._to_dict(action, user_id)
 
     async def delete(self, user_id: int, slot: str) -> dict[str, JSON]:
-        await self.ensure_defaults()
         async with self.store.session(user_id) as session, session.begin():
             action = await self._own(session, user_id, slot)
             await session.delete(action)
@@ -401,7 +392,6 @@ class Actions:
 
     async def graph_for_slot(self, user_id: int, slot: str) -> dict[str, JSON] | None:
         """The head graph of the workflow a slot runs (the checkpoint filled in for a default); None: no such slot."""
-        await self.ensure_defaults()
         async with self.store.session(user_id) as session:
             try:
                 action = await self._resolve(session, user_id, slot)
@@ -434,7 +424,6 @@ class Actions:
         version_id: str | None = None,
         rerun_of: str | None = None,
     ) -> dict[str, JSON]:
-        await self.ensure_defaults()
         async with self.store.session(user_id) as session:
             action = await self._resolve(session, user_id, slot)
             workflow = await session.get(Workflow, action.workflow_id)

@@ -84,6 +84,10 @@ class ComfyHost(Protocol):
 
     async def object_info(self) -> dict[str, JSON]: ...
 
+    async def model_files(self, folder: str) -> list[str]:
+        """The files ComfyUI lists in one model folder (`/models/{folder}`); HostNotFound for an unknown folder."""
+        ...
+
     async def system_stats(self) -> dict[str, JSON]: ...
 
     def subscribe(self, sink: EventSink) -> None:

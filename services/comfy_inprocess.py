@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -169,21 +170,36 @@ class InProcessHost:
         # The route builds it from NODE_CLASS_MAPPINGS; asking the app keeps us off that internal.
         return await self._get_json("/object_info")
 
+    async def model_files(self, folder: str) -> list[str]:
+        # The route reads folder_paths' listing cache, which re-reads a folder whose mtime changed.
+        files = await self._get_json("/models/{folder}", {"folder": folder})
+        if not isinstance(files, list):
+            raise HostError(f"ComfyUI's list of {folder} is not a list")
+        return [f for f in files if isinstance(f, str)]
+
     async def system_stats(self) -> dict[str, JSON]:
         return await self._get_json("/system_stats")
 
-    async def _get_json(self, path: str) -> dict[str, JSON]:
+    async def _get_json(self, path: str, match_info: dict[str, str] | None = None) -> JSON:
         for route in self.server.routes:
             if getattr(route, "method", None) == "GET" and getattr(route, "path", None) == path:
-                response = await route.handler(_BareRequest())
+                # Some of ComfyUI's handlers are plain functions (aiohttp wraps them only once mounted).
+                response = route.handler(_BareRequest(match_info or {}))
+                if inspect.isawaitable(response):
+                    response = await response
+                if response.status == 404:
+                    raise HostNotFound(f"ComfyUI has no {path} for {match_info}")
+                if response.status >= 400 or response.body is None:
+                    raise HostError(f"ComfyUI answered {response.status} to {path}", response.status)
                 return loads_lenient(response.body)
-        raise HostError(f"ComfyUI has no {path} route")
+        raise HostNotFound(f"ComfyUI has no {path} route")
 
 
 class _BareRequest:
-    """Enough of a request for ComfyUI's argument-less GET handlers."""
+    """Enough of a request for ComfyUI's GET handlers that read only their path parameters."""
 
-    match_info: dict[str, str] = {}
+    def __init__(self, match_info: dict[str, str]) -> None:
+        self.match_info = match_info
 
     class rel_url:  # noqa: N801
         query: dict[str, str] = {}

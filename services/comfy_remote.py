@@ -9,6 +9,7 @@ import random
 import struct
 import uuid
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 import aiohttp
 
@@ -265,6 +266,13 @@ class RemoteHost:
         status, body, _ = await self._request("GET", "/object_info")
         self._check(status, body, "object_info")
         return body if isinstance(body, dict) else {}
+
+    async def model_files(self, folder: str) -> list[str]:
+        status, body, _ = await self._request("GET", f"/models/{quote(folder, safe='')}")
+        self._check(status, body, f"model folder {folder}")
+        if not isinstance(body, list):
+            raise HostError(f"ComfyUI's list of {folder} is not a list", status, body)
+        return [f for f in body if isinstance(f, str)]
 
     async def system_stats(self) -> dict[str, JSON]:
         status, body, _ = await self._request("GET", "/system_stats")

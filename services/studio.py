@@ -17,6 +17,7 @@ from .comfy_host import ComfyHost
 from .eventhub import EventHub
 from .jobs import Jobs
 from .live import LiveJobs
+from .models import Models
 from .reconcile import Reconciler
 from .shortcodes import Shortcodes
 from .workflows import Workflows
@@ -37,6 +38,7 @@ class Studio:
     shortcodes: Shortcodes
     workflows: Workflows
     actions: Actions
+    models: Models
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
@@ -47,19 +49,23 @@ class Studio:
         comfy = LoggedComfy(host, store)
         jobs = Jobs(config, store, comfy)
         shortcodes = Shortcodes(store)
-        workflows = Workflows(store, comfy)
+        hub = EventHub()
+        models = Models(host, comfy, hub)
+        workflows = Workflows(store, comfy, models)
         studio: Studio
         actions = Actions(store, jobs, workflows, lambda: studio.owner_id, registry=shortcodes.registry)
+        models.status = actions.checkpoint_status  # the `models` event carries what the default actions can do
         studio = cls(
             config=config,
             store=store,
             host=host,
             comfy=comfy,
             jobs=jobs,
-            hub=EventHub(),
+            hub=hub,
             shortcodes=shortcodes,
             workflows=workflows,
             actions=actions,
+            models=models,
         )
         return studio
 
@@ -75,6 +81,11 @@ class Studio:
         self.reconciler = Reconciler(self.config, self.jobs, self.live)
         if not follow_comfy:
             return
+        # The built-in shortcodes and the default library exist before the first request, so a request the
+        # studio refuses writes nothing; then ComfyUI's definitions and model lists, watched from here on.
+        await self.shortcodes.ensure_seeded()
+        await self.actions.seed_defaults()
+        await self.models.start()
         # Jobs a previous process left active: followed, settled, re-queued or lost.
         await self.reconciler.run()
         start_events = getattr(self.host, "start_events", None)
@@ -84,6 +95,8 @@ class Studio:
             start_events()
 
     async def _on_host_connect(self, first: bool) -> None:
+        if not first:
+            self.models.forget()  # ComfyUI may have restarted with other nodes and models
         if self.reconciler is not None:
             await self.reconciler.run()
 
@@ -110,6 +123,7 @@ class Studio:
         stop_events = getattr(self.host, "stop_events", None)
         if callable(stop_events):
             await stop_events()  # no reconnect or reconciliation may start while we shut down
+        await self.models.stop()
         if self.live is not None:
             await self.live.stop()
         self.hub.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import time
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -33,11 +32,11 @@ from ..engine.uiformat import (
     workflow_from_png,
 )
 from .comfy_calls import LoggedComfy
-from .comfy_host import JSON, HostError
+from .comfy_host import JSON
+from .models import Models
 
 log = logging.getLogger("comfyui_studio.workflows")
 
-OBJECT_INFO_TTL = 30.0  # seconds: node definitions change only when ComfyUI restarts or files appear
 MAX_VERSIONS_PAGE = 200
 
 
@@ -71,24 +70,14 @@ def conversion_error(exc: ConversionError | ParamError, where: str = "document")
 
 
 class Workflows:
-    def __init__(self, store: Store, comfy: LoggedComfy) -> None:
+    def __init__(self, store: Store, comfy: LoggedComfy, models: Models) -> None:
         self.store = store
         self.comfy = comfy
-        self._object_info: dict[str, JSON] | None = None
-        self._object_info_at = 0.0
+        self.models = models
 
     async def object_info(self, *, fresh: bool = False) -> dict[str, JSON]:
-        now = time.monotonic()
-        if fresh or self._object_info is None or now - self._object_info_at > OBJECT_INFO_TTL:
-            try:
-                self._object_info = await self.comfy.object_info()
-            except HostError as exc:
-                if self._object_info is None:
-                    raise StudioError(
-                        "comfy_unavailable", f"ComfyUI's node definitions are unavailable: {exc}"
-                    ) from exc
-            self._object_info_at = now
-        return self._object_info or {}
+        """ComfyUI's node definitions, cached and kept in step with its model folders (services/models.py)."""
+        return await self.models.object_info(fresh=fresh)
 
     # -- import ------------------------------------------------------------------------------------
 
@@ -322,8 +311,10 @@ class Workflows:
         parameters: list[JSON] | None = None,
         bindings: dict[str, JSON] | None = None,
         builtin_key: str | None = None,
+        imported: Imported | None = None,
     ) -> dict[str, JSON]:
-        imported = await self.import_document(document)
+        """A new workflow from ``document``, or from ``imported`` when the caller has already read it."""
+        imported = imported or await self.import_document(document)
         params = imported.parameters
         if parameters is not None:
             params = await self._checked_parameters(parameters, imported.graph)

@@ -217,3 +217,44 @@ async def test_the_data_directory_is_private_and_import_attacks_are_400(
 
 def _text_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+async def test_model_files_copied_into_comfyui_reach_the_studio_within_seconds(
+    real_api: Api, comfyui: tuple[str, Path]
+) -> None:
+    """ComfyUI's folder_paths caches listings by folder mtime: a new file must still reach the studio live."""
+    from test_live_api import SseClient, stream_headers
+
+    _url, base = comfyui
+    status, body = await real_api.get("/actions/status")
+    assert status == 200 and body["data"]["checkpoint"] is None, body
+    # Read the (empty) lists once, so ComfyUI's cache holds them before the files appear.
+    status, body = await real_api.get("/models")
+    assert body["data"]["checkpoints"] == [] and body["data"]["embeddings"] == []
+    async with SseClient(real_api.session, real_api.base + "/events", headers=await stream_headers(real_api)) as sse:
+        await sse.wait_for(lambda events: any(e.kind == "resync" for e in events))
+        started = time.monotonic()
+        for folder, name in (
+            ("checkpoints", "studio_probe.safetensors"),
+            ("loras", "studio_probe_lora.safetensors"),
+            ("embeddings", "studio_probe_embedding.pt"),
+        ):
+            (base / "models" / folder).mkdir(parents=True, exist_ok=True)
+            (base / "models" / folder / name).write_bytes(b"not a real model: only listed, never loaded")
+
+        def announced(events: list) -> bool:
+            lists = [e.data["models"] for e in events if e.kind == "models"]
+            return bool(lists) and all(lists[-1][f] for f in ("checkpoints", "loras", "embeddings"))
+
+        await sse.wait_for(announced, timeout=10.0)
+        took = time.monotonic() - started
+    assert took < 10.0
+    event = [e for e in sse.events if e.kind == "models"][-1]
+    assert event.data["status"]["checkpoint"] == "studio_probe.safetensors"
+    status, body = await real_api.get("/actions/status")
+    assert body["data"]["checkpoint"] == "studio_probe.safetensors"
+    status, body = await real_api.get("/actions")
+    assert all(a["ready"] for a in body["data"]), body["data"]
+    status, body = await real_api.get("/models")
+    assert body["data"]["embeddings"] == ["studio_probe_embedding.pt"]
+    assert str(base) not in str(body)

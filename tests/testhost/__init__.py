@@ -13,7 +13,9 @@ Where it differs from a real ComfyUI (on purpose or for lack of torch):
   object_info validates normally and then fails at execution with NotImplementedError;
 - tracebacks in error bodies and execution_error are the test host's own;
 - no subgraphs/ephemeral nodes, lazy inputs, async nodes, OUTPUT_IS_LIST or list mapping;
-- single user ("default"), the comfy-user header is ignored; no /settings, /models, /extensions,
+- model folders (`models/checkpoints`, …) are listed with folder_paths' mtime cache and fill the loaders'
+  combos, but no loader can run;
+- single user ("default"), the comfy-user header is ignored; no /settings, /extensions,
   /internal, static frontend; /free only records its flags;
 - the site always binds 127.0.0.1; `listen` only changes what /system_stats' argv reports;
 - stop() interrupts a running prompt and closes sockets with 1001 instead of killing a process.

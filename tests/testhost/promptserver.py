@@ -28,6 +28,7 @@ from PIL import Image, ImageOps
 
 from . import files
 from .files import PATHS_KEY, HostPaths
+from .models import ModelFolders
 from .promptqueue import PromptQueue
 from .registry import NodeRegistry
 from .validation import validate_prompt
@@ -124,7 +125,7 @@ class FakePromptServer:
         FakePromptServer.instance = self
         self.loop = loop
         self.paths = paths
-        self.registry = registry or NodeRegistry(paths.input_dir)
+        self.registry = registry or NodeRegistry(paths.input_dir, ModelFolders(paths.base_dir))
         self.listen = listen
         self.port = port
         self.supports = ["custom_nodes_from_web"]
@@ -153,6 +154,9 @@ class FakePromptServer:
         r.get("/system_stats")(self._system_stats)
         r.get("/features")(self._features)
         r.get("/prompt")(self._get_prompt)
+        r.get("/embeddings")(self._get_embeddings)
+        r.get("/models")(self._list_model_types)
+        r.get("/models/{folder}")(self._get_models)
         r.get("/object_info")(self._object_info)
         r.get("/object_info/{node_class}")(self._object_info_node)
         r.get("/history")(self._get_history)
@@ -248,6 +252,21 @@ class FakePromptServer:
 
     async def _get_prompt(self, request: web.Request) -> web.Response:
         return web.json_response(self.get_queue_info())
+
+    # server.py's get_embeddings and list_model_types are plain functions; aiohttp wraps those with a
+    # DeprecationWarning, which the test suite turns into an error: here they are coroutines.
+    async def _get_embeddings(self, request: web.Request) -> web.Response:
+        embeddings = self.registry.models.get_filename_list("embeddings")
+        return web.json_response([os.path.splitext(a)[0] for a in embeddings])
+
+    async def _list_model_types(self, request: web.Request) -> web.Response:
+        return web.json_response(list(self.registry.models.paths))
+
+    async def _get_models(self, request: web.Request) -> web.Response:
+        folder = request.match_info.get("folder", None)
+        if folder not in self.registry.models.paths:
+            return web.Response(status=404)
+        return web.json_response(self.registry.models.get_filename_list(folder))
 
     async def _object_info(self, request: web.Request) -> web.Response:
         return web.json_response(self.registry.object_info())

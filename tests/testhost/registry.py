@@ -1,4 +1,8 @@
-"""Node definitions: ComfyUI 0.3.64's recorded /object_info plus the test host's own test nodes."""
+"""Node definitions: ComfyUI 0.3.64's recorded /object_info plus the test host's own test nodes.
+
+The recording was made without model files; the loaders' combos list this host's `models/` folders
+at request time, through folder_paths' listing cache (models.py), as ComfyUI's INPUT_TYPES do.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import mimetypes
 import os
 from pathlib import Path
 from typing import Any
+
+from .models import MODEL_INPUTS, ModelFolders
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "comfyui"
 OBJECT_INFO_PATH = FIXTURES / "object_info.json"
@@ -71,9 +77,14 @@ def _is_image_file(name: str) -> bool:
 class NodeRegistry:
     """Class types known to the host, answering what nodes.NODE_CLASS_MAPPINGS answers in ComfyUI."""
 
-    def __init__(self, input_dir: Path) -> None:
+    def __init__(self, input_dir: Path, models: ModelFolders | None = None) -> None:
         self.input_dir = input_dir
+        self.models = models or ModelFolders(input_dir.parent)
         self._info: dict[str, dict[str, Any]] = {**_recorded_object_info(), **copy.deepcopy(TEST_NODES)}
+        self._model_inputs: dict[str, list[tuple[str, str]]] = {}
+        for (node, name), folder in MODEL_INPUTS.items():
+            if node in self._info:
+                self._model_inputs.setdefault(node, []).append((name, folder))
 
     def __contains__(self, class_type: object) -> bool:
         return isinstance(class_type, str) and class_type in self._info
@@ -85,8 +96,22 @@ class NodeRegistry:
             return []
         return sorted(n for n in names if (self.input_dir / n).is_file() and _is_image_file(n))
 
+    def _with_models(self, class_type: str, info: dict[str, Any]) -> dict[str, Any]:
+        inputs = self._model_inputs.get(class_type)
+        if not inputs:
+            return info
+        info = copy.deepcopy(info)
+        for name, folder in inputs:
+            spec = info["input"]["required"][name]
+            files = self.models.get_filename_list(folder)
+            if spec and spec[0] == "COMBO":  # a V3 node's combo: the files are its options
+                spec[1]["options"] = files
+            else:
+                spec[0] = files
+        return info
+
     def info(self, class_type: str) -> dict[str, Any]:
-        info = self._info[class_type]
+        info = self._with_models(class_type, self._info[class_type])
         if class_type in INPUT_FILE_NODES:
             info = copy.deepcopy(info)
             spec = info["input"]["required"]["image"]
@@ -96,6 +121,9 @@ class NodeRegistry:
     def object_info(self) -> dict[str, dict[str, Any]]:
         files = self.input_files()
         out = dict(self._info)
+        with self.models.cache_helper:  # as server.py's get_object_info: each folder listed once per request
+            for class_type in self._model_inputs:
+                out[class_type] = self._with_models(class_type, out[class_type])
         for name in INPUT_FILE_NODES:
             if name in out:
                 info = copy.deepcopy(out[name])

@@ -5,8 +5,9 @@ import type { Image, Job, Progress } from './types'
 import { API_BASE } from './client'
 import type { JobsStore } from '../stores/jobs'
 import { applyStatus, status } from '../stores/status'
+import { applyModelsEvent } from '../stores/models'
 
-export const EVENT_KINDS = ['job', 'progress', 'output', 'queue', 'resync', 'status'] as const
+export const EVENT_KINDS = ['job', 'progress', 'output', 'queue', 'resync', 'status', 'models'] as const
 
 export interface EventsOptions {
   url?: string
@@ -54,6 +55,9 @@ export function handleEvent(store: JobsStore, kind: string, data: Record<string,
       if (q) store.applyQueue(q)
       break
     }
+    case 'models':
+      applyModelsEvent(data)
+      break
   }
 }
 

@@ -5,6 +5,7 @@ import type { ActionSlot, Image, Job } from '../../api/types'
 import { attempt, markMissing } from '../../stores/features'
 import { finder } from '../../stores/finder'
 import { jobs } from '../../stores/jobs'
+import { onModelsChanged } from '../../stores/models'
 import { notifyJob, toast } from '../../stores/toasts'
 
 export const actionSlots = ref<ActionSlot[]>([])
@@ -27,6 +28,13 @@ export async function loadActions() {
     else loaded = false
   }
 }
+
+// ComfyUI's models changed: the slots' ready flags may have too.
+onModelsChanged(() => {
+  if (!loaded) return
+  loaded = false
+  void loadActions()
+})
 
 export async function runAction(slot: ActionSlot, image: Image, text?: string) {
   if (slot.ready === false) {

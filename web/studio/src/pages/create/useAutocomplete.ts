@@ -2,11 +2,13 @@
 // `--code` (or its value), and keeps the highlighted item for keyboard navigation.
 import { ref } from 'vue'
 import type { Suggestion, SuggestResult } from '../../api/types'
+import { inEmbeddingContext } from './modelSuggest'
 
 export type SuggestFn = (text: string, cursor: number, signal: AbortSignal) => Promise<SuggestResult>
 
-/** Whether the caret sits in a shortcode or right after one (where a value goes). */
+/** Whether the caret sits in a shortcode or right after one (where a value goes), or in an embedding name. */
 export function wantsSuggestions(text: string, cursor: number): boolean {
+  if (inEmbeddingContext(text, cursor)) return true
   const before = text.slice(0, cursor)
   // the current word starts with a dash code, or the previous word is a code and we're typing its value
   return /(^|\s)(--|\u2014|\u2013)[\w-]*$/.test(before) || /(^|\s)--[A-Za-z][\w-]*[ =]+[^\s-]*$/.test(before)
