@@ -217,7 +217,7 @@ async def follow_bench_job(studio: Any) -> str:
     async with studio.store.session(studio.owner_id) as session, session.begin():
         row = Job(owner_id=studio.owner_id, prompt_id=prompt_id, state="queued", graph=graph)
         session.add(row)
-    studio.live.expect(prompt_id, await studio.jobs.get(studio.owner_id, row.id), studio.owner_id, graph)
+    studio.live.submitted(prompt_id, await studio.jobs.get(studio.owner_id, row.id), studio.owner_id, graph)
     return prompt_id
 
 

@@ -331,12 +331,6 @@ class Jobs:
 
     # -- following ComfyUI --------------------------------------------------------------------------
 
-    async def register_outputs(self, owner_id: int, job_id: str, outputs: dict[str, JSON]) -> list[dict[str, JSON]]:
-        """Record each output image of a job once, with its size and a thumbnail."""
-        images, calls = await self.prepare_outputs(owner_id, job_id, outputs)
-        await self.store_outputs(owner_id, images, calls)
-        return [image_to_dict(image) for image in images]
-
     async def prepare_outputs(
         self, owner_id: int, job_id: str, outputs: dict[str, JSON]
     ) -> tuple[list[Image], list[ComfyCall]]:
