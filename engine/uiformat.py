@@ -604,8 +604,15 @@ class _Converter:
                     by_name[name] = inp
         values = node.get("widgets_values")
         widget_values = _assign_widgets(specs, values, label)
-        inputs: dict[str, JSON] = {}
+        # A widget the saved values do not cover keeps the value the frontend gave it when it made the
+        # node: its declared default (optional inputs too), as graphToPrompt then sends it.
         for name, (itype, opts) in specs.items():
+            if name not in widget_values and _is_widget(itype, opts):
+                default = _widget_default(itype, opts)
+                if default is not _NO_VALUE:
+                    widget_values[name] = _wrap(default)
+        inputs: dict[str, JSON] = {}
+        for name in specs:
             inp = by_name.get(name)
             if inp is not None and inp.get("link") is not None:
                 src = self.follow(scope, inp.get("link"), label)
@@ -618,10 +625,6 @@ class _Converter:
                 continue
             if name in widget_values:
                 inputs[name] = widget_values[name]
-            elif _is_widget(itype, opts) and name in _required(info):
-                if "default" in opts:
-                    inputs[name] = _wrap(opts["default"])
-                    self.warnings.append(f"node {label} ({ntype}) had no value for {name}; used its default")
         title = node.get("title")
         if not isinstance(title, str) or not title:
             display = info.get("display_name")
@@ -645,12 +648,6 @@ def _wrap(value: JSON) -> JSON:
     return {"__value__": value} if isinstance(value, list) else value
 
 
-def _required(info: dict[str, JSON]) -> dict[str, JSON]:
-    section = info.get("input")
-    req = section.get("required") if isinstance(section, dict) else None
-    return req if isinstance(req, dict) else {}
-
-
 def _input_specs(info: dict[str, JSON]) -> dict[str, tuple[JSON, dict[str, JSON]]]:
     """name → (type, options) for required then optional inputs, in ComfyUI's input order."""
     section = info.get("input")
@@ -671,6 +668,22 @@ def _input_specs(info: dict[str, JSON]) -> dict[str, tuple[JSON, dict[str, JSON]
                 opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
                 out[name] = (spec[0], opts)
     return out
+
+
+_NO_VALUE = object()  # a combo with no default and no options: the frontend's widget holds undefined
+
+
+def _widget_default(itype: JSON, opts: dict[str, JSON]) -> JSON | object:
+    """The value the frontend's widget starts with (``useIntWidget``, ``useComboWidget``' ``getDefaultValue``…)."""
+    default = opts.get("default")
+    if isinstance(itype, list) or itype == "COMBO":
+        if default:  # the frontend tests truthiness: an empty default falls to the first option
+            return default
+        options = itype if isinstance(itype, list) else opts.get("options")
+        return options[0] if isinstance(options, list) and options else _NO_VALUE
+    if default is not None:
+        return default
+    return {"INT": 0, "FLOAT": 0, "BOOLEAN": False, "STRING": ""}.get(str(itype), _NO_VALUE)
 
 
 def _is_widget(itype: JSON, opts: dict[str, JSON]) -> bool:

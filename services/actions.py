@@ -35,7 +35,7 @@ from ..engine.params import ParamError, check_graph_values, check_values, merge_
 from ..engine.patches import SEED_DRAW_MAX, apply_patches, build_patches
 from ..engine.shortcodes import Registry, parse
 from .comfy_host import JSON
-from .jobs import Jobs, image_to_dict, iso
+from .jobs import CHOICE_SEED, Jobs, image_to_dict, iso
 from .workflows import Workflows
 
 log = logging.getLogger("comfyui_studio.workflows")
@@ -433,6 +433,7 @@ class Actions:
         front: bool = False,
         version_id: str | None = None,
         rerun_of: str | None = None,
+        choice_seed: int | None = None,
     ) -> dict[str, JSON]:
         await self.ensure_defaults()
         async with self.store.session(user_id) as session:
@@ -502,7 +503,17 @@ class Actions:
         problems = check_graph_values(final, await self.workflows.object_info())  # type: ignore[arg-type]
         if problems:
             raise StudioError("validation_error", str(problems[0]["message"]), problems)  # type: ignore[arg-type]
-        job = await self.jobs.submit(user_id, final, prompt_text=text or None, front=front, patches=ops)  # type: ignore[arg-type]
+        job = await self.jobs.submit(
+            user_id,
+            final,  # type: ignore[arg-type]
+            prompt_text=text or None,
+            front=front,
+            patches=ops,  # type: ignore[arg-type]
+            choice_seed=choice_seed,
+        )
+        drawn = (job.get("parameters") or {}).get(CHOICE_SEED)  # type: ignore[union-attr]
+        if drawn is not None:
+            values[CHOICE_SEED] = drawn
         async with self.store.session(user_id) as session, session.begin():
             row = await session.get(Job, job["id"])
             if row is not None:
@@ -650,6 +661,9 @@ class Actions:
         if not job.action_slot:
             raise StudioError("conflict", "This job was not run by an action; replay its call instead")
         values = {k: v for k, v in (job.parameters or {}).items() if not k.startswith("pad_") and k != "rerun_of"}
+        # The same seed repeats the image: the sampler's seed and the prompt's drawn choices alike.
+        choice_seed = values.pop(CHOICE_SEED, None) if same_seed else None
+        values.pop(CHOICE_SEED, None)
         if not same_seed:
             values.pop("seed", None)
         async with self.store.session(user_id) as session:
@@ -668,6 +682,7 @@ class Actions:
             parameters=values,
             version_id=version.id if same_workflow and version else None,
             rerun_of=job.id,
+            choice_seed=choice_seed if isinstance(choice_seed, int) else None,
         )
 
 

@@ -44,9 +44,9 @@ class Studio:
     def build(cls, config: StudioConfig, host: ComfyHost) -> Studio:
         store = Store(config.db_url)
         comfy = LoggedComfy(host, store)
-        jobs = Jobs(config, store, comfy)
-        shortcodes = Shortcodes(store)
         workflows = Workflows(store, comfy)
+        jobs = Jobs(config, store, comfy, node_definitions=lambda: workflows.object_info())
+        shortcodes = Shortcodes(store)
         studio: Studio
         actions = Actions(store, jobs, workflows, lambda: studio.owner_id, registry=shortcodes.registry)
         studio = cls(
