@@ -698,7 +698,9 @@ def _assign_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]], values: JSON
 
 
 def _raw_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]], values: JSON, label: str) -> dict[str, JSON]:
-    widgets = [(name, opts) for name, (itype, opts) in specs.items() if _is_widget(itype, opts)]
+    widgets = [
+        (name, _control_opts(name, itype, opts)) for name, (itype, opts) in specs.items() if _is_widget(itype, opts)
+    ]
     if values is None:
         return {}
     if isinstance(values, dict):
@@ -714,20 +716,28 @@ def _positional(widgets: list[dict[str, JSON]], values: list[JSON]) -> list[JSON
     skip_all = len(values) >= len(widgets) + extras
     out: list[JSON] = []
     pos = 0
-    for index, opts in enumerate(widgets):
+    for opts in widgets:
         if pos >= len(values):
             break
         out.append(values[pos])
         pos += 1
-        remaining = len(widgets) - index - 1
+        # The frontend's "control after generate" combo and upload button sit right after the value and
+        # take their own place in widgets_values (never in the prompt). A file from before they existed
+        # lacks them: a value that is not theirs stays for the next widget.
         if pos < len(values) and opts.get("control_after_generate"):
-            # The frontend's "control after generate" combo sits right after the value, unserialised.
-            if skip_all or (values[pos] in CONTROL_VALUES and len(values) - pos > remaining):
+            if skip_all or values[pos] in CONTROL_VALUES:
                 pos += 1
         elif pos < len(values) and _upload(opts):
-            if skip_all or (values[pos] in UPLOAD_VALUES and len(values) - pos > remaining):
+            if skip_all or values[pos] in UPLOAD_VALUES:
                 pos += 1
     return out
+
+
+def _control_opts(name: str, itype: JSON, opts: dict[str, JSON]) -> dict[str, JSON]:
+    # useIntWidget: `control_after_generate ?? ["seed", "noise_seed"].includes(name)`.
+    if itype == "INT" and name in SEED_NAMES and opts.get("control_after_generate") is None:
+        return {**opts, "control_after_generate": True}
+    return opts
 
 
 def _group_widget_opts(name: str, opts: dict[str, JSON]) -> dict[str, JSON]:
