@@ -37,7 +37,7 @@ ObjectInfo: TypeAlias = "dict[str, JSON]"
 
 # Frontend-only nodes: they shape the editor, never the prompt.
 VIRTUAL_TYPES = frozenset({"Note", "MarkdownNote", "Reroute", "PrimitiveNode", "Comfy.Note"})
-WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "PREVIEW_3D"})
 CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload")
 UPLOAD_VALUES = frozenset({"image", "video", "audio"})
@@ -48,6 +48,20 @@ SUBGRAPH_OUTPUT = -20
 MAX_SUBGRAPH_DEPTH = 16
 GROUP_PREFIXES = ("workflow>", "workflow/")
 SEED_NAMES = frozenset({"seed", "noise_seed"})
+
+# What the frontend's own extensions (1.27.10) add to some nodes. ComfyUI ignores these inputs, but the
+# frontend sends them, and they take places in widgets_values.
+# Comfy.Preview3D and Comfy.SaveGLB add a required 3D preview widget named "image".
+FRONTEND_INPUTS: dict[str, dict[str, JSON]] = {
+    "Preview3D": {"image": ["PREVIEW_3D", {}]},
+    "SaveGLB": {"image": ["PREVIEW_3D", {}]},
+}
+# Comfy.PreviewAny shows the value in a text widget that is never saved but is sent, empty.
+FRONTEND_SENT_ONLY: dict[str, dict[str, JSON]] = {"PreviewAny": {"preview": ""}}
+# A remote combo (``remote`` in its options) is followed by an "Auto-refresh after generation" toggle that
+# is saved but never sent and, with ``refresh_button``, by a "refresh" button that is saved and sent.
+REFRESH_BUTTON = "refresh"
+_UNSENT = ""  # the name of a widget that takes a place in widgets_values and is never sent
 
 
 class ConversionError(ValueError):
@@ -606,12 +620,13 @@ class _Converter:
         widget_values = _assign_widgets(specs, values, label)
         # A widget the saved values do not cover keeps the value the frontend gave it when it made the
         # node: its declared default (optional inputs too), as graphToPrompt then sends it.
-        for name, (itype, opts) in specs.items():
-            if name not in widget_values and _is_widget(itype, opts):
+        for name, itype, opts in _frontend_widgets(specs):
+            if name != _UNSENT and name not in widget_values:
                 default = _widget_default(itype, opts)
                 if default is not _NO_VALUE:
                     widget_values[name] = _wrap(default)
-        inputs: dict[str, JSON] = {}
+        widget_values.update(FRONTEND_SENT_ONLY.get(ntype, {}))
+        inputs: dict[str, JSON] = {name: value for name, value in widget_values.items() if name not in specs}
         for name in specs:
             inp = by_name.get(name)
             if inp is not None and inp.get("link") is not None:
@@ -655,6 +670,9 @@ def _input_specs(info: dict[str, JSON]) -> dict[str, tuple[JSON, dict[str, JSON]
     out: dict[str, tuple[JSON, dict[str, JSON]]] = {}
     if not isinstance(section, dict):
         return out
+    added = FRONTEND_INPUTS.get(str(info.get("name")))
+    if added and isinstance(section.get("required"), dict):
+        section = {**section, "required": {**section["required"], **added}}  # appended, as the extension does
     for category in ("required", "optional"):
         specs = section.get(category)
         if not isinstance(specs, dict):
@@ -697,17 +715,41 @@ def _assign_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]], values: JSON
     return {name: _wrap(value) for name, value in _raw_widgets(specs, values, label).items()}
 
 
+def _frontend_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]]) -> list[tuple[str, JSON, dict[str, JSON]]]:
+    """(name, type, options) of the node's widgets in the frontend's order, its own added widgets included.
+
+    The flags of what follows a widget's value (``control_after_generate``, the upload flags) move to the
+    last widget the frontend adds for that input, since their places come after it.
+    """
+    out: list[tuple[str, JSON, dict[str, JSON]]] = []
+    for name, (itype, opts) in specs.items():
+        if not _is_widget(itype, opts):
+            continue
+        opts = _control_opts(name, itype, opts)
+        remote = opts.get("remote")
+        if not isinstance(remote, dict) or not (isinstance(itype, list) or itype == "COMBO"):
+            out.append((name, itype, opts))
+            continue
+        trailing = {k: opts[k] for k in ("control_after_generate", *UPLOAD_FLAGS) if k in opts}
+        out.append((name, itype, {k: v for k, v in opts.items() if k not in trailing}))
+        out.append((_UNSENT, "BOOLEAN", {}))
+        if remote.get("refresh_button"):
+            out.append((REFRESH_BUTTON, "STRING", {"default": REFRESH_BUTTON}))
+        last_name, last_type, last_opts = out[-1]
+        out[-1] = (last_name, last_type, {**last_opts, **trailing})
+    return out
+
+
 def _raw_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]], values: JSON, label: str) -> dict[str, JSON]:
-    widgets = [
-        (name, _control_opts(name, itype, opts)) for name, (itype, opts) in specs.items() if _is_widget(itype, opts)
-    ]
+    widgets = _frontend_widgets(specs)
     if values is None:
         return {}
     if isinstance(values, dict):
-        return {name: values[name] for name, _ in widgets if name in values}
+        return {name: values[name] for name, _, _ in widgets if name in values and name != _UNSENT}
     if not isinstance(values, list):
         raise ConversionError(f"node {label} has malformed widgets_values", label)
-    return dict(zip([name for name, _ in widgets], _positional([opts for _, opts in widgets], values), strict=False))
+    found = zip([name for name, _, _ in widgets], _positional([opts for _, _, opts in widgets], values), strict=False)
+    return {name: value for name, value in found if name != _UNSENT}
 
 
 def _positional(widgets: list[dict[str, JSON]], values: list[JSON]) -> list[JSON]:
