@@ -8,8 +8,10 @@ server side, driven by the host's ``/object_info``:
   seeds, the ``upload`` button after ``image_upload`` combos);
 - links become ``[origin_id, origin_slot]``; Reroute nodes are walked through, a PrimitiveNode's value is
   written into the input it feeds, Note/MarkdownNote nodes vanish;
-- muted nodes (mode 2) are dropped, and links from them removed; bypassed nodes (mode 4) are rewired:
-  a consumer of their output gets the link of their input of the same type (same slot first);
+- muted nodes (mode 2) are dropped, and an input wired to one is left out, widget value and all (the
+  frontend links it, then deletes links to nodes not in the prompt); a PrimitiveNode applies its value
+  whatever its mode; bypassed nodes (mode 4) are rewired: a consumer of their output gets the link of
+  their input of the same type (same slot first), or keeps its widget value when there is none;
 - subgraphs (``definitions.subgraphs``) are expanded with ids ``outer:inner``, as the frontend's
   ``ExecutableNodeDTO`` does;
 - legacy group nodes (type ``workflow>NAME``, or ``workflow/NAME`` in older files, defined in
@@ -113,7 +115,13 @@ class _Literal:
     value: JSON
 
 
-_Source: TypeAlias = "_Ref | _Literal | None"
+@dataclass(frozen=True)
+class _Dropped:
+    """An input wired to a muted node: the frontend leaves the input out, its widget value too."""
+
+
+_DROPPED = _Dropped()
+_Source: TypeAlias = "_Ref | _Literal | _Dropped | None"
 
 
 # -- detecting formats ---------------------------------------------------------------------------
@@ -294,8 +302,6 @@ class _Converter:
         ntype = str(node.get("type"))
         mode = node.get("mode") or 0
         label = f"{scope.prefix}{nid}"
-        if mode == MODE_MUTED:
-            return None
         if ntype == "Reroute":
             inputs = node.get("inputs") or []
             link = (
@@ -305,8 +311,11 @@ class _Converter:
         if ntype == "PrimitiveNode":
             values = node.get("widgets_values")
             if isinstance(values, list) and values:
-                return _Literal(_wrap(values[0]))
+                return _Literal(_wrap(values[0]))  # muted or bypassed, the frontend still applies its value
             return None
+        if mode == MODE_MUTED:
+            # The frontend links to it, then drops the input because the node is not in the prompt.
+            return None if self.is_container(ntype) or ntype in VIRTUAL_TYPES else _DROPPED
         if mode == MODE_BYPASS:
             return self.bypass(scope, node, slot, label)
         if self.is_container(ntype):
@@ -635,7 +644,7 @@ class _Converter:
                     inputs[name] = [src.node_id, src.slot]
                 elif isinstance(src, _Literal):
                     inputs[name] = src.value
-                elif name in widget_values:  # a dropped source: the frontend keeps the widget's own value
+                elif src is None and name in widget_values:  # nothing upstream: the widget's own value
                     inputs[name] = widget_values[name]
                 continue
             if name in widget_values:

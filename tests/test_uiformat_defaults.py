@@ -95,13 +95,41 @@ def test_saved_values_win_and_only_the_uncovered_tail_is_filled() -> None:
     assert (named["flag"], named["method"], named["count"]) == (True, "x", 0)
 
 
-def test_a_widget_wired_to_a_muted_node_keeps_its_default() -> None:
-    workflow = {
-        "nodes": [
-            node([], inputs=[{"name": "level", "type": "INT", "widget": {"name": "level"}, "link": 1}]),
-            {"id": 2, "type": "PrimitiveNode", "mode": 2, "outputs": [{"type": "INT", "links": [1]}]},
-        ],
-        "links": [[1, 2, 0, 1, 0, "INT"]],
+def wired_width(source: dict) -> dict:
+    """EmptyImage's width widget wired to ``source`` (node 2); checked against the frontend in Chromium."""
+    empty = {
+        "id": 1,
+        "type": "EmptyImage",
+        "mode": 0,
+        "inputs": [{"name": "width", "type": "INT", "widget": {"name": "width"}, "link": 1}],
+        "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [9]}],
+        "widgets_values": [256, 128, 1, 0],
     }
-    graph = convert(workflow, {**OBJECT_INFO, "Probe": copy.deepcopy(PROBE)}).graph
-    assert graph["1"]["inputs"]["level"] == 3
+    preview = {"id": 3, "type": "PreviewImage", "mode": 0, "inputs": [{"name": "images", "type": "IMAGE", "link": 9}]}
+    workflow = {"nodes": [empty, preview, source], "links": [[1, 2, 0, 1, 0, "INT"], [9, 1, 0, 3, 0, "IMAGE"]]}
+    return convert(workflow, OBJECT_INFO).graph["1"]["inputs"]
+
+
+def primitive_node(mode: int) -> dict:
+    outputs = [{"name": "INT", "type": "INT", "links": [1], "widget": {"name": "width"}}]
+    return {"id": 2, "type": "PrimitiveNode", "mode": mode, "outputs": outputs, "widgets_values": [640, "fixed"]}
+
+
+def primitive_int(mode: int) -> dict:
+    outputs = [{"name": "INT", "type": "INT", "links": [1]}]
+    return {"id": 2, "type": "PrimitiveInt", "mode": mode, "inputs": [], "outputs": outputs, "widgets_values": [640]}
+
+
+@pytest.mark.parametrize("mode", [0, 2, 4])
+def test_a_primitive_node_gives_its_value_even_muted_or_bypassed(mode: int) -> None:
+    assert wired_width(primitive_node(mode))["width"] == 640
+
+
+def test_a_widget_wired_to_a_muted_node_is_left_out_as_the_frontend_does() -> None:
+    inputs = wired_width(primitive_int(2))
+    assert "width" not in inputs and inputs["height"] == 128
+
+
+def test_a_widget_wired_to_a_bypassed_node_with_nothing_to_pass_keeps_its_own_value() -> None:
+    assert wired_width(primitive_int(4))["width"] == 256
+    assert wired_width(primitive_int(0))["width"] == ["2", 0]
