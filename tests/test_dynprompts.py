@@ -220,3 +220,28 @@ def test_every_dynamic_prompt_input_of_object_info_is_found() -> None:
     assert found["CLIPTextEncode"] == {"text"}
     assert {"clip_l", "t5xxl"} <= found["CLIPTextEncodeFlux"]
     assert sum(len(v) for v in found.values()) == 25  # every STRING input ComfyUI 0.3.64 flags
+
+
+# --- with shortcodes -----------------------------------------------------------------------------
+
+groups = st.lists(
+    st.one_of(
+        st.text(alphabet="abc xyz,", min_size=1, max_size=8),
+        st.lists(st.text(alphabet="abcxyz ", max_size=5), min_size=1, max_size=4).map(
+            lambda o: "{" + "|".join(o) + "}"
+        ),
+        st.sampled_from(["{", "}", "|", "\\{", "\\}", "//", "/*", "*/", "{a|{b|c}}"]),
+    ),
+    max_size=12,
+).map("".join)
+
+
+@given(groups)
+def test_the_shortcode_parser_keeps_brace_groups_for_the_submit_to_draw(text: str) -> None:
+    from comfyui_studio.engine.shortcodes import parse
+
+    plain = parse(text)
+    coded = parse(f"{text} --ar 16:9 --seed 7")
+    assert coded.text == plain.text and not coded.errors
+    assert coded.values["seed"] == 7
+    assert plain.text.replace(" ", "") == text.replace(" ", "")  # only whitespace is normalised
