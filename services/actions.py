@@ -662,10 +662,10 @@ class Actions:
             raise StudioError("conflict", "This job was not run by an action; replay its call instead")
         values = {k: v for k, v in (job.parameters or {}).items() if not k.startswith("pad_") and k != "rerun_of"}
         # The same seed repeats the image: the sampler's seed and the prompt's drawn choices alike.
-        choice_seed = values.pop(CHOICE_SEED, None) if same_seed else None
-        values.pop(CHOICE_SEED, None)
+        choice_seed = values.pop(CHOICE_SEED, None)
         if not same_seed:
             values.pop("seed", None)
+            choice_seed = None
         async with self.store.session(user_id) as session:
             action = await self._resolve(session, user_id, job.action_slot)
             version = await session.get(WorkflowVersion, job.workflow_version_id) if job.workflow_version_id else None

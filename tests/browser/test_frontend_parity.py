@@ -49,6 +49,46 @@ def studio_graph(workflow: dict) -> dict:
     return graph
 
 
+def hand_made() -> dict[str, dict]:
+    """Workflows the templates lack: dynamic prompts, and widgets wired to muted, bypassed and primitive nodes."""
+    prompts = json.loads((FIXTURES / "ui_workflows" / "sd15_txt2img.json").read_text())
+    for node in prompts["nodes"]:
+        if node["id"] == 6:
+            node["widgets_values"] = ["a {red|green} {lighthouse|{tower|mill}} // at dusk\n/* draft */ \\{sic\\}, {"]
+        if node["id"] == 7:
+            node["widgets_values"] = ["{blurry|grainy}, see http://x.y/z"]
+    out = {"dynamic_prompts": prompts}
+    for label, (node_type, mode) in {
+        "primitive_node": ("PrimitiveNode", 0),
+        "muted_primitive_node": ("PrimitiveNode", 2),
+        "bypassed_primitive_node": ("PrimitiveNode", 4),
+        "muted_node": ("PrimitiveInt", 2),
+        "bypassed_node": ("PrimitiveInt", 4),
+    }.items():
+        output = {"name": "INT", "type": "INT", "links": [1]}
+        if node_type == "PrimitiveNode":
+            output["widget"] = {"name": "width"}
+        source = {"id": 2, "type": node_type, "mode": mode, "inputs": [], "outputs": [output]}
+        source["widgets_values"] = [640, "fixed"] if node_type == "PrimitiveNode" else [640]
+        empty = {
+            "id": 1,
+            "type": "EmptyImage",
+            "mode": 0,
+            "inputs": [{"name": "width", "type": "INT", "widget": {"name": "width"}, "link": 1}],
+            "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [9]}],
+            "widgets_values": [256, 128, 1, 0],
+        }
+        preview = {
+            "id": 3,
+            "type": "PreviewImage",
+            "mode": 0,
+            "inputs": [{"name": "images", "type": "IMAGE", "link": 9}],
+        }
+        links = [[1, 2, 0, 1, 0, "INT"], [9, 1, 0, 3, 0, "IMAGE"]]
+        out[label] = {"last_node_id": 3, "last_link_id": 9, "nodes": [empty, preview, source], "links": links}
+    return out
+
+
 def untitled(graph: dict) -> dict:
     return {nid: {k: v for k, v in node.items() if k != "_meta"} for nid, node in graph.items()}
 
@@ -67,6 +107,12 @@ async def test_every_template_converts_to_the_graph_comfyuis_frontend_queues() -
             await page.goto(url)
             await page.wait_for_function("window.comfyAPI?.app?.app?.graph", timeout=60_000)
             await page.evaluate("Math.random = () => 0")
+            made = hand_made()
+            for name, workflow in made.items():
+                queued = await page.evaluate(LOAD_AND_CONVERT, workflow)
+                assert studio_graph(workflow) == queued, name
+            sent = (await page.evaluate(LOAD_AND_CONVERT, made["dynamic_prompts"]))["6"]["inputs"]["text"]
+            assert sent == "a red lighthouse \n {sic}, "
             for name, workflow in workflows.items():
                 queued = await page.evaluate(LOAD_AND_CONVERT, workflow)
                 try:
