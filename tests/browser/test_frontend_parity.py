@@ -85,7 +85,16 @@ def hand_made() -> dict[str, dict]:
             "inputs": [{"name": "images", "type": "IMAGE", "link": 9}],
         }
         links = [[1, 2, 0, 1, 0, "INT"], [9, 1, 0, 3, 0, "IMAGE"]]
-        out[label] = {"last_node_id": 3, "last_link_id": 9, "nodes": [empty, preview, source], "links": links}
+        out[label] = {
+            "last_node_id": 3,
+            "last_link_id": 9,
+            "nodes": [empty, preview, source],
+            "links": links,
+            "groups": [],
+            "config": {},
+            "extra": {},
+            "version": 0.4,
+        }
     return out
 
 
