@@ -35,9 +35,9 @@ _COMMENTS = re.compile(r"/\*[\s\S]*?\*/|//[^\n\r\u2028\u2029]*")
 _UNESCAPE = re.compile(r"\\([{}|])")
 _TOKENS = re.compile(r"\\[\s\S]|\\|[{}|]|[^\\{}|]+")
 MAX_SEED = 2**53 - 1  # a seed stays exact in JavaScript too
-# Levels that unescape their own result. The frontend unescapes once per level and runs out of stack
-# long before real prompts nest this deep; past it, the outer levels' unescaping alone applies, which
-# keeps a pathological 20,000-level text linear instead of quadratic.
+# Levels that unescape their own result. The frontend unescapes once per level (and its recursion
+# overflows the stack near 10,000 levels); no real prompt nests this deep. Past it only the outer levels
+# unescape, which keeps a pathological 20,000-level text linear instead of quadratic.
 MAX_UNESCAPE_DEPTH = 64
 
 # A parsed text: literal chunks (escape pairs kept as written) and choice groups (lists of options).

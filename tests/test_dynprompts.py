@@ -118,6 +118,11 @@ def test_the_port_gives_the_frontends_text_for_the_same_draws(tmp_path: Path) ->
         if (len(stripped) - len(stripped.rstrip("\\"))) % 2 == 1:
             continue  # the frontend turns a final lone backslash into "\undefined"; the port keeps it
         cases.append((text, [rng.random() for _ in range(rng.randint(1, 5))]))
+    # Deep nesting up to MAX_UNESCAPE_DEPTH, where every level unescapes a backslash of its own.
+    for depth in (5, 20, dynprompts.MAX_UNESCAPE_DEPTH - 1):
+        for run in (0, 1, 3, 40):
+            text = "{x|" * depth + "\\" * run + "\\{y\\|z\\}" + "}" * depth
+            cases.append((text, [0.9]))
     out = subprocess.run(
         [node, str(runner), str(function)], input=json.dumps(cases), capture_output=True, text=True, check=True
     )
