@@ -9,6 +9,7 @@ pinned to the first option on both sides (``Math.random = () => 0`` there, a zer
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -115,6 +116,15 @@ async def test_every_template_converts_to_the_graph_comfyuis_frontend_queues() -
             page = await browser.new_page()  # type: ignore[attr-defined]
             await page.goto(url)
             await page.wait_for_function("window.comfyAPI?.app?.app?.graph", timeout=60_000)
+            # The app exists before the node definitions are registered: wait until a core node converts.
+            probe = {"nodes": [{"id": 1, "type": "VAEDecode", "mode": 0}], "links": [], "version": 0.4}
+            for _ in range(600):
+                queued = await page.evaluate(LOAD_AND_CONVERT, probe)
+                if queued.get("1", {}).get("class_type") == "VAEDecode":
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the frontend never registered ComfyUI's nodes")
             await page.evaluate("Math.random = () => 0")
             made = hand_made()
             for name, workflow in made.items():
