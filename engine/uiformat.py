@@ -8,8 +8,10 @@ server side, driven by the host's ``/object_info``:
   seeds, the ``upload`` button after ``image_upload`` combos);
 - links become ``[origin_id, origin_slot]``; Reroute nodes are walked through, a PrimitiveNode's value is
   written into the input it feeds, Note/MarkdownNote nodes vanish;
-- muted nodes (mode 2) are dropped, and links from them removed; bypassed nodes (mode 4) are rewired:
-  a consumer of their output gets the link of their input of the same type (same slot first);
+- muted nodes (mode 2) are dropped, and an input wired to one is left out, widget value and all (the
+  frontend links it, then deletes links to nodes not in the prompt); a PrimitiveNode applies its value
+  whatever its mode; bypassed nodes (mode 4) are rewired: a consumer of their output gets the link of
+  their input of the same type (same slot first), or keeps its widget value when there is none;
 - subgraphs (``definitions.subgraphs``) are expanded with ids ``outer:inner``, as the frontend's
   ``ExecutableNodeDTO`` does;
 - legacy group nodes (type ``workflow>NAME``, or ``workflow/NAME`` in older files, defined in
@@ -37,7 +39,7 @@ ObjectInfo: TypeAlias = "dict[str, JSON]"
 
 # Frontend-only nodes: they shape the editor, never the prompt.
 VIRTUAL_TYPES = frozenset({"Note", "MarkdownNote", "Reroute", "PrimitiveNode", "Comfy.Note"})
-WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "PREVIEW_3D"})
 CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload")
 UPLOAD_VALUES = frozenset({"image", "video", "audio"})
@@ -48,6 +50,20 @@ SUBGRAPH_OUTPUT = -20
 MAX_SUBGRAPH_DEPTH = 16
 GROUP_PREFIXES = ("workflow>", "workflow/")
 SEED_NAMES = frozenset({"seed", "noise_seed"})
+
+# What the frontend's own extensions (1.27.10) add to some nodes. ComfyUI ignores these inputs, but the
+# frontend sends them, and they take places in widgets_values.
+# Comfy.Preview3D and Comfy.SaveGLB add a required 3D preview widget named "image".
+FRONTEND_INPUTS: dict[str, dict[str, JSON]] = {
+    "Preview3D": {"image": ["PREVIEW_3D", {}]},
+    "SaveGLB": {"image": ["PREVIEW_3D", {}]},
+}
+# Comfy.PreviewAny shows the value in a text widget that is never saved but is sent, empty.
+FRONTEND_SENT_ONLY: dict[str, dict[str, JSON]] = {"PreviewAny": {"preview": ""}}
+# A remote combo (``remote`` in its options) is followed by an "Auto-refresh after generation" toggle that
+# is saved but never sent and, with ``refresh_button``, by a "refresh" button that is saved and sent.
+REFRESH_BUTTON = "refresh"
+_UNSENT = ""  # the name of a widget that takes a place in widgets_values and is never sent
 
 
 class ConversionError(ValueError):
@@ -99,7 +115,13 @@ class _Literal:
     value: JSON
 
 
-_Source: TypeAlias = "_Ref | _Literal | None"
+@dataclass(frozen=True)
+class _Dropped:
+    """An input wired to a muted node: the frontend leaves the input out, its widget value too."""
+
+
+_DROPPED = _Dropped()
+_Source: TypeAlias = "_Ref | _Literal | _Dropped | None"
 
 
 # -- detecting formats ---------------------------------------------------------------------------
@@ -317,8 +339,6 @@ class _Converter:
         ntype = str(node.get("type"))
         mode = node.get("mode") or 0
         label = f"{scope.prefix}{nid}"
-        if mode == MODE_MUTED:
-            return None
         if ntype == "Reroute":
             inputs = node.get("inputs") or []
             link = (
@@ -328,8 +348,11 @@ class _Converter:
         if ntype == "PrimitiveNode":
             values = node.get("widgets_values")
             if isinstance(values, list) and values:
-                return _Literal(_wrap(values[0]))
+                return _Literal(_wrap(values[0]))  # muted or bypassed, the frontend still applies its value
             return None
+        if mode == MODE_MUTED:
+            # The frontend links to it, then drops the input because the node is not in the prompt.
+            return None if self.is_container(ntype) or ntype in VIRTUAL_TYPES else _DROPPED
         if mode == MODE_BYPASS:
             return self.bypass(scope, node, slot, label)
         if self.is_container(ntype):
@@ -641,8 +664,16 @@ class _Converter:
                     by_name[name] = inp
         values = node.get("widgets_values")
         widget_values = _assign_widgets(specs, values, label)
-        inputs: dict[str, JSON] = {}
-        for name, (itype, opts) in specs.items():
+        # A widget the saved values do not cover keeps the value the frontend gave it when it made the
+        # node: its declared default (optional inputs too), as graphToPrompt then sends it.
+        for name, itype, opts in _frontend_widgets(specs):
+            if name != _UNSENT and name not in widget_values:
+                default = _widget_default(itype, opts)
+                if default is not _NO_VALUE:
+                    widget_values[name] = _wrap(default)
+        widget_values.update(FRONTEND_SENT_ONLY.get(ntype, {}))
+        inputs: dict[str, JSON] = {name: value for name, value in widget_values.items() if name not in specs}
+        for name in specs:
             inp = by_name.get(name)
             if inp is not None and inp.get("link") is not None:
                 src = self.follow(scope, inp.get("link"), label)
@@ -650,15 +681,11 @@ class _Converter:
                     inputs[name] = [src.node_id, src.slot]
                 elif isinstance(src, _Literal):
                     inputs[name] = src.value
-                elif name in widget_values:  # a dropped source: the frontend keeps the widget's own value
+                elif src is None and name in widget_values:  # nothing upstream: the widget's own value
                     inputs[name] = widget_values[name]
                 continue
             if name in widget_values:
                 inputs[name] = widget_values[name]
-            elif _is_widget(itype, opts) and name in _required(info):
-                if "default" in opts:
-                    inputs[name] = _wrap(opts["default"])
-                    self.warnings.append(f"node {label} ({ntype}) had no value for {name}; used its default")
         title = node.get("title")
         if not isinstance(title, str) or not title:
             display = info.get("display_name")
@@ -682,12 +709,6 @@ def _wrap(value: JSON) -> JSON:
     return {"__value__": value} if isinstance(value, list) else value
 
 
-def _required(info: dict[str, JSON]) -> dict[str, JSON]:
-    section = info.get("input")
-    req = section.get("required") if isinstance(section, dict) else None
-    return req if isinstance(req, dict) else {}
-
-
 def _input_specs(info: dict[str, JSON]) -> dict[str, tuple[JSON, dict[str, JSON]]]:
     """name → (type, options) for required then optional inputs, in ComfyUI's input order."""
     section = info.get("input")
@@ -695,6 +716,9 @@ def _input_specs(info: dict[str, JSON]) -> dict[str, tuple[JSON, dict[str, JSON]
     out: dict[str, tuple[JSON, dict[str, JSON]]] = {}
     if not isinstance(section, dict):
         return out
+    added = FRONTEND_INPUTS.get(str(info.get("name")))
+    if added and isinstance(section.get("required"), dict):
+        section = {**section, "required": {**section["required"], **added}}  # appended, as the extension does
     for category in ("required", "optional"):
         specs = section.get(category)
         if not isinstance(specs, dict):
@@ -710,6 +734,22 @@ def _input_specs(info: dict[str, JSON]) -> dict[str, tuple[JSON, dict[str, JSON]
     return out
 
 
+_NO_VALUE = object()  # a combo with no default and no options: the frontend's widget holds undefined
+
+
+def _widget_default(itype: JSON, opts: dict[str, JSON]) -> JSON | object:
+    """The value the frontend's widget starts with (``useIntWidget``, ``useComboWidget``' ``getDefaultValue``…)."""
+    default = opts.get("default")
+    if isinstance(itype, list) or itype == "COMBO":
+        if default:  # the frontend tests truthiness: an empty default falls to the first option
+            return default
+        options = itype if isinstance(itype, list) else opts.get("options")
+        return options[0] if isinstance(options, list) and options else _NO_VALUE
+    if default is not None:
+        return default
+    return {"INT": 0, "FLOAT": 0, "BOOLEAN": False, "STRING": ""}.get(str(itype), _NO_VALUE)
+
+
 def _is_widget(itype: JSON, opts: dict[str, JSON]) -> bool:
     if opts.get("forceInput") or opts.get("rawLink"):
         return False
@@ -721,15 +761,41 @@ def _assign_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]], values: JSON
     return {name: _wrap(value) for name, value in _raw_widgets(specs, values, label).items()}
 
 
+def _frontend_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]]) -> list[tuple[str, JSON, dict[str, JSON]]]:
+    """(name, type, options) of the node's widgets in the frontend's order, its own added widgets included.
+
+    The flags of what follows a widget's value (``control_after_generate``, the upload flags) move to the
+    last widget the frontend adds for that input, since their places come after it.
+    """
+    out: list[tuple[str, JSON, dict[str, JSON]]] = []
+    for name, (itype, opts) in specs.items():
+        if not _is_widget(itype, opts):
+            continue
+        opts = _control_opts(name, itype, opts)
+        remote = opts.get("remote")
+        if not isinstance(remote, dict) or not (isinstance(itype, list) or itype == "COMBO"):
+            out.append((name, itype, opts))
+            continue
+        trailing = {k: opts[k] for k in ("control_after_generate", *UPLOAD_FLAGS) if k in opts}
+        out.append((name, itype, {k: v for k, v in opts.items() if k not in trailing}))
+        out.append((_UNSENT, "BOOLEAN", {}))
+        if remote.get("refresh_button"):
+            out.append((REFRESH_BUTTON, "STRING", {"default": REFRESH_BUTTON}))
+        last_name, last_type, last_opts = out[-1]
+        out[-1] = (last_name, last_type, {**last_opts, **trailing})
+    return out
+
+
 def _raw_widgets(specs: dict[str, tuple[JSON, dict[str, JSON]]], values: JSON, label: str) -> dict[str, JSON]:
-    widgets = [(name, opts) for name, (itype, opts) in specs.items() if _is_widget(itype, opts)]
+    widgets = _frontend_widgets(specs)
     if values is None:
         return {}
     if isinstance(values, dict):
-        return {name: values[name] for name, _ in widgets if name in values}
+        return {name: values[name] for name, _, _ in widgets if name in values and name != _UNSENT}
     if not isinstance(values, list):
         raise ConversionError(f"node {label} has malformed widgets_values", label)
-    return dict(zip([name for name, _ in widgets], _positional([opts for _, opts in widgets], values), strict=False))
+    found = zip([name for name, _, _ in widgets], _positional([opts for _, _, opts in widgets], values), strict=False)
+    return {name: value for name, value in found if name != _UNSENT}
 
 
 def _positional(widgets: list[dict[str, JSON]], values: list[JSON]) -> list[JSON]:
@@ -738,20 +804,28 @@ def _positional(widgets: list[dict[str, JSON]], values: list[JSON]) -> list[JSON
     skip_all = len(values) >= len(widgets) + extras
     out: list[JSON] = []
     pos = 0
-    for index, opts in enumerate(widgets):
+    for opts in widgets:
         if pos >= len(values):
             break
         out.append(values[pos])
         pos += 1
-        remaining = len(widgets) - index - 1
+        # The frontend's "control after generate" combo and upload button sit right after the value and
+        # take their own place in widgets_values (never in the prompt). A file from before they existed
+        # lacks them: a value that is not theirs stays for the next widget.
         if pos < len(values) and opts.get("control_after_generate"):
-            # The frontend's "control after generate" combo sits right after the value, unserialised.
-            if skip_all or (values[pos] in CONTROL_VALUES and len(values) - pos > remaining):
+            if skip_all or values[pos] in CONTROL_VALUES:
                 pos += 1
         elif pos < len(values) and _upload(opts):
-            if skip_all or (values[pos] in UPLOAD_VALUES and len(values) - pos > remaining):
+            if skip_all or values[pos] in UPLOAD_VALUES:
                 pos += 1
     return out
+
+
+def _control_opts(name: str, itype: JSON, opts: dict[str, JSON]) -> dict[str, JSON]:
+    # useIntWidget: `control_after_generate ?? ["seed", "noise_seed"].includes(name)`.
+    if itype == "INT" and name in SEED_NAMES and opts.get("control_after_generate") is None:
+        return {**opts, "control_after_generate": True}
+    return opts
 
 
 def _group_widget_opts(name: str, opts: dict[str, JSON]) -> dict[str, JSON]:

@@ -7,6 +7,7 @@ import re
 from aiohttp import web
 from pydantic import Field
 
+from ..engine.dynprompts import MAX_SEED
 from ..engine.errors import StudioError
 from ..engine.text import check_prompt_text
 from ..services.actions import services_for
@@ -38,6 +39,8 @@ class RunAction(Schema):
     text: str | None = Field(default=None, max_length=100_000)
     parameters: dict[str, object] = Field(default_factory=dict, max_length=100)
     front: bool = False
+    # Repeats an earlier run's dynamic-prompt choices (its job's parameters.choice_seed).
+    choice_seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
 
 class CreateAction(Schema):
@@ -123,6 +126,7 @@ async def run_action(request: web.Request) -> object:
         text=text,
         parameters=body.parameters,  # type: ignore[arg-type]
         front=body.front,
+        choice_seed=body.choice_seed,
     )
     request[CREATED] = True
     return result

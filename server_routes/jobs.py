@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
+from ..engine.dynprompts import MAX_SEED
 from ..engine.graph import check_api_graph
 from ..services.shortcodes import submit_prompt
 from .context import CREATED, path_id, studio, user_id
@@ -17,6 +18,8 @@ class SubmitJob(Schema):
     graph: dict[str, object]
     prompt: str | None = Field(default=None, max_length=100_000)
     front: bool = False
+    # Repeats an earlier run's dynamic-prompt choices (its job's parameters.choice_seed).
+    choice_seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
 
 class Page(Schema):
@@ -32,8 +35,10 @@ async def create_job(request: web.Request) -> object:
     request[CREATED] = True
     if body.prompt:
         # Shortcodes in the prompt become patches of the graph, stored with the job.
-        return await submit_prompt(app, user_id(request), graph, body.prompt, front=body.front)
-    return await app.jobs.submit(user_id(request), graph, front=body.front)
+        return await submit_prompt(
+            app, user_id(request), graph, body.prompt, front=body.front, choice_seed=body.choice_seed
+        )
+    return await app.jobs.submit(user_id(request), graph, front=body.front, choice_seed=body.choice_seed)
 
 
 @routes.get("/api/v1/jobs")

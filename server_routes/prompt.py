@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
+from ..engine.dynprompts import MAX_SEED
 from ..services import shortcodes as service
 from .context import CREATED, studio, user_id
 from .validation import Schema, read_json
@@ -23,6 +24,8 @@ class Generate(Schema):
     text: str = Field(max_length=100_000)
     graph: dict[str, object] | None = None
     image_ids: list[str] = Field(default_factory=list, max_length=16)
+    # Repeats an earlier run's dynamic-prompt choices (its job's parameters.choice_seed).
+    choice_seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
 
 
 @routes.post("/api/v1/prompt/preview")
@@ -36,6 +39,13 @@ async def preview_prompt(request: web.Request) -> object:
 async def generate(request: web.Request) -> object:
     app = studio(request)
     body = await read_json(request, Generate, limit=app.config.max_json_bytes)
-    job = await service.generate(app, user_id(request), body.text, body.graph, body.image_ids)  # type: ignore[arg-type]
+    job = await service.generate(
+        app,
+        user_id(request),
+        body.text,
+        body.graph,  # type: ignore[arg-type]
+        body.image_ids,
+        choice_seed=body.choice_seed,
+    )
     request[CREATED] = True
     return job

@@ -43,7 +43,7 @@ from ..engine.params import (
 from ..engine.patches import SEED_DRAW_MAX, apply_patches, build_patches
 from ..engine.shortcodes import Registry, parse
 from .comfy_host import JSON
-from .jobs import Jobs, image_to_dict, iso
+from .jobs import CHOICE_SEED, Jobs, image_to_dict, iso
 from .models import combo_choices
 from .workflows import Imported, Workflows
 
@@ -423,6 +423,7 @@ class Actions:
         front: bool = False,
         version_id: str | None = None,
         rerun_of: str | None = None,
+        choice_seed: int | None = None,
     ) -> dict[str, JSON]:
         async with self.store.session(user_id) as session:
             action = await self._resolve(session, user_id, slot)
@@ -491,16 +492,24 @@ class Actions:
         problems = check_graph_values(final, await self.workflows.object_info())  # type: ignore[arg-type]
         if problems:
             raise StudioError("validation_error", str(problems[0]["message"]), problems)  # type: ignore[arg-type]
-        job = await self.jobs.submit(user_id, final, prompt_text=text or None, front=front, patches=ops)  # type: ignore[arg-type]
-        async with self.store.session(user_id) as session, session.begin():
-            row = await session.get(Job, job["id"])
-            if row is not None:
-                row.workflow_version_id = version.id
-                row.action_id = action.id
-                row.action_slot = action.slot
-                row.parameters = {**values, **({"rerun_of": rerun_of} if rerun_of else {})}
-                row.parent_image_id = source.id if source is not None else None
-                row.extra = {**(row.extra or {}), "action_warnings": warnings, "mask_image_id": mask_id}
+        # The job and its action metadata in the submit's first commit: one shape from the first event on.
+        job = await self.jobs.submit(
+            user_id,
+            final,  # type: ignore[arg-type]
+            prompt_text=text or None,
+            front=front,
+            patches=ops,  # type: ignore[arg-type]
+            choice_seed=choice_seed,
+            parameters={**values, **({"rerun_of": rerun_of} if rerun_of else {})},
+            workflow_version_id=version.id,
+            action_id=action.id,
+            action_slot=action.slot,
+            parent_image_id=source.id if source is not None else None,
+            extra={"action_warnings": warnings, "mask_image_id": mask_id},  # type: ignore[dict-item]
+        )
+        drawn = (job.get("parameters") or {}).get(CHOICE_SEED)  # type: ignore[union-attr]
+        if drawn is not None:
+            values[CHOICE_SEED] = drawn
         job.update(
             action=action.slot,
             action_slot=action.slot,  # as GET /jobs and the stream name it
@@ -639,8 +648,11 @@ class Actions:
         if not job.action_slot:
             raise StudioError("conflict", "This job was not run by an action; replay its call instead")
         values = {k: v for k, v in (job.parameters or {}).items() if not k.startswith("pad_") and k != "rerun_of"}
+        # The same seed repeats the image: the sampler's seed and the prompt's drawn choices alike.
+        choice_seed = values.pop(CHOICE_SEED, None)
         if not same_seed:
             values.pop("seed", None)
+            choice_seed = None
         async with self.store.session(user_id) as session:
             action = await self._resolve(session, user_id, job.action_slot)
             version = await session.get(WorkflowVersion, job.workflow_version_id) if job.workflow_version_id else None
@@ -657,6 +669,7 @@ class Actions:
             parameters=values,
             version_id=version.id if same_workflow and version else None,
             rerun_of=job.id,
+            choice_seed=choice_seed if isinstance(choice_seed, int) else None,
         )
 
 

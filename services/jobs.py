@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from ..config import StudioConfig
 from ..db.models import ComfyCall, Image, Job, Prompt, new_id
 from ..db.store import Store
+from ..engine import dynprompts
 from ..engine.errors import StudioError, not_found
 from ..engine.text import check_prompt_text
 from .comfy_calls import LoggedComfy
@@ -24,6 +26,9 @@ log = logging.getLogger("comfyui_studio.jobs")
 
 ACTIVE_STATES = ("queued", "running")
 MAX_PAGE = 200
+CHOICE_SEED = "choice_seed"  # the job parameter that repeats a run's dynamic-prompt choices
+
+NodeDefinitions = Callable[[], Awaitable[dict[str, JSON]]]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -117,10 +122,14 @@ LIVE_FIELDS = ("state", "progress", "error", "started_at", "finished_at")
 
 
 class Jobs:
-    def __init__(self, config: StudioConfig, store: Store, comfy: LoggedComfy) -> None:
+    def __init__(
+        self, config: StudioConfig, store: Store, comfy: LoggedComfy, node_definitions: NodeDefinitions | None = None
+    ) -> None:
         self.config = config
         self.store = store
         self.comfy = comfy
+        # ComfyUI's /object_info (the workflow service's cached copy): which text inputs take dynamic prompts.
+        self.node_definitions: NodeDefinitions = node_definitions or comfy.object_info
         self.lifecycle: JobLifecycle | None = None  # set when the studio starts
         self.in_flight: set[str] = set()  # job ids between "stored" and "held by ComfyUI"
 
@@ -212,14 +221,27 @@ class Jobs:
         replay_of: str | None = None,
         replay_call: int | None = None,
         patches: list[JSON] | None = None,
+        parameters: dict[str, JSON] | None = None,
+        choice_seed: int | None = None,
+        dynamic_prompts: bool = True,
         **job_fields: JSON,
     ) -> dict[str, JSON]:
-        """Store a job, hand it to ComfyUI, store what ComfyUI answered: two commits, no read-back.
+        """Store a new job, hand it to ComfyUI, store what ComfyUI answered: two commits, no read-back.
 
-        job_fields are further Job columns written with it (an action run's slot, parameters, source).
+        Every new graph passes here, so dynamic prompts are drawn here, once per job, exactly as ComfyUI's
+        frontend draws them when it queues: the job keeps the graph as sent, the text replaces among its
+        patches, and the seed under ``parameters.choice_seed`` (``choice_seed`` repeats an earlier draw).
+        A replay sends a logged graph again as it was (``dynamic_prompts=False``).
+        job_fields are further Job columns written with it (an action run's slot, source image).
         A crash between the two commits leaves a `queued` job that start-up reconciliation follows,
         settles or re-queues (docs/api.md, "What a crash leaves behind").
         """
+        if dynamic_prompts and dynprompts.may_change(graph):
+            drawn = dynprompts.apply(graph, await self.node_definitions(), choice_seed)
+            graph = drawn.graph
+            patches = [*(patches or []), *drawn.ops]
+            if drawn.seed is not None:
+                parameters = {**(parameters or {}), CHOICE_SEED: drawn.seed}
         prompt_id = str(uuid.uuid4())
         job_id = new_id("j_")
         # Until ComfyUI holds it, reconciliation must not take this job for one ComfyUI forgot.
@@ -239,10 +261,10 @@ class Jobs:
                     state="queued",
                     graph=graph,
                     patches=patches or [],
+                    parameters=parameters or {},
                     replay_of=replay_of,
                     progress={},
                     node_errors={},
-                    parameters={},
                     foreign=False,
                     **job_fields,
                 )
@@ -565,7 +587,8 @@ class Jobs:
             graph = request.get("prompt")
             if not isinstance(graph, dict):
                 raise StudioError("conflict", "This logged submit has no graph to replay")
-            job = await self.submit(owner_id, graph, replay_of=call.job_id, replay_call=call.id)
+            # The logged graph is what ComfyUI received: its choices were drawn already.
+            job = await self.submit(owner_id, graph, replay_of=call.job_id, replay_call=call.id, dynamic_prompts=False)
             return {"operation": "submit", "job": job}
         if call.operation == "queue":
             return {"operation": "queue", "result": await self.comfy.queue(owner_id=owner_id)}

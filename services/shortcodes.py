@@ -664,19 +664,36 @@ async def submit_prompt(
     front: bool = False,
     field: str = "prompt",
     workflow_id: str | None = None,
+    choice_seed: int | None = None,
 ) -> dict[str, JSON]:
-    """Parse, patch and submit; refused with the parse errors (and nothing written) when there are any."""
+    """Parse, patch and submit; refused with the parse errors (and nothing written) when there are any.
+
+    The text's ``{a|b}`` choices and comments are left for ``Jobs.submit``, which draws them in every text
+    input that takes dynamic prompts, the prompt's own included."""
     stored_text = check_prompt_text(text, app.config.max_prompt_chars)
     registry = await shortcodes_of(app).registry(user, workflow_id)
     plan = plan_prompt(text, registry, graph, workflow_id=workflow_id)
     if plan.errors:
         raise prompt_refused(plan, field)
     assert plan.graph is not None
-    return await app.jobs.submit(user, plan.graph, prompt_text=stored_text, front=front, patches=plan.ops)  # type: ignore[arg-type]
+    return await app.jobs.submit(
+        user,
+        plan.graph,  # type: ignore[arg-type]
+        prompt_text=stored_text,
+        front=front,
+        patches=plan.ops,  # type: ignore[arg-type]
+        choice_seed=choice_seed,
+    )
 
 
 async def generate(
-    app: Studio, user: int, text: str, graph: Graph | None = None, image_ids: list[str] | None = None
+    app: Studio,
+    user: int,
+    text: str,
+    graph: Graph | None = None,
+    image_ids: list[str] | None = None,
+    *,
+    choice_seed: int | None = None,
 ) -> dict[str, JSON]:
     """The prompt bar's submit: ``text`` on the given graph, or on the default generate workflow.
 
@@ -688,7 +705,9 @@ async def generate(
             raise validation_error(
                 "image_ids: send one image prompt, without a graph; it runs the img2img action", ["image_ids"]
             )
-        job = await app.actions.run(user, "img2img", image_id=checked_image_id(image_ids[0]), text=text)
+        job = await app.actions.run(
+            user, "img2img", image_id=checked_image_id(image_ids[0]), text=text, choice_seed=choice_seed
+        )
         return job
     if graph is None:
         graph = await default_generate_graph(app, user)
@@ -696,7 +715,7 @@ async def generate(
             raise StudioError("conflict", "No generate workflow configured")
     else:
         graph = check_api_graph(graph)  # type: ignore[arg-type,assignment]
-    return await submit_prompt(app, user, graph, text, field="text")
+    return await submit_prompt(app, user, graph, text, field="text", choice_seed=choice_seed)
 
 
 def checked_image_id(value: str) -> str:

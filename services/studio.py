@@ -47,11 +47,11 @@ class Studio:
     def build(cls, config: StudioConfig, host: ComfyHost) -> Studio:
         store = Store(config.db_url)
         comfy = LoggedComfy(host, store)
-        jobs = Jobs(config, store, comfy)
         shortcodes = Shortcodes(store)
         hub = EventHub()
         models = Models(host, comfy, hub)
         workflows = Workflows(store, comfy, models)
+        jobs = Jobs(config, store, comfy, node_definitions=lambda: workflows.object_info())
         studio: Studio
         actions = Actions(store, jobs, workflows, lambda: studio.owner_id, registry=shortcodes.registry)
         models.status = actions.checkpoint_status  # the `models` event carries what the default actions can do
