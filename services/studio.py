@@ -16,6 +16,7 @@ from .comfy_host import ComfyHost
 from .eventhub import EventHub
 from .jobs import Jobs
 from .live import LiveJobs
+from .nodepacks import NodePacks
 from .reconcile import Reconciler
 from .shortcodes import Shortcodes
 from .workflows import Workflows
@@ -47,6 +48,7 @@ class Studio:
         jobs = Jobs(config, store, comfy)
         shortcodes = Shortcodes(store)
         workflows = Workflows(store, comfy)
+        workflows.node_packs = NodePacks(config.node_map_paths, config.custom_nodes_dirs)
         studio: Studio
         actions = Actions(store, jobs, workflows, lambda: studio.owner_id, registry=shortcodes.registry)
         studio = cls(
