@@ -17,11 +17,32 @@ export interface NavEntry {
 
 export const NAV: NavEntry[] = [
   { name: 'create', label: 'Create', section: ['create'] },
+  { name: 'workflows', label: 'Workflows', section: ['workflows', 'workflow', 'actions'] },
   { name: 'settings', label: 'Settings', section: ['settings'] },
 ]
 
 export const routes: RouteRecordRaw[] = [
   { path: '/', name: 'create', component: CreatePage, meta: { title: 'Create' } },
+  {
+    path: '/workflows',
+    name: 'workflows',
+    component: () => import('./pages/workflows/WorkflowsPage.vue'),
+    meta: { title: 'Workflows' },
+  },
+  {
+    // ids are ULIDs with a prefix: capitals, digits and _ (the server's page route serves them too)
+    path: '/workflows/:id(w_[0-9A-Za-z]+)',
+    name: 'workflow',
+    component: () => import('./pages/workflows/WorkflowPage.vue'),
+    props: (r) => ({ workflowId: r.params.id }),
+    meta: { title: 'Workflow' },
+  },
+  {
+    path: '/actions',
+    name: 'actions',
+    component: () => import('./pages/workflows/ActionsPage.vue'),
+    meta: { title: 'Action slots' },
+  },
   {
     path: '/settings',
     name: 'settings',
