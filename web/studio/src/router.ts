@@ -18,6 +18,7 @@ export interface NavEntry {
 export const NAV: NavEntry[] = [
   { name: 'create', label: 'Create', section: ['create'] },
   { name: 'workflows', label: 'Workflows', section: ['workflows', 'workflow', 'actions'] },
+  { name: 'shortcodes', label: 'Shortcodes', section: ['shortcodes'] },
   { name: 'settings', label: 'Settings', section: ['settings'] },
 ]
 
@@ -42,6 +43,12 @@ export const routes: RouteRecordRaw[] = [
     name: 'actions',
     component: () => import('./pages/workflows/ActionsPage.vue'),
     meta: { title: 'Action slots' },
+  },
+  {
+    path: '/shortcodes',
+    name: 'shortcodes',
+    component: () => import('./pages/shortcodes/ShortcodesPage.vue'),
+    meta: { title: 'Shortcodes' },
   },
   {
     path: '/settings',
