@@ -18,6 +18,7 @@ from .jobs import Jobs
 from .live import LiveJobs
 from .nodepacks import NodePacks
 from .reconcile import Reconciler
+from .settings import Settings
 from .shortcodes import Shortcodes
 from .workflows import Workflows
 
@@ -37,6 +38,7 @@ class Studio:
     shortcodes: Shortcodes
     workflows: Workflows
     actions: Actions
+    settings: Settings
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
@@ -61,6 +63,7 @@ class Studio:
             shortcodes=shortcodes,
             workflows=workflows,
             actions=actions,
+            settings=Settings(store, shortcodes, workflows),
         )
         return studio
 
