@@ -43,6 +43,8 @@ class SettingDef:
     # the shortcode a prompt default adds when the prompt does not set it ("" = not a prompt default)
     code: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # what an empty value means, for the page's choice list
+    blank: str = "Not set"
 
 
 SETTINGS: tuple[SettingDef, ...] = (
@@ -56,6 +58,7 @@ SETTINGS: tuple[SettingDef, ...] = (
         "prompt",
         choices=ASPECT_RATIOS,
         code="ar",
+        blank="The workflow's own",
     ),
     SettingDef(
         "default_style",
@@ -68,6 +71,7 @@ SETTINGS: tuple[SettingDef, ...] = (
         max_length=64,
         code="style",
         tags=("styles",),
+        blank="None",
     ),
     SettingDef(
         "default_negative",
@@ -102,6 +106,7 @@ SETTINGS: tuple[SettingDef, ...] = (
         "models",
         max_length=500,
         tags=("checkpoints",),
+        blank="ComfyUI's first checkpoint",
     ),
     SettingDef(
         "default_upscale_model",
@@ -113,6 +118,7 @@ SETTINGS: tuple[SettingDef, ...] = (
         "models",
         max_length=500,
         tags=("upscale_models",),
+        blank="ComfyUI's first upscale model",
     ),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
@@ -210,6 +216,7 @@ class Settings:
                 "help": s.help,
                 "section": s.section,
                 "choices": choices(s),
+                "blank": s.blank,
                 "min": s.min,
                 "max": s.max,
                 "editable": s.scope == "user" or owner,

@@ -140,7 +140,15 @@ export interface SettingInfo {
   label: string
   section: string
   choices?: string[] | null
+  min?: number | null
+  max?: number | null
+  /** what an empty value means */
+  blank?: string
   editable: boolean
+}
+export interface SettingsPage {
+  items: SettingInfo[]
+  dev_mode: boolean
 }
 
 export interface UserRow {
@@ -188,8 +196,8 @@ export const manage = {
   preview: (text: string, graph: ApiGraph | undefined, signal?: AbortSignal) =>
     api.post<PreviewResult>('/prompt/preview', { text, ...(graph ? { graph } : {}) }, signal),
 
-  settings: () => api.get<{ items: SettingInfo[] }>('/settings'),
-  updateSettings: (values: Record<string, unknown>) => api.patch<{ items: SettingInfo[] }>('/settings', { values }),
+  settings: () => api.get<SettingsPage>('/settings'),
+  updateSettings: (values: Record<string, unknown>) => api.patch<SettingsPage>('/settings', { values }),
 
   users: () => api.get<{ items: UserRow[] }>('/users'),
   createUser: (username: string, password: string) => api.post<UserRow>('/users', { username, password }),
