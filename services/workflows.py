@@ -141,6 +141,9 @@ class Workflows:
                 converted.linear_outputs,
                 converted.warnings,  # type: ignore[arg-type]
             )
+        pair = self._editor_pair(document)
+        if pair is not None:
+            return self._import_pair(*pair, info)
         if isinstance(document, dict) and isinstance(document.get("prompt"), dict) and not document.get("class_type"):
             document = document["prompt"]  # {"prompt": {...}} as POST /prompt takes it
         if not is_api_graph(document):
@@ -177,6 +180,41 @@ class Workflows:
                     )
         params = discover_parameters(graph, info)  # type: ignore[arg-type]
         return Imported(graph, None, "api", params, [], unknown)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _editor_pair(document: JSON) -> tuple[dict[str, JSON], dict[str, JSON]] | None:
+        """(API prompt, UI workflow) from what ComfyUI's editor sends: `{"prompt", "workflow"}` or the
+        `POST /prompt` body, whose `extra_data.extra_pnginfo.workflow` is the UI workflow."""
+        if not isinstance(document, dict) or not is_api_graph(document.get("prompt")):
+            return None
+        workflow = document.get("workflow")
+        extra = document.get("extra_data")
+        if workflow is None and isinstance(extra, dict) and isinstance(extra.get("extra_pnginfo"), dict):
+            workflow = extra["extra_pnginfo"].get("workflow")
+        if not is_ui_workflow(workflow):
+            return None
+        return document["prompt"], workflow  # type: ignore[return-value]
+
+    def _import_pair(self, prompt: dict[str, JSON], workflow: dict[str, JSON], info: dict[str, JSON]) -> Imported:
+        """The editor's own export is the graph, exactly; the UI workflow brings App Mode's parameters."""
+        graph = check_api_graph(prompt)
+        try:
+            imported = self._import_json(workflow, info)
+        except StudioError as exc:
+            # The editor converted it, so its prompt stands even where our converter cannot follow.
+            imported = Imported(graph, workflow, "editor", [], [], [f"UI workflow not converted: {exc.message}"])
+        imported.graph = graph  # type: ignore[assignment]
+        imported.source = workflow
+        imported.source_format = "editor"
+        if not imported.parameters:
+            imported.parameters = discover_parameters(graph, info)  # type: ignore[arg-type]
+        unknown = [
+            f"node {nid} has the unknown node type {n['class_type']!r}"
+            for nid, n in graph.items()
+            if n["class_type"] not in info
+        ]  # type: ignore[index]
+        imported.warnings = [w for w in imported.warnings if "unknown node type" not in w] + unknown
+        return imported
 
     @staticmethod
     def _lacking_ui_types(document: JSON, info: dict[str, JSON]) -> str | None:

@@ -113,3 +113,15 @@ def test_the_default_checkpoint_input_is_not_reported_when_the_studio_fills_it_i
     assert len(readiness(graph, info)["missing_models"]) == 1  # type: ignore[arg-type]
     skip = frozenset({("CheckpointLoaderSimple", "ckpt_name")})
     assert readiness(graph, info, skip_inputs=skip)["ready"] is True  # type: ignore[arg-type]
+
+
+async def test_the_editors_send_keeps_its_own_export_as_the_graph_and_can_make_a_new_version(api: Api) -> None:
+    prompt = load_workflow("t2i_standin")
+    body = {"prompt": prompt, "extra_data": {"extra_pnginfo": {"workflow": ui("passthrough")}}}
+    wf = await create(api, body)
+    assert wf["source_format"] == "editor" and wf["head"]["graph"] == prompt and wf["head"]["has_source"]
+    assert wf["readiness"]["ready"] is True
+    again = {"prompt": load_workflow("upscale_standin"), "workflow": ui("passthrough")}
+    status, resp = await api.call("PATCH", f"/workflows/{wf['id']}", json={"document": again, "note": "from ComfyUI"})
+    assert status == 200, resp
+    assert resp["data"]["version"] == 2 and resp["data"]["head"]["graph"] == load_workflow("upscale_standin")
