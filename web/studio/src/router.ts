@@ -32,7 +32,7 @@ export const routes: RouteRecordRaw[] = [
   },
   {
     // ids are ULIDs with a prefix: capitals, digits and _ (the server's page route serves them too)
-    path: '/workflows/:id(w_[0-9A-Za-z]+)',
+    path: '/workflows/:id(w_[0-9A-Za-z_]+)',
     name: 'workflow',
     component: () => import('./pages/workflows/WorkflowPage.vue'),
     props: (r) => ({ workflowId: r.params.id }),

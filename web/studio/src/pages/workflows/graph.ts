@@ -150,3 +150,13 @@ export function importProblem(details: { loc?: (string | number)[]; message?: st
   const d = details?.find((x) => Array.isArray(x.loc) && x.loc[1] === 'nodes')
   return d && d.loc ? `node ${d.loc[2]}` : null
 }
+
+/** An import refusal as one sentence: the backend's own message names the node ("node 8 has …"). */
+export function importMessage(e: unknown, fallback: (e: unknown) => string): { node: string | null; message: string } {
+  const err = e as { code?: string; message?: string; details?: { loc?: (string | number)[]; message?: string }[] }
+  if (err && err.code === 'validation_error' && err.message) {
+    const node = importProblem(err.details)
+    return { node: node && !err.message.startsWith(node) ? node : null, message: err.message }
+  }
+  return { node: null, message: fallback(e) }
+}

@@ -66,6 +66,7 @@ function typedDefault(d: ParamDraft): unknown {
   const s = d.default.trim()
   if (s === '') return null
   if (d.type === 'INT' || d.type === 'FLOAT') return num(s)
+  if (d.type === '' && Number.isFinite(Number(s))) return Number(s) // "as the input": a number stays one
   if (d.type === 'BOOLEAN') return s === 'true' ? true : s === 'false' ? false : s
   return d.default
 }
@@ -75,7 +76,9 @@ export function checkDraft(d: ParamDraft, all: ParamDraft[], graph?: ApiGraph | 
   const errors: Record<string, string> = {}
   if (!PARAM_NAME.test(d.name)) errors.name = 'Use 1–64 letters, digits or _'
   else if (all.some((o) => o !== d && o.name === d.name)) errors.name = `"${d.name}" is defined twice`
-  const numeric = d.type === 'INT' || d.type === 'FLOAT'
+  // "as the input": numeric when the input it patches holds a number now
+  const current = graph && d.node ? graph[d.node]?.inputs?.[d.input] : undefined
+  const numeric = d.type === 'INT' || d.type === 'FLOAT' || (d.type === '' && typeof current === 'number')
   const min = num(d.min)
   const max = num(d.max)
   if (numeric) {
@@ -83,7 +86,7 @@ export function checkDraft(d: ParamDraft, all: ParamDraft[], graph?: ApiGraph | 
     if (Number.isNaN(max)) errors.max = 'Not a number'
     if (min !== null && max !== null && !Number.isNaN(min) && !Number.isNaN(max) && min > max) errors.max = 'Below the minimum'
   }
-  const def = typedDefault(d)
+  const def = typedDefault(numeric && d.type === '' ? { ...d, type: 'FLOAT' } : d)
   if (def !== null) {
     if (numeric) {
       if (typeof def !== 'number' || Number.isNaN(def)) errors.default = 'Not a number'
