@@ -140,6 +140,16 @@ async def test_upload_a_ui_workflow_map_a_parameter_and_assign_it_to_the_upscale
 
     await eventually(assigned, what="upscale and upscale_creative to run the uploaded workflow")
     await ui.shot("4-slots")
+
+    # A test run of a slot with its parameters, on an image from the feed.
+    source = await studio.generate("a test card")
+    vary = page.locator("[data-slot=vary_subtle]")
+    await vary.get_by_role("button", name="Test run").click()
+    await vary.get_by_role("radio", name=source["images"][0]["id"]).check()
+    await vary.get_by_role("button", name="Test run").last.click()
+    await vary.locator(".out img").wait_for(timeout=20_000)
+    assert "Done: 1 image(s)." in await vary.get_by_role("status").inner_text()
+    await ui.shot("5-test-run")
     # Back and forward move between the real URLs.
     await page.go_back()
     await page.get_by_role("heading", name="passthrough", level=1).wait_for()
