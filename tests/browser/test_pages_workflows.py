@@ -156,6 +156,24 @@ async def test_upload_a_ui_workflow_map_a_parameter_and_assign_it_to_the_upscale
     await page.go_forward()
     await page.get_by_role("heading", name="Action slots", level=1).wait_for()
 
+    # Deleting it is refused while slots run it, with the backend's reason and an offer to reassign them.
+    await page.goto(f"{studio.url}/workflows/{wf['id']}", wait_until="domcontentloaded")
+    await page.get_by_role("button", name="Delete workflow…").click()
+    ui.expect_console_error("409 \\(Conflict\\)")
+    await page.get_by_role("alertdialog").get_by_role("button", name="Delete", exact=True).click()
+    refusal = page.get_by_role("alertdialog").get_by_role("alert")
+    await refusal.wait_for()
+    assert "upscale, upscale_creative" in await refusal.inner_text()
+    standin = await workflow_named(studio, "stand-in upscale")
+    for slot in ("upscale", "upscale_creative"):
+        await page.get_by_label(f"New workflow for {slot}", exact=True).select_option(standin["id"])
+    await page.get_by_role("button", name="Reassign and delete").click()
+    await page.get_by_role("heading", name="Workflows", level=1).wait_for()
+    status, body = await studio.api.get(f"/workflows/{wf['id']}")
+    assert status == 404
+    status, body = await studio.api.get("/actions/upscale")
+    assert body["data"]["workflow_id"] == standin["id"]
+
 
 async def test_a_new_shortcode_previews_its_patch_and_the_create_page_applies_it(
     studio: Studio, ui: StudioPage
