@@ -232,6 +232,32 @@ async def test_a_new_shortcode_previews_its_patch_and_the_create_page_applies_it
     assert graph["2"]["inputs"]["sigma"] == 0.3
 
 
+async def test_shortcodes_import_all_or_nothing_from_the_page(studio: Studio, ui: StudioPage, tmp_path: Path) -> None:
+    page = ui.page
+    mood = {
+        "code": "mood",
+        "type": "enum",
+        "description": "lighting mood",
+        "choices": [{"value": "golden", "description": "warm", "extras": {"words": "golden hour"}}],
+        "targets": [{"selector": "role:positive", "input": "text", "template": "{words}", "mode": "append"}],
+    }
+    good = tmp_path / "codes.json"
+    good.write_text(json.dumps({"version": 1, "shortcodes": [mood]}))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"version": 1, "shortcodes": [{**mood, "code": "tone"}, {**mood, "code": "ar"}]}))
+    await goto(ui, studio.url + "/shortcodes", "Shortcodes")
+    picker = page.get_by_label("Shortcodes file to import")
+    ui.expect_console_error("400 \\(Bad Request\\)")
+    await picker.set_input_files(str(bad))
+    await page.get_by_role("alert").get_by_text("nothing was imported").wait_for()
+    assert await page.locator("[data-code=tone]").count() == 0
+    await picker.set_input_files(str(good))
+    await page.get_by_role("status").get_by_text("codes.json: 1 created, 0 updated.").wait_for()
+    await page.locator("[data-code=mood]").wait_for()
+    await page.get_by_label("Search shortcodes").fill("lighting")
+    assert await page.locator("tbody tr[data-code]").count() == 1
+
+
 async def test_settings_prompt_defaults_take_effect_on_the_create_page(studio: Studio, ui: StudioPage) -> None:
     page = ui.page
     await goto(ui, studio.url + "/settings", "Settings")
