@@ -742,12 +742,17 @@ async def preview_definition(app: Studio, user: int, owner: bool, body: Definiti
     """What ``body.text`` would do with the definition as it stands, nothing saved: the preview of
     `POST /prompt/preview` plus ``definition_errors`` (what saving it would refuse; then the preview
     runs without the draft)."""
-    graph: Graph | None
+    # The definition is checked as a save would check it (against its own workflow's graph, if it is
+    # limited to one); the sample prompt is planned on the graph sent, else the workflow named, else the
+    # generate slot's.
+    limited = body.definition.workflow_id
+    checked = await workflow_graph(app, user, limited) if limited is not None else None
+    graph: Graph | None = None
     if body.graph is not None:
         graph = check_api_graph(body.graph)  # type: ignore[arg-type,assignment]
     elif body.workflow_id is not None:
         graph = await workflow_graph(app, user, body.workflow_id)
-    else:
+    if graph is None:
         try:
             graph = await default_generate_graph(app, user)
         except StudioError:
@@ -769,9 +774,9 @@ async def preview_definition(app: Studio, user: int, owner: bool, body: Definiti
             {"loc": ["definition"], "message": exc.message, "type": "value_error"}
         ]
     else:
-        others = Shortcodes._definitions(_ours(rest, user), body.workflow_id)
+        others = Shortcodes._definitions(_ours(rest, user), limited)
         taken = {r.code for r in rest if r.owner_id == user}
-        problems = _definition_problems(defn, others, graph, body.workflow_id, taken)
+        problems = _definition_problems(defn, others, checked, limited, taken)
     codes = Shortcodes._definitions(
         [r for r in rest if defn is None or problems or r.code != defn.code], body.workflow_id
     )

@@ -37,7 +37,7 @@ async def test_a_draft_code_previews_its_tokens_and_exact_patch_on_a_workflow(ap
 
 async def test_a_draft_that_could_not_be_saved_says_why_and_previews_without_it(api: Api) -> None:
     wf = await create(api, load_workflow("t2i_standin"))
-    bad = {**GRAIN, "targets": [{"selector": "title:Nowhere", "input": "sigma"}]}
+    bad = {**GRAIN, "workflow_id": wf["id"], "targets": [{"selector": "title:Nowhere", "input": "sigma"}]}
     status, body = await api.post(
         "/shortcodes/preview", json={"definition": bad, "text": "a fox --grain 0.3", "workflow_id": wf["id"]}
     )
@@ -45,6 +45,16 @@ async def test_a_draft_that_could_not_be_saved_says_why_and_previews_without_it(
     errors = body["data"]["definition_errors"]
     assert errors and errors[0]["loc"][0] == "targets"
     assert body["data"]["tokens"] == [] and any(w["kind"] == "unknown_code" for w in body["data"]["warnings"])
+    # Not limited to a workflow, it would save: the preview only warns that it does nothing on this one.
+    loose = {**GRAIN, "targets": [{"selector": "title:Nowhere", "input": "sigma"}]}
+    status, body = await api.post(
+        "/shortcodes/preview", json={"definition": loose, "text": "a fox --grain 0.3", "workflow_id": wf["id"]}
+    )
+    assert (
+        body["data"]["definition_errors"] == []
+        and body["data"]["patches"] == []
+        or all("/sigma" not in p["path"] for p in body["data"]["patches"])
+    )
     clash = {**GRAIN, "code": "ar"}
     status, body = await api.post("/shortcodes/preview", json={"definition": clash, "text": "x"})
     assert status == 200 and body["data"]["definition_errors"][0]["loc"] == ["code"]
@@ -73,3 +83,21 @@ async def test_bad_preview_requests_are_refused_with_the_envelope(api: Api) -> N
 def _blur_graph() -> dict:
     """The generate stand-in: node 2 is an ImageBlur titled Blur."""
     return json.loads((Path(__file__).parent / "fixtures" / "actions" / "generate.api.json").read_text())
+
+
+async def test_the_owner_previews_an_edit_of_a_built_in_code(api: Api) -> None:
+    status, body = await api.get("/shortcodes")
+    style = next(c for c in body["data"]["items"] if c["builtin"] and c["code"] == "style")
+    edited = {k: style[k] for k in ("code", "type", "description", "aliases", "choices", "targets", "builtin")}
+    edited["choices"] = [*style["choices"], {"value": "noir", "description": "", "extras": {"suffix": "film noir"}}]
+    edited["choices"][-1]["extras"]["negative"] = "colour"
+    status, body = await api.post(
+        "/shortcodes/preview",
+        json={
+            "definition": edited,
+            "text": "a street --style noir",
+            "shortcode_id": style["id"],
+        },
+    )
+    assert status == 200 and body["data"]["definition_errors"] == [], body
+    assert [(t["code"], t["value"]) for t in body["data"]["tokens"]] == [("style", "noir")]

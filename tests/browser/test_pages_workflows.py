@@ -286,6 +286,26 @@ async def test_settings_prompt_defaults_take_effect_on_the_create_page(studio: S
     assert done["images"][0]["width"] > done["images"][0]["height"]
 
 
+async def test_the_owner_manages_users_on_the_settings_page(studio: Studio, ui: StudioPage) -> None:
+    page = ui.page
+    await goto(ui, studio.url + "/settings", "Settings")
+    await page.get_by_label("New user's name").fill("robin")
+    await page.get_by_label("New user's password").fill("a long enough password 1")
+    await page.get_by_role("button", name="Add user").click()
+    robin = page.locator("[data-user=robin]")
+    await robin.wait_for()
+    await robin.get_by_role("button", name="Disable").click()
+    await robin.get_by_text("user · disabled").wait_for()
+    await robin.get_by_role("button", name="Enable").click()
+    await robin.get_by_role("button", name="Reset password").click()
+    await robin.get_by_label("New password for robin").fill("another long password 2")
+    await robin.get_by_role("button", name="Set").click()
+    await page.get_by_text("robin's password changed").wait_for()
+    status, body = await studio.api.get("/users")
+    row = next(u for u in body["data"]["items"] if u["username"] == "robin")
+    assert row["disabled"] is False
+
+
 async def test_deep_links_and_unknown_pages(studio: Studio, ui: StudioPage) -> None:
     page = ui.page
     wf = await workflow_named(studio, "stand-in generate")
