@@ -47,8 +47,15 @@ async def test_the_editors_send_command_lands_its_own_export_in_the_studio(
         assert "comfyui-studio.send" in commands and "comfyui-studio.open" in commands
         await page.evaluate("(w) => window.app.loadGraphData(w)", json.loads(UI_WORKFLOW.read_text()))
         exported = await page.evaluate("async () => (await window.app.graphToPrompt()).output")
+        # Through the editor's own menu: its logo opens it, Studio › Send workflow to Studio.
+        await page.keyboard.press("Escape")  # a first run shows the template browser
+        await page.locator(".comfyui-logo").click()
+        await page.get_by_role("menuitem", name="Studio", exact=True).hover()
+        send = page.get_by_role("menuitem", name="Send workflow to Studio")
+        await send.wait_for()
+        await page.screenshot(path=str(ARTIFACTS / "real-comfyui-menu.png"))
         async with context.expect_page() as opened:  # the studio opens on the new workflow
-            await page.evaluate("() => window.app.extensionManager.command.execute('comfyui-studio.send')")
+            await send.click()
         studio_tab = await opened.value
         await studio_tab.wait_for_load_state("domcontentloaded")
         assert "/studio/workflows/w_" in studio_tab.url
