@@ -35,6 +35,10 @@ class StudioConfig:
     extra_allowed_hosts: list[str] = field(default_factory=list)
     # The addresses ComfyUI (or the standalone server) listens on: decides loopback-only trust.
     listen: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+    # ComfyUI-Manager's node list (names the pack a workflow's missing node comes from): files to read,
+    # and the custom_nodes folders to look for an installed Manager in (the plugin passes ComfyUI's).
+    node_map_paths: list[Path] = field(default_factory=list)
+    custom_nodes_dirs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -92,6 +92,7 @@ def attach_to_comfyui() -> Studio | None:
     folder_paths = importlib.import_module("folder_paths")
     config = StudioConfig.from_env(plugin_data_dir(folder_paths.get_user_directory()))
     config.listen = comfy_listen_addresses()
+    config.custom_nodes_dirs = list(folder_paths.get_folder_paths("custom_nodes"))
     studio = attach(
         server,
         validate_prompt=execution.validate_prompt,

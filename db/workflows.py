@@ -20,7 +20,7 @@ class Workflow(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
-    source_format: Mapped[str] = mapped_column(String(16), default="api")  # api | ui | png
+    source_format: Mapped[str] = mapped_column(String(16), default="api")  # api | ui | png | editor
     tags: Mapped[list] = mapped_column(JSON, default=list)
     shared: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set on the workflows the studio ships ("default:generate"): seeded once, then edited like any other.

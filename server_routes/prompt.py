@@ -39,10 +39,13 @@ async def preview_prompt(request: web.Request) -> object:
 async def generate(request: web.Request) -> object:
     app = studio(request)
     body = await read_json(request, Generate, limit=app.config.max_json_bytes)
+    text = body.text
+    if not body.image_ids:  # an image prompt keeps its source's size and look
+        text = await app.settings.prompt_with_defaults(user_id(request), text)
     job = await service.generate(
         app,
         user_id(request),
-        body.text,
+        text,
         body.graph,  # type: ignore[arg-type]
         body.image_ids,
         choice_seed=body.choice_seed,

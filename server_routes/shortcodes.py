@@ -48,6 +48,13 @@ async def export_shortcodes(request: web.Request) -> object:
     return await service.shortcodes_of(studio(request)).export(user_id(request), is_owner(request))
 
 
+@routes.post("/api/v1/shortcodes/preview")
+async def preview_shortcode_definition(request: web.Request) -> object:
+    app = studio(request)
+    body = await read_json(request, service.DefinitionPreview, limit=app.config.max_json_bytes)
+    return await service.preview_definition(app, user_id(request), is_owner(request), body)
+
+
 @routes.post("/api/v1/shortcodes/import")
 async def import_shortcodes(request: web.Request) -> object:
     app = studio(request)

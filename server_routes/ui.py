@@ -31,6 +31,8 @@ def _csp(script_hashes: list[str]) -> str:
     )
 
 
+CLIENT_ROUTE = r"/{page:(?!(?:api|assets)(?:/|$))[A-Za-z0-9][A-Za-z0-9_/-]{0,255}}"
+
 PAGE_HEADERS_BASE = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -65,8 +67,9 @@ class StudioPage:
             if (self.dist / name).is_file():
                 path = self.dist / name
                 app.router.add_get(f"/{name}", lambda _r, p=path: web.FileResponse(p))
-        # Client-side routes (/studio/settings…) all get the page.
-        app.router.add_get(r"/{page:(?!api/|assets/)[a-z][a-z0-9/-]{0,63}}", self.index)
+        # Client-side routes (/studio/settings, /studio/workflows/w_01AbC…) all get the page; the router
+        # in the page shows its own "not found". The API and the assets answer for themselves.
+        app.router.add_get(CLIENT_ROUTE, self.index)
 
 
 @web.middleware

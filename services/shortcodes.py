@@ -738,3 +738,68 @@ async def suggest(app: Studio, user: int, text: str, cursor: int) -> dict[str, J
     else:
         replace = {"start": cursor, "end": cursor}
     return {"items": items, "replace": replace}
+
+
+# --------------------------------------------------------------------------------------------------
+# Trying a definition before saving it (the Shortcodes page's live preview)
+
+
+class DefinitionPreview(BaseModel):
+    """A definition being edited, a sample prompt, and the workflow (or graph) to plan it on."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    definition: DefinitionIn
+    text: str = Field(max_length=20_000)
+    workflow_id: str | None = Field(default=None, min_length=1, max_length=32)
+    graph: dict[str, object] | None = None
+    # The code being edited: its stored row is left out, as a save would replace it.
+    shortcode_id: str | None = Field(default=None, min_length=1, max_length=32)
+
+
+async def preview_definition(app: Studio, user: int, owner: bool, body: DefinitionPreview) -> dict[str, JSON]:
+    """What ``body.text`` would do with the definition as it stands, nothing saved: the preview of
+    `POST /prompt/preview` plus ``definition_errors`` (what saving it would refuse; then the preview
+    runs without the draft)."""
+    # The definition is checked as a save would check it (against its own workflow's graph, if it is
+    # limited to one); the sample prompt is planned on the graph sent, else the workflow named, else the
+    # generate slot's.
+    limited = body.definition.workflow_id
+    checked = await workflow_graph(app, user, limited) if limited is not None else None
+    graph: Graph | None = None
+    if body.graph is not None:
+        graph = check_api_graph(body.graph)  # type: ignore[arg-type,assignment]
+    elif body.workflow_id is not None:
+        graph = await workflow_graph(app, user, body.workflow_id)
+    if graph is None:
+        try:
+            graph = await default_generate_graph(app, user)
+        except StudioError:
+            graph = None
+    service = shortcodes_of(app)
+    await service.ensure_seeded()
+    async with service.store.session() as session:
+        rows = await service._visible(session, user)
+    editing = next((r for r in rows if r.id == body.shortcode_id), None)
+    rest = [r for r in rows if r.id != body.shortcode_id]
+    try:
+        if editing is not None and editing.builtin:
+            defn = Shortcodes._checked_edit(editing, body.definition, ["definition"])
+        else:
+            defn = _in_to_definition(body.definition, ["definition"])
+    except StudioError as exc:
+        defn = None
+        problems = [d for d in exc.details if isinstance(d, dict)] or [
+            {"loc": ["definition"], "message": exc.message, "type": "value_error"}
+        ]
+    else:
+        others = Shortcodes._definitions(_ours(rest, user), limited)
+        taken = {r.code for r in rest if r.owner_id == user}
+        problems = _definition_problems(defn, others, checked, limited, taken)
+    codes = Shortcodes._definitions(
+        [r for r in rest if defn is None or problems or r.code != defn.code], body.workflow_id
+    )
+    if defn is not None and not problems:
+        codes.append(defn)
+    plan = plan_prompt(body.text, sc.Registry.with_user_codes(codes), graph, workflow_id=body.workflow_id)
+    return {**preview_dict(plan, body.text), "definition_errors": problems}  # type: ignore[dict-item]

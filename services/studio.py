@@ -18,7 +18,9 @@ from .eventhub import EventHub
 from .jobs import Jobs
 from .live import LiveJobs
 from .models import Models
+from .nodepacks import NodePacks
 from .reconcile import Reconciler
+from .settings import Settings
 from .shortcodes import Shortcodes
 from .workflows import Workflows
 
@@ -39,6 +41,7 @@ class Studio:
     workflows: Workflows
     actions: Actions
     models: Models
+    settings: Settings
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
@@ -51,6 +54,7 @@ class Studio:
         hub = EventHub()
         models = Models(host, comfy, hub)
         workflows = Workflows(store, comfy, models)
+        workflows.node_packs = NodePacks(config.node_map_paths, config.custom_nodes_dirs)
         jobs = Jobs(config, store, comfy, node_definitions=lambda: workflows.object_info())
         studio: Studio
         actions = Actions(store, jobs, workflows, lambda: studio.owner_id, registry=shortcodes.registry)
@@ -66,6 +70,7 @@ class Studio:
             workflows=workflows,
             actions=actions,
             models=models,
+            settings=Settings(store, shortcodes, workflows),
         )
         return studio
 

@@ -22,6 +22,7 @@ from ..engine.errors import StudioError, not_found
 from ..engine.graph import check_api_graph
 from ..engine.jsoncodec import JSONInputError, loads_input
 from ..engine.params import ParamError, discover_parameters, normalize_param
+from ..engine.readiness import readiness, ui_node_types
 from ..engine.uiformat import (
     MAX_DOCUMENT_DEPTH,
     PNG_SIGNATURE,
@@ -34,6 +35,7 @@ from ..engine.uiformat import (
 from .comfy_calls import LoggedComfy
 from .comfy_host import JSON
 from .models import Models
+from .nodepacks import NodePacks
 
 log = logging.getLogger("comfyui_studio.workflows")
 
@@ -74,6 +76,7 @@ class Workflows:
         self.store = store
         self.comfy = comfy
         self.models = models
+        self.node_packs = NodePacks()
 
     async def object_info(self, *, fresh: bool = False) -> dict[str, JSON]:
         """ComfyUI's node definitions, cached and kept in step with its model folders (services/models.py)."""
@@ -112,6 +115,10 @@ class Workflows:
 
     def _import_json(self, document: JSON, info: dict[str, JSON]) -> Imported:
         if is_ui_workflow(document):
+            lacking = self._lacking_ui_types(document, info)
+            if lacking:
+                # Kept, not ready: it converts once the packs are installed and the file is uploaded again.
+                return Imported({}, document, "ui", [], [], [lacking])
             try:
                 converted = convert(document, info)
             except ConversionError as exc:
@@ -125,6 +132,9 @@ class Workflows:
                 converted.linear_outputs,
                 converted.warnings,  # type: ignore[arg-type]
             )
+        pair = self._editor_pair(document)
+        if pair is not None:
+            return self._import_pair(*pair, info)
         if isinstance(document, dict) and isinstance(document.get("prompt"), dict) and not document.get("class_type"):
             document = document["prompt"]  # {"prompt": {...}} as POST /prompt takes it
         if not is_api_graph(document):
@@ -134,17 +144,12 @@ class Workflows:
                 [{"loc": ["document"], "message": "unrecognised workflow format", "type": "workflow_error"}],
             )
         graph = check_api_graph(document)
-        unknown = [(nid, n["class_type"]) for nid, n in graph.items() if n["class_type"] not in info]  # type: ignore[index]
-        if unknown:
-            nid, ctype = unknown[0]
-            raise StudioError(
-                "validation_error",
-                f"node {nid} has the unknown node type {ctype!r}",
-                [
-                    {"loc": ["document", "nodes", n], "message": f"unknown node type {c!r}", "type": "workflow_error"}
-                    for n, c in unknown
-                ],
-            )
+        # Node types this ComfyUI lacks do not stop the import: the readiness report lists them.
+        unknown = [
+            f"node {nid} has the unknown node type {n['class_type']!r}"
+            for nid, n in graph.items()
+            if n["class_type"] not in info
+        ]  # type: ignore[index]
         for nid, node in graph.items():
             for name, value in (node.get("inputs") or {}).items():  # type: ignore[union-attr]
                 if (
@@ -165,7 +170,61 @@ class Workflows:
                         ],
                     )
         params = discover_parameters(graph, info)  # type: ignore[arg-type]
-        return Imported(graph, None, "api", params, [], [])  # type: ignore[arg-type]
+        return Imported(graph, None, "api", params, [], unknown)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _editor_pair(document: JSON) -> tuple[dict[str, JSON], dict[str, JSON]] | None:
+        """(API prompt, UI workflow) from what ComfyUI's editor sends: `{"prompt", "workflow"}` or the
+        `POST /prompt` body, whose `extra_data.extra_pnginfo.workflow` is the UI workflow."""
+        if not isinstance(document, dict) or not is_api_graph(document.get("prompt")):
+            return None
+        workflow = document.get("workflow")
+        extra = document.get("extra_data")
+        if workflow is None and isinstance(extra, dict) and isinstance(extra.get("extra_pnginfo"), dict):
+            workflow = extra["extra_pnginfo"].get("workflow")
+        if not is_ui_workflow(workflow):
+            return None
+        return document["prompt"], workflow  # type: ignore[return-value]
+
+    def _import_pair(self, prompt: dict[str, JSON], workflow: dict[str, JSON], info: dict[str, JSON]) -> Imported:
+        """The editor's own export is the graph, exactly; the UI workflow brings App Mode's parameters."""
+        graph = check_api_graph(prompt)
+        try:
+            imported = self._import_json(workflow, info)
+        except StudioError as exc:
+            # The editor converted it, so its prompt stands even where our converter cannot follow.
+            imported = Imported(graph, workflow, "editor", [], [], [f"UI workflow not converted: {exc.message}"])
+        imported.graph = graph  # type: ignore[assignment]
+        imported.source = workflow
+        imported.source_format = "editor"
+        if not imported.parameters:
+            imported.parameters = discover_parameters(graph, info)  # type: ignore[arg-type]
+        unknown = [
+            f"node {nid} has the unknown node type {n['class_type']!r}"
+            for nid, n in graph.items()
+            if n["class_type"] not in info
+        ]  # type: ignore[index]
+        imported.warnings = [w for w in imported.warnings if "unknown node type" not in w] + unknown
+        return imported
+
+    @staticmethod
+    def _lacking_ui_types(document: JSON, info: dict[str, JSON]) -> str | None:
+        """A warning naming the UI workflow's node types this ComfyUI does not have, if any."""
+        missing = {t: ids for t, ids in ui_node_types(document).items() if t not in info}  # type: ignore[arg-type]
+        if not missing:
+            return None
+        return "; ".join(f"node {ids[0]} has the unknown node type {t!r}" for t, ids in sorted(missing.items()))
+
+    async def readiness_of(self, version: WorkflowVersion, *, builtin: bool = False) -> dict[str, JSON]:
+        """Node types and model files this version needs that ComfyUI lacks (unchecked while ComfyUI is away)."""
+        try:
+            info = await self.object_info()
+        except StudioError:
+            return {"ready": None, "checked": False, "missing_nodes": [], "missing_models": [], "node_map": False}
+        source = version.source if not version.graph and isinstance(version.source, dict) else None
+        # The default workflows get the installed checkpoint at run time (GET /actions/status reports it).
+        skip = frozenset({("CheckpointLoaderSimple", "ckpt_name")}) if builtin else frozenset()
+        return readiness(version.graph or {}, info, self.node_packs.node_map(), ui_source=source, skip_inputs=skip)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -230,16 +289,57 @@ class Workflows:
         return out
 
     async def list(self, user_id: int, *, tag: str | None = None) -> list[dict[str, JSON]]:
+        """Summaries with what the Workflows page lists: node count, the slots that run each, readiness."""
         async with self.store.session(user_id) as session:
             rows = (await session.scalars(select(Workflow).where(self.visible(user_id)).order_by(Workflow.name))).all()
-        return [self._summary(r, user_id) for r in rows if tag is None or tag in (r.tags or [])]
+            rows = [r for r in rows if tag is None or tag in (r.tags or [])]
+            heads = {
+                v.workflow_id: v
+                for v in (
+                    await session.scalars(
+                        select(WorkflowVersion).where(
+                            WorkflowVersion.workflow_id.in_([r.id for r in rows]),
+                            WorkflowVersion.number == Workflow.head_version,
+                            WorkflowVersion.workflow_id == Workflow.id,
+                        )
+                    )
+                ).all()
+            }
+            slots = (
+                await session.execute(
+                    select(Action.workflow_id, Action.slot).where(
+                        or_(Action.owner_id == user_id, Action.shared.is_(True))
+                    )
+                )
+            ).all()
+        used_by: dict[str, set[str]] = {}
+        for wf_id, slot in slots:
+            used_by.setdefault(wf_id, set()).add(slot)
+        out = []
+        for row in rows:
+            head = heads.get(row.id)
+            summary = self._summary(row, user_id)
+            summary["node_count"] = len(head.graph or {}) if head else 0
+            summary["used_by"] = sorted(used_by.get(row.id, ()))
+            report = await self.readiness_of(head, builtin=row.builtin_key is not None) if head else None
+            summary["ready"] = report["ready"] if report else None
+            summary["problems"] = (
+                len(report["missing_nodes"]) + len(report["missing_models"]) if report else 0  # type: ignore[arg-type]
+            )
+            out.append(summary)
+        return out
 
     async def get(self, user_id: int, workflow_id: str, number: int | None = None) -> dict[str, JSON]:
         async with self.store.session(user_id) as session:
             row = await self._load(session, user_id, workflow_id)
             version = await self._version(session, row, number)
             used_by = (await session.scalars(select(Action.slot).where(Action.workflow_id == row.id))).all()
-        return {**self._summary(row, user_id), "head": self.version_dict(version), "used_by": sorted(set(used_by))}
+        return {
+            **self._summary(row, user_id),
+            "head": self.version_dict(version),
+            "used_by": sorted(set(used_by)),
+            "readiness": await self.readiness_of(version, builtin=row.builtin_key is not None),
+        }
 
     async def head(self, user_id: int, workflow_id: str) -> tuple[Workflow, WorkflowVersion]:
         async with self.store.session(user_id) as session:

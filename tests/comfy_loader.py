@@ -33,8 +33,11 @@ async def main(repo: Path, base: Path) -> dict:
         sys.modules["execution"] = types.SimpleNamespace(validate_prompt=validate)
         sys.modules["nodes"] = types.SimpleNamespace(interrupt_processing=server.interrupt_processing)
         dirs = {"input": server.paths.input_dir, "output": server.paths.output_dir, "temp": server.paths.temp_dir}
+        custom_nodes = [str(repo.parent)]  # ComfyUI's folder_paths.get_folder_paths("custom_nodes")
         sys.modules["folder_paths"] = types.SimpleNamespace(
-            get_user_directory=lambda: str(server.paths.user_dir), get_directory_by_type=dirs.get
+            get_user_directory=lambda: str(server.paths.user_dir),
+            get_directory_by_type=dirs.get,
+            get_folder_paths=lambda name: custom_nodes if name == "custom_nodes" else [],
         )
         comfy = types.ModuleType("comfy")
         comfy.cli_args = types.SimpleNamespace(args=types.SimpleNamespace(listen="127.0.0.1"))

@@ -54,3 +54,19 @@ async def test_client_side_pages_get_the_page_and_unknown_api_paths_an_envelope(
         assert resp.status == 200 and resp.content_type == "text/html"
     status, body = await api.get("/definitely-not-a-route")
     assert status == 404 and body["error"]["code"] == "not_found"
+
+
+async def test_every_client_side_url_gets_the_page_but_api_and_asset_paths_never_do(run: StudioRun, api: Api) -> None:
+    for path in (
+        "/workflows",
+        "/workflows/w_01ABCDEFGHJKMNPQRSTVWXYZ12",
+        "/workflows/w_AbC_12",
+        "/actions",
+        "/x/y-z_Q",
+    ):
+        async with api.session.get(run.url + path) as resp:
+            assert resp.status == 200 and resp.content_type == "text/html", path
+    for path in ("/api", "/api/v1/nothing-here", "/assets/missing.js"):
+        async with api.session.get(run.url + path) as resp:
+            assert resp.status == 404, path
+            assert resp.content_type != "text/html", path

@@ -75,8 +75,9 @@ export interface QueueCounts {
 }
 
 export interface User {
-  id?: string
+  id?: string | number
   username: string
+  role?: string
 }
 
 export interface Session {
