@@ -35,7 +35,8 @@ from playwright.async_api import async_playwright  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
 from comfyui_studio.db.models import Image as ImageRow  # noqa: E402
-from comfyui_studio.db.models import Job, Prompt, new_id, utcnow  # noqa: E402
+from comfyui_studio.db.models import Job, Prompt, utcnow  # noqa: E402
+from comfyui_studio.engine.ids import IMAGE, JOB, new_id  # noqa: E402
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -74,7 +75,7 @@ async def seed(run, count: int) -> None:
     for i in range(count):
         words = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(6))
         created = now - timedelta(seconds=count - i)
-        job_id, image_id = new_id("j_"), new_id("i_")
+        job_id, image_id = new_id(JOB), new_id(IMAGE)
         prompts.append(
             {
                 "id": i + 1,

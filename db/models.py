@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from datetime import datetime, timezone
 
 from sqlalchemy import (
@@ -23,27 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_ulid_lock = threading.Lock()
-_ulid_last = [0, 0]
-
-
-def new_id(prefix: str) -> str:
-    """A ULID with a type prefix: sorts by creation time, monotonic within this process."""
-    with _ulid_lock:
-        now = time.time_ns() // 1_000_000
-        if now <= _ulid_last[0]:
-            now = _ulid_last[0]
-            rand = _ulid_last[1] + 1
-        else:
-            rand = int.from_bytes(os.urandom(10), "big") >> 1
-        _ulid_last[0], _ulid_last[1] = now, rand
-    value = (now << 80) | rand
-    chars = []
-    for _ in range(26):
-        chars.append(_CROCKFORD[value & 31])
-        value >>= 5
-    return prefix + "".join(reversed(chars))
+from ..engine.ids import IMAGE, JOB, SESSION_FAMILY, new_id
 
 
 def utcnow() -> datetime:
@@ -94,7 +71,7 @@ class Prompt(Base):
 class Job(Base):
     __tablename__ = "jobs"
     __audit_ignore__ = frozenset({"progress"})
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("j_"))
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id(JOB))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     prompt_row_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id"))
     prompt_id: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -128,7 +105,7 @@ class Job(Base):
 
 class Image(Base):
     __tablename__ = "images"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("i_"))
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id(IMAGE))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # output | upload | temp
@@ -200,7 +177,7 @@ class SessionFamily(Base):
     __tablename__ = "session_families"
     # Security events (login, logout, revocation) are written to audit_log explicitly.
     __audit_ignore__ = frozenset({"*"})
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("sf_"))
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id(SESSION_FAMILY))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     local: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

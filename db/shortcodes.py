@@ -12,12 +12,13 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Base, new_id, utcnow
+from ..engine.ids import SHORTCODE, new_id
+from .models import Base, utcnow
 
 
 class Shortcode(Base):
     __tablename__ = "shortcodes"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("sc_"))
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id(SHORTCODE))
     # None for built-ins: they are shared by everyone and edited by the owner.
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     code: Mapped[str] = mapped_column(String(32))

@@ -11,12 +11,13 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .models import Base, new_id, utcnow
+from ..engine.ids import ACTION, WORKFLOW, WORKFLOW_VERSION, new_id
+from .models import Base, utcnow
 
 
 class Workflow(Base):
     __tablename__ = "workflows"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("w_"))
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id(WORKFLOW))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -35,7 +36,7 @@ class Workflow(Base):
 
 class WorkflowVersion(Base):
     __tablename__ = "workflow_versions"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("wv_"))
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id(WORKFLOW_VERSION))
     workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     graph: Mapped[dict] = mapped_column(JSON)  # API format, what ComfyUI runs
@@ -52,7 +53,7 @@ class WorkflowVersion(Base):
 
 class Action(Base):
     __tablename__ = "actions"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("a_"))
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id(ACTION))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     slot: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(100))

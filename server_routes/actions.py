@@ -9,6 +9,7 @@ from pydantic import Field
 
 from ..engine.dynprompts import MAX_SEED
 from ..engine.errors import StudioError
+from ..engine.ids import IMAGE, WORKFLOW
 from ..engine.text import check_prompt_text
 from ..services.actions import services_for
 from .context import CREATED, path_id, studio, user_id
@@ -18,8 +19,8 @@ routes = web.RouteTableDef()
 
 SLOT = re.compile(r"[a-z][a-z0-9_]{0,63}")
 SLOT_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
-IMAGE_PATTERN = r"^i_[0-9A-Z]{26}$"
-WORKFLOW_PATTERN = r"^w_[0-9A-Z]{26}$"
+IMAGE_PATTERN = IMAGE.pattern
+WORKFLOW_PATTERN = WORKFLOW.pattern
 
 
 def slot(request: web.Request) -> str:

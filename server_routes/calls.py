@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from ..db.models import ComfyCall
 from ..engine.errors import not_found
+from ..engine.ids import JOB
 from ..services.jobs import iso
 from .context import CREATED, path_id, studio, user_id
 from .validation import Schema, query_model, read_json
@@ -18,7 +19,7 @@ routes = web.RouteTableDef()
 class CallPage(Schema):
     limit: int = Field(default=50, ge=1, le=200)
     cursor: int | None = Field(default=None, ge=1)
-    job_id: str | None = Field(default=None, pattern=r"^j_[0-9A-Z]{26}$")
+    job_id: str | None = Field(default=None, pattern=JOB.pattern)
 
 
 class Empty(Schema):

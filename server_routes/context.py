@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ..engine.errors import StudioError
+from ..engine.ids import IMAGE, JOB
 from ..services.studio import Studio
 from .keys import STUDIO
 
@@ -24,8 +25,8 @@ REQUEST_ID = request_key("studio_request_id", str)
 CREATED = request_key("studio_created", bool)
 
 _ID_PATTERNS = {
-    "job_id": re.compile(r"j_[0-9A-Z]{26}"),
-    "image_id": re.compile(r"i_[0-9A-Z]{26}"),
+    "job_id": re.compile(JOB.pattern),
+    "image_id": re.compile(IMAGE.pattern),
     "call_id": re.compile(r"[0-9]{1,18}"),
     "user_id": re.compile(r"[0-9]{1,18}"),
 }

@@ -8,6 +8,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
+from ..engine.ids import JOB, WORKFLOW
 from ..services.gallery import MAX_BULK, Gallery
 from ..services.search import JobFilter
 from .context import checked_id, path_id, studio, user_id
@@ -15,7 +16,7 @@ from .validation import Schema, query_model, read_json
 
 routes = web.RouteTableDef()
 
-ID_PATTERN = r"^j_[0-9A-Z]{26}$"
+ID_PATTERN = JOB.pattern
 
 
 def gallery(request: web.Request) -> Gallery:
@@ -33,7 +34,7 @@ class JobSearch(Schema):
     q: str | None = Field(default=None, max_length=500)
     liked: bool | None = None
     action: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,64}$")
-    workflow_id: str | None = Field(default=None, pattern=r"^w_[0-9A-Z]{26}$")
+    workflow_id: str | None = Field(default=None, pattern=WORKFLOW.pattern)
     since: datetime | None = None
     until: datetime | None = None
 

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from ..engine.dynprompts import MAX_SEED
 from ..engine.graph import check_api_graph
+from ..engine.ids import JOB
 from ..services.shortcodes import submit_prompt
 from .context import CREATED, path_id, studio, user_id
 from .validation import Schema, query_model, read_json
@@ -24,7 +25,7 @@ class SubmitJob(Schema):
 
 class Page(Schema):
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = Field(default=None, pattern=r"^j_[0-9A-Z]{26}$")
+    cursor: str | None = Field(default=None, pattern=JOB.pattern)
 
 
 @routes.post("/api/v1/jobs")

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 from pydantic import Field
 
 from ..engine.errors import StudioError
+from ..engine.ids import SHORTCODE
 from ..services import shortcodes as service
 from .context import CREATED, is_owner, studio, user_id
 from .validation import Schema, query_model, read_json
 
 routes = web.RouteTableDef()
-
-_SHORTCODE_ID = re.compile(r"sc_[0-9A-Z]{26}")
 
 
 class SuggestQuery(Schema):
@@ -24,7 +21,7 @@ class SuggestQuery(Schema):
 
 def _shortcode_id(request: web.Request) -> str:
     value = request.match_info["shortcode_id"]
-    if not _SHORTCODE_ID.fullmatch(value):
+    if not SHORTCODE.matches(value):
         raise StudioError(
             "validation_error",
             "shortcode_id is not a valid id",

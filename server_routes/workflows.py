@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 from pydantic import Field
 
 from ..engine.errors import StudioError
+from ..engine.ids import WORKFLOW
 from ..services.actions import services_for
 from .context import CREATED, studio, user_id
 from .validation import Schema, query_model, read_json, read_multipart
 
 routes = web.RouteTableDef()
 
-WORKFLOW_ID = re.compile(r"w_[0-9A-Z]{26}")
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
 
 
 def workflow_id(request: web.Request) -> str:
     value = request.match_info["workflow_id"]
-    if not WORKFLOW_ID.fullmatch(value):
+    if not WORKFLOW.matches(value):
         raise StudioError(
             "validation_error",
             "workflow_id is not a valid id",

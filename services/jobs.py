@@ -12,10 +12,11 @@ from typing import Protocol
 from sqlalchemy import select
 
 from ..config import StudioConfig
-from ..db.models import ComfyCall, Image, Job, Prompt, new_id
+from ..db.models import ComfyCall, Image, Job, Prompt
 from ..db.store import Store
 from ..engine import dynprompts
 from ..engine.errors import StudioError, not_found
+from ..engine.ids import IMAGE, JOB, new_id
 from ..engine.text import check_prompt_text
 from .comfy_calls import LoggedComfy
 from .comfy_host import JSON, HostError, HostNotFound, HostRejected, HostUnavailable
@@ -243,7 +244,7 @@ class Jobs:
             if drawn.seed is not None:
                 parameters = {**(parameters or {}), CHOICE_SEED: drawn.seed}
         prompt_id = str(uuid.uuid4())
-        job_id = new_id("j_")
+        job_id = new_id(JOB)
         # Until ComfyUI holds it, reconciliation must not take this job for one ComfyUI forgot.
         self.in_flight.add(job_id)
         try:
@@ -377,7 +378,7 @@ class Jobs:
             existing.add(key)
             images.append(
                 Image(
-                    id=new_id("i_"),
+                    id=new_id(IMAGE),
                     owner_id=owner_id,
                     job_id=job_id,
                     kind="output" if key[2] == "output" else "temp",
@@ -539,7 +540,7 @@ class Jobs:
         filename = f"studio_{info.sha256[:20]}{info.extension}"
         stored = await self.comfy.upload_image(data, filename, subfolder="studio", owner_id=owner_id)
         image = Image(
-            id=new_id("i_"),
+            id=new_id(IMAGE),
             owner_id=owner_id,
             kind="upload",
             filename=stored["name"],

@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..db.models import Job, new_id, utcnow
+from ..db.models import Job, utcnow
+from ..engine.ids import JOB, new_id
 from ..engine.jobstate import Change, JobSnapshot, JobState, JobTracker
 from .comfy_host import HostError
 from .eventhub import EventHub
@@ -253,7 +254,7 @@ class LiveJobs:
     def _adopt_foreign(self, prompt_id: str) -> JobRef:
         """A prompt queued from ComfyUI's own editor (or another client): followed as a foreign job."""
         owner_id = self._local_owner()
-        ref = JobRef(new_id("j_"), owner_id)
+        ref = JobRef(new_id(JOB), owner_id)
         self.refs[prompt_id] = ref
         # The same dict every route and event uses, from a row not yet stored (the writer stores it).
         row = Job(id=ref.job_id, owner_id=owner_id, prompt_id=prompt_id, state="queued", foreign=True)

@@ -31,8 +31,9 @@ from pathlib import Path
 import jwt
 from sqlalchemy import delete, or_, select, update
 
-from ..db.models import AuditLog, RefreshToken, SessionFamily, User, new_id
+from ..db.models import AuditLog, RefreshToken, SessionFamily, User
 from ..db.store import Store
+from ..engine.ids import SESSION_FAMILY, new_id
 from .secrets import KeyFileError, b64d, b64e, read_private, write_private
 
 log = logging.getLogger("comfyui_studio.security")
@@ -272,7 +273,7 @@ class Sessions:
     async def open(self, user: User, *, local: bool = False, reason: str = "login") -> Issued:
         """A new session family for this user, with its first refresh token and access token."""
         now = self.clock()
-        family_id = new_id("sf_")
+        family_id = new_id(SESSION_FAMILY)
         refresh = self._new_refresh(family_id)
         async with self.store.session(user.id) as session, session.begin():
             session.add(

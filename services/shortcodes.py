@@ -35,6 +35,7 @@ from ..db.store import Store
 from ..engine import shortcodes as sc
 from ..engine.errors import StudioError, not_found, validation_error
 from ..engine.graph import check_api_graph
+from ..engine.ids import IMAGE
 from ..engine.patches import PatchOp, PatchReport, apply_patches, build_patches
 from ..engine.selectors import JSON, PROMPT_INPUTS, Graph, GraphIndex
 from ..engine.text import check_prompt_text
@@ -719,7 +720,7 @@ async def generate(
 
 
 def checked_image_id(value: str) -> str:
-    if not re.fullmatch(r"i_[0-9A-Z]{26}", value):
+    if not IMAGE.matches(value):
         raise validation_error("image_ids: not an image id", ["image_ids", 0])
     return value
 
