@@ -497,6 +497,7 @@ class Actions:
             user_id,
             final,  # type: ignore[arg-type]
             prompt_text=text or None,
+            clean_text=parsed.text,
             front=front,
             patches=ops,  # type: ignore[arg-type]
             choice_seed=choice_seed,

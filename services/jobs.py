@@ -111,7 +111,7 @@ class JobLifecycle(Protocol):
         node_errors: dict[str, JSON] | None = None,
     ) -> None: ...
 
-    async def flush(self) -> None: ...
+    async def drain(self) -> None: ...
 
     def queue_changed(self) -> None: ...
 
@@ -179,7 +179,7 @@ class Jobs:
             item = (await self.serialize(session, [job]))[0]
         live = self._live(item)
         if live is not None and live["state"] not in ACTIVE_STATES and live["state"] != item["state"]:
-            await self._lifecycle().flush()  # the stream said it ended: answer the stored ending
+            await self._lifecycle().drain()  # the stream said it ended: answer the stored ending
             async with self.store.session(owner_id) as session:
                 job = await self._load(session, owner_id, job_id)
                 item = (await self.serialize(session, [job]))[0]
@@ -251,7 +251,8 @@ class Jobs:
             async with self.store.session(owner_id) as session, session.begin():
                 prompt_row = None
                 if prompt_text:
-                    prompt_row = Prompt(owner_id=owner_id, text=prompt_text, clean_text=clean_text or prompt_text)
+                    clean = prompt_text if clean_text is None else clean_text
+                    prompt_row = Prompt(owner_id=owner_id, text=prompt_text, clean_text=clean)
                     session.add(prompt_row)
                     await session.flush()
                 job = Job(
@@ -309,12 +310,12 @@ class Jobs:
             message, details = rejection_details(exc.body)
             node_errors = (exc.body or {}).get("node_errors") if isinstance(exc.body, dict) else None
             lifecycle.end(data, owner_id, "rejected", message=message, node_errors=node_errors or {})
-            await lifecycle.flush()
+            await lifecycle.drain()
             raise StudioError("validation_error", message, details) from exc
         except HostError as exc:
             await self.comfy.store_calls(owner_id, calls)
             lifecycle.end(data, owner_id, "error", message=str(exc), error_type="comfy_unavailable")
-            await lifecycle.flush()
+            await lifecycle.drain()
             raise StudioError("comfy_unavailable", f"ComfyUI did not take the job: {exc}") from exc
         # The second commit: everything ComfyUI answered, with the call-log row.
         try:
@@ -471,7 +472,7 @@ class Jobs:
             raise StudioError("conflict", f"Job {job_id} started before it could be cancelled")
         lifecycle = self._lifecycle()
         lifecycle.end(await self.get(owner_id, job_id), owner_id, "cancelled")
-        await lifecycle.flush()
+        await lifecycle.drain()
         lifecycle.queue_changed()
         return await self.get(owner_id, job_id)
 
@@ -516,7 +517,7 @@ class Jobs:
         lifecycle = self._lifecycle()
         for job in targets:
             lifecycle.end(await self.get(job.owner_id, job.id), job.owner_id, "cancelled")
-        await lifecycle.flush()
+        await lifecycle.drain()
         lifecycle.queue_changed()
         return {"cancelled": [j.id for j in targets]}
 

@@ -121,10 +121,13 @@ class LiveJobs:
 
     def submitted(self, prompt_id: str, job: dict[str, Any], owner_id: int, graph: dict[str, Any]) -> None:
         """A stored job is about to go to ComfyUI: know it before ComfyUI's first message, and say so."""
+        self._track(prompt_id, job, owner_id, graph)
+        self.hub.publish("job", {"job": job}, user_id=owner_id)
+
+    def _track(self, prompt_id: str, job: dict[str, Any], owner_id: int, graph: dict[str, Any]) -> None:
         self.refs[prompt_id] = JobRef(job["id"], owner_id)
         self.cache[prompt_id] = job
-        self.tracker.expect(prompt_id, graph.keys(), now_ms=now_ms())
-        self.hub.publish("job", {"job": job}, user_id=owner_id)
+        self.tracker.expect(prompt_id, graph.keys(), foreign=bool(job.get("foreign")), now_ms=now_ms())
 
     def end(
         self,
@@ -139,7 +142,7 @@ class LiveJobs:
         """An ending the studio decided itself (cancelled, rejected, could not submit, lost).
 
         The state machine rules on it like on any ComfyUI message; the writer stores it and the
-        stream says it. `flush()` then makes a read of the job agree with the stream.
+        stream says it. `drain()` then makes a read of the job agree with the stream.
         """
         prompt_id = job.get("prompt_id")
         if not prompt_id:
@@ -161,9 +164,6 @@ class LiveJobs:
         for change in changes:
             self._apply(change, extra)
 
-    async def flush(self) -> None:
-        await self.drain()
-
     def current(self, prompt_id: str) -> dict[str, Any] | None:
         """The job as the stream last said it, while the writer may not have stored it yet."""
         return self.cache.get(prompt_id) if prompt_id else None
@@ -173,9 +173,7 @@ class LiveJobs:
         prompt_id = job["prompt_id"]
         if prompt_id in self.refs:
             return
-        self.refs[prompt_id] = JobRef(job["id"], owner_id)
-        self.cache[prompt_id] = job
-        self.tracker.expect(prompt_id, graph.keys(), foreign=bool(job.get("foreign")), now_ms=now_ms())
+        self._track(prompt_id, job, owner_id, graph)
         if running:
             self.on_event("execution_start", {"prompt_id": prompt_id})
 
@@ -187,14 +185,6 @@ class LiveJobs:
     def mark_lost(self, prompt_id: str, reason: str) -> None:
         for change in self.tracker.mark_lost(prompt_id, reason, now_ms=now_ms()):
             self._apply(change)
-
-    def following(self, prompt_id: str) -> bool:
-        return prompt_id in self.refs
-
-    def live_progress(self, prompt_id: str) -> dict[str, Any] | None:
-        """The newest progress of a followed job (the store may hold an older one)."""
-        job = self.cache.get(prompt_id)
-        return job.get("progress") if job is not None else None
 
     # -- ComfyUI's messages ----------------------------------------------------------------------
 

@@ -681,6 +681,7 @@ async def submit_prompt(
         user,
         plan.graph,  # type: ignore[arg-type]
         prompt_text=stored_text,
+        clean_text=plan.parsed.text,  # the prompt without its codes, kept beside what was typed
         front=front,
         patches=plan.ops,  # type: ignore[arg-type]
         choice_seed=choice_seed,

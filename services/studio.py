@@ -109,12 +109,7 @@ class Studio:
         """The resync payload: this user's unfinished jobs and the queue counts."""
         if user_id is not None and self.live is not None:
             self.live.audience.add(user_id)  # from now on this user gets its own queue events
-        active = await self.jobs.active(user_id)
-        if self.live is not None:
-            for job in active:
-                progress = self.live.live_progress(str(job.get("prompt_id") or ""))
-                if progress:
-                    job["progress"] = progress
+        active = await self.jobs.active(user_id)  # with the lifecycle's newest progress (Jobs.serialize)
         try:
             raw = await self.comfy.host.queue()
         except Exception:
