@@ -10,7 +10,6 @@ from pydantic import Field
 from ..engine.dynprompts import MAX_SEED
 from ..engine.errors import StudioError
 from ..engine.ids import IMAGE, WORKFLOW
-from ..engine.text import check_prompt_text
 from ..services.actions import services_for
 from .context import CREATED, path_id, studio, user_id
 from .validation import Schema, read_json
@@ -117,7 +116,7 @@ async def delete_action(request: web.Request) -> object:
 async def run_action(request: web.Request) -> object:
     app = studio(request)
     body = await read_json(request, RunAction, limit=app.config.max_json_bytes)
-    text = check_prompt_text(body.text, app.config.max_prompt_chars) if body.text else None
+    text = body.text or None  # checked by the service, as on every prompt path
     _, actions = services_for(app)
     result = await actions.run(
         user_id(request),

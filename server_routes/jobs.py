@@ -8,7 +8,6 @@ from pydantic import Field
 from ..engine.dynprompts import MAX_SEED
 from ..engine.graph import check_api_graph
 from ..engine.ids import JOB
-from ..services.shortcodes import submit_prompt
 from .context import CREATED, path_id, studio, user_id
 from .validation import Schema, query_model, read_json
 
@@ -36,8 +35,8 @@ async def create_job(request: web.Request) -> object:
     request[CREATED] = True
     if body.prompt:
         # Shortcodes in the prompt become patches of the graph, stored with the job.
-        return await submit_prompt(
-            app, user_id(request), graph, body.prompt, front=body.front, choice_seed=body.choice_seed
+        return await app.prompts.submit(
+            user_id(request), graph, body.prompt, front=body.front, choice_seed=body.choice_seed
         )
     return await app.jobs.submit(user_id(request), graph, front=body.front, choice_seed=body.choice_seed)
 

@@ -6,7 +6,6 @@ from aiohttp import web
 from pydantic import Field
 
 from ..engine.dynprompts import MAX_SEED
-from ..services import shortcodes as service
 from .context import CREATED, studio, user_id
 from .validation import Schema, read_json
 
@@ -32,20 +31,16 @@ class Generate(Schema):
 async def preview_prompt(request: web.Request) -> object:
     app = studio(request)
     body = await read_json(request, PreviewPrompt, limit=app.config.max_json_bytes)
-    return await service.preview(app, user_id(request), body.text, body.graph, body.workflow_id)  # type: ignore[arg-type]
+    return await app.prompts.preview(user_id(request), body.text, body.graph, body.workflow_id)  # type: ignore[arg-type]
 
 
 @routes.post("/api/v1/generate")
 async def generate(request: web.Request) -> object:
     app = studio(request)
     body = await read_json(request, Generate, limit=app.config.max_json_bytes)
-    text = body.text
-    if not body.image_ids:  # an image prompt keeps its source's size and look
-        text = await app.settings.prompt_with_defaults(user_id(request), text)
-    job = await service.generate(
-        app,
+    job = await app.prompts.generate(
         user_id(request),
-        text,
+        body.text,
         body.graph,  # type: ignore[arg-type]
         body.image_ids,
         choice_seed=body.choice_seed,

@@ -7,7 +7,8 @@ from pydantic import Field
 
 from ..engine.errors import StudioError
 from ..engine.ids import SHORTCODE
-from ..services import shortcodes as service
+from ..services.prompts import DefinitionPreview
+from ..services.shortcodes import DefinitionRequest, ExportDocument
 from .context import CREATED, is_owner, studio, user_id
 from .validation import Schema, query_model, read_json
 
@@ -37,38 +38,38 @@ def _shortcode_id(request: web.Request) -> str:
 async def suggest_shortcodes(request: web.Request) -> object:
     query = query_model(request, SuggestQuery)
     cursor = len(query.text.encode("utf-16-le")) // 2 if query.cursor is None else query.cursor
-    return await service.suggest(studio(request), user_id(request), query.text, cursor)
+    return await studio(request).prompts.suggest(user_id(request), query.text, cursor)
 
 
 @routes.get("/api/v1/shortcodes/export")
 async def export_shortcodes(request: web.Request) -> object:
-    return await service.shortcodes_of(studio(request)).export(user_id(request), is_owner(request))
+    return await studio(request).shortcodes.export(user_id(request), is_owner(request))
 
 
 @routes.post("/api/v1/shortcodes/preview")
 async def preview_shortcode_definition(request: web.Request) -> object:
     app = studio(request)
-    body = await read_json(request, service.DefinitionPreview, limit=app.config.max_json_bytes)
-    return await service.preview_definition(app, user_id(request), is_owner(request), body)
+    body = await read_json(request, DefinitionPreview, limit=app.config.max_json_bytes)
+    return await app.prompts.preview_definition(user_id(request), body)
 
 
 @routes.post("/api/v1/shortcodes/import")
 async def import_shortcodes(request: web.Request) -> object:
     app = studio(request)
-    document = await read_json(request, service.ExportDocument, limit=app.config.max_json_bytes)
-    return await service.shortcodes_of(app).import_(user_id(request), is_owner(request), document)
+    document = await read_json(request, ExportDocument, limit=app.config.max_json_bytes)
+    return await app.shortcodes.import_(user_id(request), is_owner(request), document)
 
 
 @routes.get("/api/v1/shortcodes")
 async def list_shortcodes(request: web.Request) -> object:
-    return await service.shortcodes_of(studio(request)).list(user_id(request), is_owner(request))
+    return await studio(request).shortcodes.list(user_id(request), is_owner(request))
 
 
 @routes.post("/api/v1/shortcodes")
 async def create_shortcode(request: web.Request) -> object:
     app = studio(request)
-    body = await read_json(request, service.DefinitionRequest, limit=app.config.max_json_bytes)
-    created = await service.create_code(app, user_id(request), is_owner(request), body)
+    body = await read_json(request, DefinitionRequest, limit=app.config.max_json_bytes)
+    created = await app.prompts.create_code(user_id(request), is_owner(request), body)
     request[CREATED] = True
     return created
 
@@ -76,18 +77,18 @@ async def create_shortcode(request: web.Request) -> object:
 @routes.get("/api/v1/shortcodes/{shortcode_id}")
 async def get_shortcode(request: web.Request) -> object:
     app = studio(request)
-    return await service.shortcodes_of(app).get(user_id(request), is_owner(request), _shortcode_id(request))
+    return await app.shortcodes.get(user_id(request), is_owner(request), _shortcode_id(request))
 
 
 @routes.put("/api/v1/shortcodes/{shortcode_id}")
 async def update_shortcode(request: web.Request) -> object:
     app = studio(request)
     shortcode_id = _shortcode_id(request)
-    body = await read_json(request, service.DefinitionRequest, limit=app.config.max_json_bytes)
-    return await service.update_code(app, user_id(request), is_owner(request), shortcode_id, body)
+    body = await read_json(request, DefinitionRequest, limit=app.config.max_json_bytes)
+    return await app.prompts.update_code(user_id(request), is_owner(request), shortcode_id, body)
 
 
 @routes.delete("/api/v1/shortcodes/{shortcode_id}")
 async def delete_shortcode(request: web.Request) -> object:
     app = studio(request)
-    return await service.shortcodes_of(app).delete(user_id(request), is_owner(request), _shortcode_id(request))
+    return await app.shortcodes.delete(user_id(request), is_owner(request), _shortcode_id(request))

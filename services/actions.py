@@ -21,33 +21,25 @@ from sqlalchemy import or_, select
 from ..db.models import Image, Job, Prompt, utcnow
 from ..db.store import Store
 from ..db.workflows import Action, Workflow, WorkflowVersion
-from ..engine.actions import (
-    binding_patches,
-    feathering_for,
-    merge_ops,
-    pan_padding,
-    parameter_patches,
-    target_ops,
-    zoom_padding,
-)
+from ..engine import planner
 from ..engine.errors import StudioError, not_found
 from ..engine.graph import check_api_graph
 from ..engine.params import (
     ParamError,
-    check_graph_values,
     check_values,
     discover_parameters,
     merge_params,
     normalize_param,
 )
-from ..engine.patches import SEED_DRAW_MAX, apply_patches, build_patches
-from ..engine.shortcodes import Registry, parse
+from ..engine.patches import SEED_DRAW_MAX
+from ..engine.shortcodes import Registry
+from ..engine.text import check_prompt_text
 from .comfy_host import JSON
 from .jobs import CHOICE_SEED, Jobs, image_to_dict, iso
 from .models import combo_choices
 from .workflows import Imported, Workflows
 
-log = logging.getLogger("comfyui_studio.workflows")
+log = logging.getLogger("comfyui_studio.actions")
 
 LIBRARY_DIR = Path(__file__).resolve().parent.parent / "workflows"
 BUILTIN_PREFIX = "default:"
@@ -55,7 +47,6 @@ COMPUTES = ("", "zoom", "pan")
 MAX_LINEAGE = 500
 CHECKPOINT_SETTING = "default_checkpoint"
 UPSCALE_MODEL_SETTING = "default_upscale_model"
-UPSCALE_TITLE = "upscale"  # the default workflows' ImageScaleBy that an upscale model replaces, by its title
 
 
 def _param_error(exc: ParamError) -> StudioError:
@@ -84,77 +75,15 @@ def upscale_models(object_info: dict[str, JSON]) -> list[str]:
     return combo_choices(object_info, "UpscaleModelLoader", "model_name")
 
 
-def upscale_model_ops(graph: dict[str, JSON], model: str) -> list[dict[str, JSON]]:
-    """Patches that put an upscale model in front of a default workflow's plain resize.
-
-    The ``ImageScaleBy`` titled "Upscale" stays, scaled by the requested factor, only to give the target
-    size (``GetImageSize``); the source goes through ``UpscaleModelLoader`` + ``ImageUpscaleWithModel`` (at
-    the model's own factor) and ``ImageScale`` brings that to the target size with the same method. Every
-    consumer of the resize then reads the model's result. No patches for a graph without such a node, or one
-    that already has an upscale model.
-    """
-    if any(n.get("class_type") == "ImageUpscaleWithModel" for n in graph.values()):  # type: ignore[union-attr]
-        return []
-    ops: list[dict[str, JSON]] = []
-    used = {int(k) for k in graph if k.isdigit()}
-    fresh = iter(n for n in range(max(used, default=0) + 1, 1 << 30))
-    for nid, node in list(graph.items()):
-        meta = node.get("_meta") if isinstance(node, dict) else None  # type: ignore[union-attr]
-        title = meta.get("title") if isinstance(meta, dict) else None
-        if node.get("class_type") != "ImageScaleBy" or str(title).strip().lower() != UPSCALE_TITLE:  # type: ignore[union-attr]
-            continue
-        inputs = node.get("inputs") or {}  # type: ignore[union-attr]
-        loader, upscaled, size, resized = (str(next(fresh)) for _ in range(4))
-        method = inputs.get("upscale_method", "lanczos")  # type: ignore[union-attr]
-        for other, other_node in graph.items():
-            for name, value in (other_node.get("inputs") or {}).items():  # type: ignore[union-attr]
-                if isinstance(value, list) and len(value) == 2 and value[0] == nid and value[1] == 0:
-                    ops.append({"op": "replace", "path": f"/{other}/inputs/{name}", "value": [resized, 0]})
-        ops[:0] = [
-            {
-                "op": "add",
-                "path": f"/{loader}",
-                "value": {
-                    "class_type": "UpscaleModelLoader",
-                    "inputs": {"model_name": model},
-                    "_meta": {"title": "Upscale model"},
-                },
-            },
-            {
-                "op": "add",
-                "path": f"/{upscaled}",
-                "value": {
-                    "class_type": "ImageUpscaleWithModel",
-                    "inputs": {"upscale_model": [loader, 0], "image": inputs.get("image")},  # type: ignore[union-attr]
-                    "_meta": {"title": "Upscale with model"},
-                },
-            },
-            {
-                "op": "add",
-                "path": f"/{size}",
-                "value": {
-                    "class_type": "GetImageSize",
-                    "inputs": {"image": [nid, 0]},
-                    "_meta": {"title": "Target size"},
-                },
-            },
-            {
-                "op": "add",
-                "path": f"/{resized}",
-                "value": {
-                    "class_type": "ImageScale",
-                    "inputs": {
-                        "image": [upscaled, 0],
-                        "upscale_method": method,
-                        "width": [size, 0],
-                        "height": [size, 1],
-                        "crop": "disabled",
-                    },
-                    "_meta": {"title": "Scale to the factor"},
-                },
-            },
-        ]
-    return ops
+def planner_models(status: dict[str, JSON]) -> planner.Models:
+    """What ``checkpoint_status`` says, as the planner's model choice."""
+    available = status.get("available")
+    return planner.Models(
+        checkpoint=str(status["checkpoint"]) if status.get("checkpoint") else None,
+        available=tuple(str(a) for a in available) if isinstance(available, list) else (),
+        upscale_model=str(status["upscale_model"]) if status.get("upscale_model") else None,
+        message=str(status.get("message") or "No checkpoint is installed"),
+    )
 
 
 RegistryFor = Callable[[int, str | None], Awaitable[Registry]]
@@ -399,7 +328,7 @@ class Actions:
                 return None
         workflow, version = await self.workflows.head(user_id, action.workflow_id)
         graph: dict[str, JSON] = version.graph
-        return await self._with_checkpoint(graph, []) if workflow.builtin_key is not None else graph
+        return await self._with_checkpoint(graph) if workflow.builtin_key is not None else graph
 
     # -- running -------------------------------------------------------------------------------------
 
@@ -425,6 +354,9 @@ class Actions:
         rerun_of: str | None = None,
         choice_seed: int | None = None,
     ) -> dict[str, JSON]:
+        """Gather the slot's workflow, images, values, registry and models; plan; submit in one first commit."""
+        if text is not None:
+            text = check_prompt_text(text, self.jobs.config.max_prompt_chars) or None
         async with self.store.session(user_id) as session:
             action = await self._resolve(session, user_id, slot)
             workflow = await session.get(Workflow, action.workflow_id)
@@ -447,7 +379,66 @@ class Actions:
             raise StudioError("validation_error", f"Action {slot!r} needs a mask (mask_id)")
         graph: dict[str, JSON] = version.graph
         params = merge_params(list(version.parameters or []), list(action.parameters or []))
-        given = dict(parameters or {})
+        values = self._values(params, dict(parameters or {}))
+        bound: dict[str, JSON] = {
+            "image": image_ref(source) if source is not None else None,
+            "mask": image_ref(mask) if mask is not None else None,
+        }
+        bindings = dict(version.bindings or {})
+        if "seed" in bindings and "seed" not in values:
+            values["seed"] = self.rng.randint(0, SEED_DRAW_MAX)  # a new image each run, recorded for re-runs
+        if "seed" in values and not any(p.get("name") == "seed" for p in params):
+            bound["seed"] = values["seed"]
+        computed = None
+        if action.compute in ("zoom", "pan"):
+            width, height = (source.width, source.height) if source is not None else (None, None)
+            computed = planner.Computed(action.compute, width, height, label=action.slot)
+        models = None
+        if workflow.builtin_key is not None and planner.needs_models(graph):
+            models = planner_models(await self.checkpoint_status())
+        plan = planner.plan(
+            text,
+            await self.registry(user_id, workflow.id),
+            graph,
+            workflow_id=workflow.id,
+            workflow_name=f"workflow {workflow.name!r}",
+            bindings=bindings,
+            bound=bound,
+            parameters=params,
+            values=values,
+            computed=computed,
+            models=models,
+            node_definitions=await self.workflows.object_info(),
+        )
+        if plan.errors:
+            raise plan.refusal("text")
+        assert plan.graph is not None
+        values.update(plan.computed)
+        # The job and its action metadata in the submit's first commit: one shape from the first event on.
+        return await self.jobs.submit(
+            user_id,
+            plan.graph,  # type: ignore[arg-type]
+            prompt_text=text,
+            clean_text=plan.parsed.text,
+            front=front,
+            patches=plan.ops,  # type: ignore[arg-type]
+            choice_seed=choice_seed,
+            parameters={**values, **({"rerun_of": rerun_of} if rerun_of else {})},
+            workflow_version_id=version.id,
+            action_id=action.id,
+            action_slot=action.slot,
+            parent_image_id=source.id if source is not None else None,
+            extra={
+                "action_warnings": plan.messages,
+                "mask_image_id": mask_id,
+                "workflow_id": workflow.id,
+                "workflow_version": version.number,
+            },
+        )
+
+    @staticmethod
+    def _values(params: list[dict[str, JSON]], given: dict[str, JSON]) -> dict[str, JSON]:
+        """The checked parameter values; a ``seed`` no parameter declares is taken as the sampler's seed."""
         seed = None if any(p.get("name") == "seed" for p in params) else given.pop("seed", None)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
             raise StudioError("validation_error", f"seed must be a whole number from 0 to 2^64-1, not {seed!r}")
@@ -457,121 +448,14 @@ class Actions:
             raise _param_error(exc) from None
         if seed is not None:
             values["seed"] = seed
-        registry = await self.registry(user_id, workflow.id)
-        parsed = parse(text or "", registry)
-        if parsed.errors:
-            first = parsed.errors[0]
-            raise StudioError("validation_error", f"The prompt has an invalid shortcode: {first.message}")
-        bound: dict[str, JSON] = {
-            "image": image_ref(source) if source is not None else None,
-            "mask": image_ref(mask) if mask is not None else None,
-            "prompt": parsed.text if text is not None else None,
-        }
-        bindings = dict(version.bindings or {})
-        if "seed" in bindings and "seed" not in values:
-            values["seed"] = self.rng.randint(0, SEED_DRAW_MAX)  # a new image each run, recorded for re-runs
-        if "seed" in values and not any(p.get("name") == "seed" for p in params):
-            bound["seed"] = values["seed"]
-        warnings: list[str] = []
-        binding_ops, got = binding_patches(graph, bindings, bound)  # type: ignore[arg-type]
-        warnings += got
-        param_ops, got = parameter_patches(graph, params, values)  # type: ignore[arg-type]
-        warnings += got
-        computed_ops = self._computed(action, graph, source, values, warnings)
-        base_ops = merge_ops(binding_ops, param_ops, computed_ops)
-        try:
-            staged = apply_patches(graph, base_ops)  # type: ignore[arg-type]
-            plan = build_patches(staged, parsed, registry, workflow=workflow.id)
-        except Exception as exc:  # a patch that does not fit the graph is the workflow's fault, said plainly
-            raise StudioError("validation_error", f"Could not patch workflow {workflow.name!r}: {exc}") from None
-        warnings += plan.warnings
-        ops = merge_ops(base_ops, plan.ops)
-        final = apply_patches(graph, ops)  # type: ignore[arg-type]
-        if workflow.builtin_key is not None:
-            final = await self._with_checkpoint(final, ops)
-        problems = check_graph_values(final, await self.workflows.object_info())  # type: ignore[arg-type]
-        if problems:
-            raise StudioError("validation_error", str(problems[0]["message"]), problems)  # type: ignore[arg-type]
-        # The job and its action metadata in the submit's first commit: one shape from the first event on.
-        job = await self.jobs.submit(
-            user_id,
-            final,  # type: ignore[arg-type]
-            prompt_text=text or None,
-            clean_text=parsed.text,
-            front=front,
-            patches=ops,  # type: ignore[arg-type]
-            choice_seed=choice_seed,
-            parameters={**values, **({"rerun_of": rerun_of} if rerun_of else {})},
-            workflow_version_id=version.id,
-            action_id=action.id,
-            action_slot=action.slot,
-            parent_image_id=source.id if source is not None else None,
-            extra={"action_warnings": warnings, "mask_image_id": mask_id},  # type: ignore[dict-item]
-        )
-        drawn = (job.get("parameters") or {}).get(CHOICE_SEED)  # type: ignore[union-attr]
-        if drawn is not None:
-            values[CHOICE_SEED] = drawn
-        job.update(
-            action=action.slot,
-            action_slot=action.slot,  # as GET /jobs and the stream name it
-            workflow_id=workflow.id,
-            workflow_version=version.number,
-            parameters=values,
-            parent_image_id=source.id if source is not None else None,
-            warnings=warnings,  # type: ignore[arg-type]
-        )
-        return job
+        return values
 
-    def _computed(
-        self, action: Action, graph: dict[str, JSON], source: Image | None, values: dict[str, JSON], warnings: list[str]
-    ) -> list[dict[str, JSON]]:
-        """Zoom-out and pan: ImagePadForOutpaint's sides and feathering from the source size."""
-        if action.compute not in ("zoom", "pan"):
-            return []
-        if source is None or not source.width or not source.height:
-            raise StudioError("validation_error", f"Action {action.slot!r} needs a source image of known size")
-        try:
-            if action.compute == "zoom":
-                pad = zoom_padding(source.width, source.height, float(values.get("factor", 2.0)))  # type: ignore[arg-type]
-            else:
-                pixels = values.get("pixels") or None
-                pad = pan_padding(source.width, source.height, str(values.get("direction")), pixels)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise StudioError("validation_error", f"{action.slot}: {exc}") from None
-        ops: list[dict[str, JSON]] = []
-        for side, amount in {**pad, "feathering": feathering_for(pad)}.items():
-            got, nodes = target_ops(graph, "class:ImagePadForOutpaint", side, amount)  # type: ignore[arg-type]
-            ops.extend(got)  # type: ignore[arg-type]
-        if not ops:
-            warnings.append(f"{action.slot}: the workflow has no ImagePadForOutpaint node to pad the image")
-        values.update({f"pad_{k}": v for k, v in pad.items()})
-        return ops
-
-    async def _with_checkpoint(self, graph: dict[str, JSON], ops: list[dict[str, JSON]]) -> dict[str, JSON]:
-        """The default workflows run on the configured or first installed checkpoint, and upscale with the
-        configured or first installed upscale model when there is one (else the plain resize they have)."""
-        loaders = [nid for nid, n in graph.items() if n.get("class_type") == "CheckpointLoaderSimple"]  # type: ignore[union-attr]
-        resizes = any(n.get("class_type") == "ImageScaleBy" for n in graph.values())  # type: ignore[union-attr]
-        if not loaders and not resizes:
+    async def _with_checkpoint(self, graph: dict[str, JSON]) -> dict[str, JSON]:
+        """A default workflow's graph on the configured or first installed checkpoint and upscale model."""
+        if not planner.needs_models(graph):
             return graph
-        status = await self.checkpoint_status()
-        if status["upscale_model"]:
-            fix = upscale_model_ops(graph, str(status["upscale_model"]))
-            if fix:
-                ops.extend(fix)  # type: ignore[arg-type]
-                graph = apply_patches(graph, fix)  # type: ignore[arg-type,assignment]
-        if not loaders:
-            return graph
-        installed = status["available"]
-        chosen = status["checkpoint"]
-        todo = [nid for nid in loaders if graph[nid]["inputs"].get("ckpt_name") not in installed]  # type: ignore[index,union-attr,operator]
-        if not todo:
-            return graph
-        if chosen is None:
-            raise StudioError("conflict", str(status["message"]))
-        fix = [{"op": "replace", "path": f"/{nid}/inputs/ckpt_name", "value": chosen} for nid in todo]
-        ops.extend(fix)  # type: ignore[arg-type]
-        return apply_patches(graph, fix)  # type: ignore[arg-type,return-value]
+        models = planner_models(await self.checkpoint_status())
+        return planner.plan(None, Registry.with_user_codes([]), graph, models=models).graph or graph
 
     # -- lineage -----------------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ def image_to_dict(image: Image) -> dict[str, JSON]:
 
 
 def job_to_dict(job: Job, images: list[Image], prompt_text: str | None = None) -> dict[str, JSON]:
+    extra = job.extra or {}
     return {
         "id": job.id,
         "prompt_id": job.prompt_id,
@@ -67,6 +68,11 @@ def job_to_dict(job: Job, images: list[Image], prompt_text: str | None = None) -
         "foreign": job.foreign,
         "replay_of": job.replay_of,
         "action_slot": job.action_slot,
+        # an action run's: the same keys on every job, so its answer, its events and every read agree
+        "action": job.action_slot,
+        "workflow_id": extra.get("workflow_id"),
+        "workflow_version": extra.get("workflow_version"),
+        "warnings": list(extra.get("action_warnings") or []),
         "parameters": job.parameters or {},
         "parent_image_id": job.parent_image_id,
         "workflow_version_id": job.workflow_version_id,

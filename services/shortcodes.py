@@ -1,4 +1,4 @@
-"""Shortcodes in the store: each user's registry, definitions CRUD, import/export, and the prompt path.
+"""Shortcodes in the store: each user's registry, definitions CRUD, import and export.
 
 Built-in codes are rows of the same table users edit (``builtin`` set, no owner). They are seeded when
 missing the first time a studio touches the table after start-up, and only the owner edits them: that
@@ -6,25 +6,19 @@ is how the owner changes, say, the style suffixes for everyone. User codes are p
 unless ``shared``; a user sees the built-ins, their own codes, then other users' shared codes, and the
 first definition of a name wins, so nobody's edit changes what another user's own codes mean.
 
-The prompt path (preview, jobs with a prompt, generate) parses the text with the user's registry, puts
-the clean text into the graph's positive prompt and turns the winning codes into RFC 6902 operations:
-the operations stored with the job are exactly the difference between the graph sent and the graph
-ComfyUI received.
-
-Offsets in and out of this module count UTF-16 code units, as JavaScript strings (the UI) do; the
-engine counts code points. ``_Utf16`` converts at this boundary.
+Registries are read on every submit, so each is kept in memory until a definition changes. What a prompt
+does to a graph is planned in ``engine/planner.py``; ``services/prompts.py`` gathers its inputs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
+import functools
 import logging
-import random
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
+from typing import Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
@@ -33,18 +27,14 @@ from ..db.models import utcnow
 from ..db.shortcodes import Shortcode
 from ..db.store import Store
 from ..engine import shortcodes as sc
-from ..engine.errors import StudioError, not_found, validation_error
-from ..engine.graph import check_api_graph
-from ..engine.ids import IMAGE
-from ..engine.patches import PatchOp, PatchReport, apply_patches, build_patches
-from ..engine.selectors import JSON, PROMPT_INPUTS, Graph, GraphIndex
-from ..engine.text import check_prompt_text
+from ..engine.errors import StudioError, not_found
+from ..engine.selectors import JSON, Graph
 from .jobs import iso
 
-if TYPE_CHECKING:
-    from .studio import Studio
-
 log = logging.getLogger("comfyui_studio.shortcodes")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 EXPORT_VERSION = 1
 MAX_CODES_PER_USER = 200
@@ -87,35 +77,6 @@ class ExportDocument(BaseModel):
 
     version: int = EXPORT_VERSION
     shortcodes: list[DefinitionIn] = Field(max_length=MAX_IMPORT)
-
-
-# --------------------------------------------------------------------------------------------------
-# Offsets: the UI counts UTF-16 code units
-
-
-class _Utf16:
-    """Code-point index ↔ UTF-16 offset for one text (identity unless it has astral characters)."""
-
-    __slots__ = ("_u16",)
-
-    def __init__(self, text: str) -> None:
-        self._u16: list[int] | None = None
-        if text and max(text) > "\uffff":
-            u16 = [0]
-            for ch in text:
-                u16.append(u16[-1] + (2 if ord(ch) > 0xFFFF else 1))
-            self._u16 = u16
-
-    def out(self, index: int) -> int:
-        if self._u16 is None or index < 0:
-            return index
-        return self._u16[min(index, len(self._u16) - 1)]
-
-    def inward(self, offset: int) -> int:
-        if self._u16 is None:
-            return offset
-        # An offset inside a surrogate pair snaps to the character after it.
-        return min(bisect.bisect_left(self._u16, offset), len(self._u16) - 1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -250,6 +211,19 @@ def _refuse(problems: list[dict[str, JSON]], prefix: list[str | int] | None = No
 # The service
 
 
+def _changes(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """A method that may write definitions: cached registries are dropped when it ends, however it ends."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        finally:
+            args[0].changed()  # type: ignore[attr-defined]
+
+    return wrapper
+
+
 class Shortcodes:
     """Definitions in one studio's store. Methods take the acting user and whether they are the owner."""
 
@@ -257,6 +231,15 @@ class Shortcodes:
         self.store = store
         self._seeded = False
         self._seed_lock: asyncio.Lock | None = None
+        # (user, workflow) → registry; any change of any definition clears it (shared codes and
+        # built-ins are in other users' registries too)
+        self._registries: dict[tuple[int, str | None], sc.Registry] = {}
+        self._generation = 0
+
+    def changed(self) -> None:
+        """A definition was written: registries are read again from the store."""
+        self._generation += 1
+        self._registries.clear()
 
     async def ensure_seeded(self) -> None:
         """Insert the built-in codes that have no row yet (a new release may add some); once per process."""
@@ -279,6 +262,7 @@ class Shortcodes:
                     added.append(defn.code)
             if added:
                 log.info("Seeded built-in shortcodes: %s", ", ".join(added))
+                self.changed()
             self._seeded = True
 
     async def _visible(self, session: object, user_id: int) -> list[Shortcode]:
@@ -314,10 +298,18 @@ class Shortcodes:
 
     async def registry(self, user_id: int, workflow_id: str | None = None) -> sc.Registry:
         """The codes ``user_id`` can type: built-ins (as the owner edited them), own, others' shared."""
+        key = (user_id, workflow_id)
+        cached = self._registries.get(key)
+        if cached is not None:
+            return cached
         await self.ensure_seeded()
+        generation = self._generation
         async with self.store.session() as session:
             rows = await self._visible(session, user_id)
-        return sc.Registry.with_user_codes(self._definitions(rows, workflow_id))
+        registry = sc.Registry.with_user_codes(self._definitions(rows, workflow_id))
+        if generation == self._generation:  # no write landed while this one was read
+            self._registries[key] = registry
+        return registry
 
     async def list(self, user_id: int, owner: bool) -> dict[str, JSON]:
         await self.ensure_seeded()
@@ -337,6 +329,7 @@ class Shortcodes:
         async with self.store.session() as session:
             return _row_to_dict(await self._load(session, user_id, shortcode_id), user_id, owner)
 
+    @_changes
     async def create(
         self, user_id: int, owner: bool, body: DefinitionIn, *, graph: Graph | None = None
     ) -> dict[str, JSON]:
@@ -363,6 +356,7 @@ class Shortcodes:
             await session.flush()
             return _row_to_dict(row, user_id, owner)
 
+    @_changes
     async def update(
         self, user_id: int, owner: bool, shortcode_id: str, body: DefinitionIn, *, graph: Graph | None = None
     ) -> dict[str, JSON]:
@@ -418,6 +412,7 @@ class Shortcodes:
             )
         return _in_to_definition(body, loc)
 
+    @_changes
     async def delete(self, user_id: int, owner: bool, shortcode_id: str) -> dict[str, JSON]:
         await self.ensure_seeded()
         async with self.store.session(user_id) as session, session.begin():
@@ -436,6 +431,7 @@ class Shortcodes:
         picked = [r for r in rows if r.owner_id == user_id or (owner and r.builtin)]
         return {"version": EXPORT_VERSION, "shortcodes": [_exported(r) for r in picked]}
 
+    @_changes
     async def import_(self, user_id: int, owner: bool, document: ExportDocument) -> dict[str, JSON]:
         """Create or update (by code) every definition; all are checked first and nothing is written
         unless every one is valid. Built-in entries update the built-ins and need the owner."""
@@ -494,314 +490,39 @@ class Shortcodes:
                 _fill_row(row, defn, shared=True if row.builtin else item.shared, workflow_id=item.workflow_id)
             return {"created": created, "updated": len(plans) - created}
 
-
-def shortcodes_of(studio: Studio) -> Shortcodes:
-    """The studio's shortcode service."""
-    return studio.shortcodes
-
-
-async def default_generate_graph(app: Studio, user: int) -> Graph | None:
-    """The graph `POST /generate` runs when the request brings none; None: no generate workflow configured."""
-    return await app.actions.graph_for_slot(user, "generate")
-
-
-async def workflow_graph(app: Studio, user: int, workflow_id: str) -> Graph | None:
-    """The graph of ``workflow_id``, for checking a definition's selectors against it."""
-    _workflow, version = await app.workflows.head(user, workflow_id)
-    return version.graph
-
-
-async def _selector_graph(app: Studio, user: int, body: DefinitionRequest) -> Graph | None:
-    """The graph a definition's selectors must match: the one sent along, else its workflow's."""
-    if body.graph is not None:
-        return check_api_graph(body.graph)  # type: ignore[arg-type,return-value]
-    if body.workflow_id is not None:
-        return await workflow_graph(app, user, body.workflow_id)
-    return None
-
-
-async def create_code(app: Studio, user: int, owner: bool, body: DefinitionRequest) -> dict[str, JSON]:
-    graph = await _selector_graph(app, user, body)
-    return await shortcodes_of(app).create(user, owner, body, graph=graph)
-
-
-async def update_code(
-    app: Studio, user: int, owner: bool, shortcode_id: str, body: DefinitionRequest
-) -> dict[str, JSON]:
-    graph = await _selector_graph(app, user, body)
-    return await shortcodes_of(app).update(user, owner, shortcode_id, body, graph=graph)
-
-
-# --------------------------------------------------------------------------------------------------
-# The prompt path
-
-
-@dataclass(slots=True)
-class PromptPlan:
-    """A parsed prompt applied to one graph: the patched graph and the exact operations that made it."""
-
-    parsed: sc.ParseResult
-    graph: Graph | None
-    ops: list[PatchOp]
-    reports: list[PatchReport]
-    warnings: list[dict[str, JSON]]
-    errors: list[dict[str, JSON]]
-
-
-def _span(offsets: _Utf16, start: int | None, end: int | None, message: str, kind: str) -> dict[str, JSON]:
-    return {
-        "start": None if start is None else offsets.out(start),
-        "end": None if end is None else offsets.out(end),
-        "message": message,
-        "kind": kind,
-    }
-
-
-def _prompt_ops(graph: Graph, clean_text: str) -> list[PatchOp]:
-    """Put the clean text into every text input of the positive prompt nodes."""
-    ops: list[PatchOp] = []
-    names = PROMPT_INPUTS.split("|")
-    for nid in GraphIndex(graph).role("positive"):
-        inputs = graph[nid].get("inputs") or {}
-        for name in names:
-            if isinstance(inputs.get(name), str):
-                path = "/" + nid.replace("~", "~0").replace("/", "~1") + "/inputs/" + name
-                ops.append({"op": "replace", "path": path, "value": clean_text})
-    return ops
-
-
-def plan_prompt(
-    text: str,
-    registry: sc.Registry,
-    graph: Graph | None,
-    *,
-    workflow_id: str | None = None,
-    rng: random.Random | None = None,
-) -> PromptPlan:
-    """Parse ``text`` and, given a graph, build the operations: clean text into the positive prompt,
-    then every winning code. An operation on the prompt text that a code also writes (``--style``
-    appends) is kept once, with the final value. An all-codes prompt leaves the graph's text alone."""
-    parsed = sc.parse(text, registry)
-    offsets = _Utf16(text)
-    errors = [_span(offsets, d.start, d.end, d.message, d.kind) for d in parsed.errors]
-    warnings = [_span(offsets, d.start, d.end, d.message, d.kind) for d in parsed.warnings]
-    if graph is None:
-        return PromptPlan(parsed, None, [], [], warnings, errors)
-    text_ops = _prompt_ops(graph, parsed.text) if parsed.text else []
-    if parsed.text and not text_ops:
-        warnings.append(
-            _span(
-                offsets,
-                None,
-                None,
-                "This workflow has no positive prompt to put the text in; only the shortcodes were applied",
-                "no_positive_prompt",
-            )
-        )
-    with_text = apply_patches(graph, text_ops) if text_ops else graph
-    plan = build_patches(with_text, parsed, registry, workflow=workflow_id, rng=rng)
-    code_paths = {op["path"] for op in plan.ops}
-    ops = [op for op in text_ops if op["path"] not in code_paths] + plan.ops
-    tokens = {t.code: t for t in parsed.winning_tokens()}
-    for report in plan.reports:
-        token = tokens.get(report.code)
-        for message in report.warnings:
-            warnings.append(
-                _span(offsets, token.start if token else None, token.end if token else None, message, "no_effect")
-            )
-    return PromptPlan(parsed, apply_patches(graph, ops), ops, plan.reports, warnings, errors)
-
-
-def preview_dict(plan: PromptPlan, text: str) -> dict[str, JSON]:
-    offsets = _Utf16(text)
-    return {
-        "clean_text": plan.parsed.text,
-        "tokens": [
-            {"code": t.code, "raw": t.raw, "value": t.value, "start": offsets.out(t.start), "end": offsets.out(t.end)}
-            for t in plan.parsed.tokens
-            if t.code is not None
-        ],
-        "errors": plan.errors,
-        "warnings": plan.warnings,
-        "patches": [dict(op) for op in plan.ops],  # type: ignore[misc]
-        "reports": [r.to_dict() for r in plan.reports],
-    }
-
-
-def prompt_refused(plan: PromptPlan, field: str) -> StudioError:
-    """400 naming every parse error with its offsets; the job is not submitted."""
-    count = len(plan.errors)
-    first = plan.errors[0]
-    details: list[JSON] = [
-        {"loc": [field], "message": e["message"], "type": e["kind"], "start": e["start"], "end": e["end"]}
-        for e in plan.errors
-    ]
-    noun = "an error" if count == 1 else f"{count} errors"
-    return StudioError("validation_error", f"The prompt has {noun}: {first['message']}", details)
-
-
-async def preview(
-    app: Studio, user: int, text: str, graph: Graph | None = None, workflow_id: str | None = None
-) -> dict[str, JSON]:
-    """What submitting ``text`` would do, without queueing anything."""
-    check_prompt_text(text, app.config.max_prompt_chars)  # the length; offsets refer to the text as sent
-    if graph is not None:
-        graph = check_api_graph(graph)  # type: ignore[arg-type,assignment]
-    registry = await shortcodes_of(app).registry(user, workflow_id)
-    if graph is None:
+    async def draft_registry(
+        self,
+        user_id: int,
+        draft: DefinitionIn,
+        *,
+        editing_id: str | None,
+        checked: Graph | None,
+        workflow_id: str | None,
+    ) -> tuple[sc.Registry, list[dict[str, JSON]]]:
+        """The registry ``user_id`` would have with ``draft`` saved (replacing ``editing_id``), and what saving it
+        would refuse (then the registry leaves the draft out). ``checked``: the graph its selectors must match."""
+        await self.ensure_seeded()
+        async with self.store.session() as session:
+            rows = await self._visible(session, user_id)
+        editing = next((r for r in rows if r.id == editing_id), None)
+        rest = [r for r in rows if r.id != editing_id]
+        limited = draft.workflow_id
+        defn: sc.CodeDefinition | None
         try:
-            graph = await default_generate_graph(app, user)
-        except StudioError:
-            graph = None  # the default workflow cannot run yet (no checkpoint): the preview parses only
-    return preview_dict(plan_prompt(text, registry, graph, workflow_id=workflow_id), text)
-
-
-async def submit_prompt(
-    app: Studio,
-    user: int,
-    graph: Graph,
-    text: str,
-    *,
-    front: bool = False,
-    field: str = "prompt",
-    workflow_id: str | None = None,
-    choice_seed: int | None = None,
-) -> dict[str, JSON]:
-    """Parse, patch and submit; refused with the parse errors (and nothing written) when there are any.
-
-    The text's ``{a|b}`` choices and comments are left for ``Jobs.submit``, which draws them in every text
-    input that takes dynamic prompts, the prompt's own included."""
-    stored_text = check_prompt_text(text, app.config.max_prompt_chars)
-    registry = await shortcodes_of(app).registry(user, workflow_id)
-    plan = plan_prompt(text, registry, graph, workflow_id=workflow_id)
-    if plan.errors:
-        raise prompt_refused(plan, field)
-    assert plan.graph is not None
-    return await app.jobs.submit(
-        user,
-        plan.graph,  # type: ignore[arg-type]
-        prompt_text=stored_text,
-        clean_text=plan.parsed.text,  # the prompt without its codes, kept beside what was typed
-        front=front,
-        patches=plan.ops,  # type: ignore[arg-type]
-        choice_seed=choice_seed,
-    )
-
-
-async def generate(
-    app: Studio,
-    user: int,
-    text: str,
-    graph: Graph | None = None,
-    image_ids: list[str] | None = None,
-    *,
-    choice_seed: int | None = None,
-) -> dict[str, JSON]:
-    """The prompt bar's submit: ``text`` on the given graph, or on the default generate workflow.
-
-    An image prompt (one image chip) runs the img2img action on that image with the text, as
-    Midjourney's image prompts do.
-    """
-    if image_ids:
-        if graph is not None or len(image_ids) > 1:
-            raise validation_error(
-                "image_ids: send one image prompt, without a graph; it runs the img2img action", ["image_ids"]
-            )
-        job = await app.actions.run(
-            user, "img2img", image_id=checked_image_id(image_ids[0]), text=text, choice_seed=choice_seed
-        )
-        return job
-    if graph is None:
-        graph = await default_generate_graph(app, user)
-        if graph is None:
-            raise StudioError("conflict", "No generate workflow configured")
-    else:
-        graph = check_api_graph(graph)  # type: ignore[arg-type,assignment]
-    return await submit_prompt(app, user, graph, text, field="text", choice_seed=choice_seed)
-
-
-def checked_image_id(value: str) -> str:
-    if not IMAGE.matches(value):
-        raise validation_error("image_ids: not an image id", ["image_ids", 0])
-    return value
-
-
-async def suggest(app: Studio, user: int, text: str, cursor: int) -> dict[str, JSON]:
-    """Completions at ``cursor`` (UTF-16) and the span they replace."""
-    registry = await shortcodes_of(app).registry(user)
-    offsets = _Utf16(text)
-    found = sc.suggest(text, offsets.inward(cursor), registry)
-    items: list[JSON] = [
-        {"label": s.label, "insert": s.insert, "kind": s.kind, "description": s.description, "type": s.type}
-        for s in found
-    ]
-    if found:
-        replace = {"start": offsets.out(found[0].start), "end": offsets.out(found[0].end)}
-    else:
-        replace = {"start": cursor, "end": cursor}
-    return {"items": items, "replace": replace}
-
-
-# --------------------------------------------------------------------------------------------------
-# Trying a definition before saving it (the Shortcodes page's live preview)
-
-
-class DefinitionPreview(BaseModel):
-    """A definition being edited, a sample prompt, and the workflow (or graph) to plan it on."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    definition: DefinitionIn
-    text: str = Field(max_length=20_000)
-    workflow_id: str | None = Field(default=None, min_length=1, max_length=32)
-    graph: dict[str, object] | None = None
-    # The code being edited: its stored row is left out, as a save would replace it.
-    shortcode_id: str | None = Field(default=None, min_length=1, max_length=32)
-
-
-async def preview_definition(app: Studio, user: int, owner: bool, body: DefinitionPreview) -> dict[str, JSON]:
-    """What ``body.text`` would do with the definition as it stands, nothing saved: the preview of
-    `POST /prompt/preview` plus ``definition_errors`` (what saving it would refuse; then the preview
-    runs without the draft)."""
-    # The definition is checked as a save would check it (against its own workflow's graph, if it is
-    # limited to one); the sample prompt is planned on the graph sent, else the workflow named, else the
-    # generate slot's.
-    limited = body.definition.workflow_id
-    checked = await workflow_graph(app, user, limited) if limited is not None else None
-    graph: Graph | None = None
-    if body.graph is not None:
-        graph = check_api_graph(body.graph)  # type: ignore[arg-type,assignment]
-    elif body.workflow_id is not None:
-        graph = await workflow_graph(app, user, body.workflow_id)
-    if graph is None:
-        try:
-            graph = await default_generate_graph(app, user)
-        except StudioError:
-            graph = None
-    service = shortcodes_of(app)
-    await service.ensure_seeded()
-    async with service.store.session() as session:
-        rows = await service._visible(session, user)
-    editing = next((r for r in rows if r.id == body.shortcode_id), None)
-    rest = [r for r in rows if r.id != body.shortcode_id]
-    try:
-        if editing is not None and editing.builtin:
-            defn = Shortcodes._checked_edit(editing, body.definition, ["definition"])
+            if editing is not None and editing.builtin:
+                defn = self._checked_edit(editing, draft, ["definition"])
+            else:
+                defn = _in_to_definition(draft, ["definition"])
+        except StudioError as exc:
+            defn = None
+            problems = [d for d in exc.details if isinstance(d, dict)] or [
+                {"loc": ["definition"], "message": exc.message, "type": "value_error"}
+            ]
         else:
-            defn = _in_to_definition(body.definition, ["definition"])
-    except StudioError as exc:
-        defn = None
-        problems = [d for d in exc.details if isinstance(d, dict)] or [
-            {"loc": ["definition"], "message": exc.message, "type": "value_error"}
-        ]
-    else:
-        others = Shortcodes._definitions(_ours(rest, user), limited)
-        taken = {r.code for r in rest if r.owner_id == user}
-        problems = _definition_problems(defn, others, checked, limited, taken)
-    codes = Shortcodes._definitions(
-        [r for r in rest if defn is None or problems or r.code != defn.code], body.workflow_id
-    )
-    if defn is not None and not problems:
-        codes.append(defn)
-    plan = plan_prompt(body.text, sc.Registry.with_user_codes(codes), graph, workflow_id=body.workflow_id)
-    return {**preview_dict(plan, body.text), "definition_errors": problems}  # type: ignore[dict-item]
+            others = self._definitions(_ours(rest, user_id), limited)
+            taken = {r.code for r in rest if r.owner_id == user_id}
+            problems = _definition_problems(defn, others, checked, limited, taken)
+        codes = self._definitions([r for r in rest if defn is None or problems or r.code != defn.code], workflow_id)
+        if defn is not None and not problems:
+            codes.append(defn)
+        return sc.Registry.with_user_codes(codes), problems

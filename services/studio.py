@@ -19,6 +19,7 @@ from .jobs import Jobs
 from .live import LiveJobs
 from .models import Models
 from .nodepacks import NodePacks
+from .prompts import Prompts
 from .reconcile import Reconciler
 from .settings import Settings
 from .shortcodes import Shortcodes
@@ -42,6 +43,7 @@ class Studio:
     actions: Actions
     models: Models
     settings: Settings
+    prompts: Prompts
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
@@ -59,6 +61,7 @@ class Studio:
         studio: Studio
         actions = Actions(store, jobs, workflows, lambda: studio.owner_id, registry=shortcodes.registry)
         models.status = actions.checkpoint_status  # the `models` event carries what the default actions can do
+        settings = Settings(store, shortcodes, workflows)
         studio = cls(
             config=config,
             store=store,
@@ -70,7 +73,8 @@ class Studio:
             workflows=workflows,
             actions=actions,
             models=models,
-            settings=Settings(store, shortcodes, workflows),
+            settings=settings,
+            prompts=Prompts(config, jobs, shortcodes, workflows, actions, settings),
         )
         return studio
 

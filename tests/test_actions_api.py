@@ -207,9 +207,8 @@ async def test_the_job_records_action_version_values_and_patches(run: StudioRun,
 
 
 async def test_the_generate_slot_graph_is_what_the_prompt_bar_runs(run: StudioRun, api: Api) -> None:
-    from comfyui_studio.services.actions import services_for
 
-    _, actions = services_for(run.studio)
+    actions = run.studio.actions
     owner = run.studio.owner_id
     assert await actions.graph_for_slot(owner, "wombat") is None
     await use_standins(api)

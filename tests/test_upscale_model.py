@@ -14,7 +14,8 @@ from harness import StudioRun
 from test_actions_api import png, upload
 
 from comfyui_studio.engine.params import check_graph_values
-from comfyui_studio.services.actions import services_for, upscale_model_ops, upscale_models
+from comfyui_studio.engine.planner import upscale_model_ops
+from comfyui_studio.services.actions import upscale_models
 
 MODEL = "RealESRGAN_x4plus.pth"
 CHECKPOINT = "sd15.safetensors"
@@ -23,7 +24,7 @@ CHECKPOINT = "sd15.safetensors"
 @pytest.fixture
 async def with_models(run: StudioRun, monkeypatch: pytest.MonkeyPatch) -> dict:
     """The host's object_info as if a checkpoint and an upscale model were installed (this test only)."""
-    workflows, _ = services_for(run.studio)
+    workflows = run.studio.workflows
     info = copy.deepcopy(await workflows.object_info())
     info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] = [CHECKPOINT]
     info["UpscaleModelLoader"]["input"]["required"]["model_name"][1]["options"] = ["4x_other.pth", MODEL][::-1]
@@ -42,7 +43,7 @@ def by_class(graph: dict, class_type: str) -> list[str]:
 async def test_the_upscale_slot_runs_the_installed_upscale_model_then_scales_to_the_factor(
     run: StudioRun, api: Api, with_models: dict
 ) -> None:
-    _, actions = services_for(run.studio)
+    actions = run.studio.actions
     status, body = await api.get("/actions/status")
     assert body["data"]["upscale"] == "model" and body["data"]["upscale_model"] == MODEL
     assert body["data"]["checkpoint"] == CHECKPOINT
@@ -71,13 +72,13 @@ async def test_the_upscale_slot_runs_the_installed_upscale_model_then_scales_to_
 async def test_a_run_submits_the_model_graph_with_the_requested_factor_and_records_the_patches(
     run: StudioRun, api: Api, with_models: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, actions = services_for(run.studio)
+    actions = run.studio.actions
     source = await upload(api, png((64, 48)))
     submitted: list[tuple[dict, list]] = []
 
     async def submit(user_id: int, graph: dict, **kwargs: object) -> dict:
         submitted.append((graph, kwargs["patches"]))  # type: ignore[arg-type]
-        return {"id": "job-not-run"}
+        return {"id": "job-not-run", "parameters": kwargs["parameters"]}
 
     monkeypatch.setattr(actions.jobs, "submit", submit)
     job = await actions.run(run.studio.owner_id, "upscale", image_id=source["id"], parameters={"scale": 3.0})
@@ -90,7 +91,7 @@ async def test_a_run_submits_the_model_graph_with_the_requested_factor_and_recor
 
 
 async def test_without_an_upscale_model_the_slot_keeps_the_plain_resize(run: StudioRun, api: Api, monkeypatch) -> None:
-    workflows, actions = services_for(run.studio)
+    workflows, actions = run.studio.workflows, run.studio.actions
     info = copy.deepcopy(await workflows.object_info())
     info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] = [CHECKPOINT]
 

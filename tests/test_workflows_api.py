@@ -126,12 +126,11 @@ async def test_parameters_mapped_by_hand_must_hit_an_existing_input(api: Api) ->
 
 async def test_private_workflows_are_invisible_to_others_and_shared_ones_read_only(run: StudioRun, api: Api) -> None:
     from comfyui_studio.db.models import User
-    from comfyui_studio.services.actions import services_for
 
     async with run.studio.store.session() as session, session.begin():
         other = User(username="bob", role="user")
         session.add(other)
-    workflows, _ = services_for(run.studio)
+    workflows = run.studio.workflows
     private = await create(api, load_workflow("t2i_standin"))
     shared = await create(api, load_workflow("t2i_standin"), shared=True)
     visible = {w["id"] for w in await workflows.list(other.id)}

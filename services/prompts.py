@@ -1,0 +1,230 @@
+"""The prompt path: preview, jobs with a prompt, the prompt bar's generate, completions, definition drafts.
+
+Each entry gathers what the planner needs (the user's registry, the graph, the prompt defaults), plans
+with ``engine/planner.py`` and submits through ``Jobs.submit``. The prompt text is checked here, once,
+first, for every path (length and control characters): a refused text writes nothing and asks nobody.
+An image prompt is an action run (``Actions.run``), which plans with the same planner.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..config import StudioConfig
+from ..engine import planner
+from ..engine import shortcodes as sc
+from ..engine.errors import StudioError, validation_error
+from ..engine.graph import check_api_graph
+from ..engine.ids import IMAGE
+from ..engine.selectors import JSON, Graph
+from ..engine.text import check_prompt_text
+from .actions import Actions
+from .jobs import Jobs
+from .settings import Settings
+from .shortcodes import DefinitionIn, DefinitionRequest, Shortcodes
+from .workflows import Workflows
+
+
+class DefinitionPreview(BaseModel):
+    """A definition being edited, a sample prompt, and the workflow (or graph) to plan it on."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    definition: DefinitionIn
+    text: str = Field(max_length=20_000)
+    workflow_id: str | None = Field(default=None, min_length=1, max_length=32)
+    graph: dict[str, object] | None = None
+    # The code being edited: its stored row is left out, as a save would replace it.
+    shortcode_id: str | None = Field(default=None, min_length=1, max_length=32)
+
+
+def preview_dict(plan: planner.Plan, text: str) -> dict[str, JSON]:
+    offsets = planner.Utf16(text)
+    return {
+        "clean_text": plan.parsed.text,
+        "tokens": [
+            {"code": t.code, "raw": t.raw, "value": t.value, "start": offsets.out(t.start), "end": offsets.out(t.end)}
+            for t in plan.parsed.tokens
+            if t.code is not None
+        ],
+        "errors": plan.errors,
+        "warnings": plan.warnings,
+        "patches": [dict(op) for op in plan.ops],  # type: ignore[misc]
+        "reports": [r.to_dict() for r in plan.reports],
+    }
+
+
+def checked_image_id(value: str) -> str:
+    if not IMAGE.matches(value):
+        raise validation_error("image_ids: not an image id", ["image_ids", 0])
+    return value
+
+
+class Prompts:
+    def __init__(
+        self,
+        config: StudioConfig,
+        jobs: Jobs,
+        shortcodes: Shortcodes,
+        workflows: Workflows,
+        actions: Actions,
+        settings: Settings,
+    ) -> None:
+        self.config = config
+        self.jobs = jobs
+        self.shortcodes = shortcodes
+        self.workflows = workflows
+        self.actions = actions
+        self.settings = settings
+
+    def checked_text(self, text: str) -> str:
+        """The one check of a prompt's text: its length as sent, then without control characters."""
+        return check_prompt_text(text, self.config.max_prompt_chars)
+
+    async def default_graph(self, user: int) -> Graph | None:
+        """The graph `POST /generate` runs when the request brings none; None: no generate workflow configured."""
+        return await self.actions.graph_for_slot(user, "generate")
+
+    async def _default_graph_if_ready(self, user: int) -> Graph | None:
+        try:
+            return await self.default_graph(user)
+        except StudioError:
+            return None  # the default workflow cannot run yet (no checkpoint): a preview parses only
+
+    async def workflow_graph(self, user: int, workflow_id: str) -> Graph | None:
+        _workflow, version = await self.workflows.head(user, workflow_id)
+        graph: Graph = version.graph
+        return graph
+
+    async def preview(
+        self, user: int, text: str, graph: Graph | None = None, workflow_id: str | None = None
+    ) -> dict[str, JSON]:
+        """What submitting ``text`` would do, without queueing anything."""
+        self.checked_text(text)  # offsets refer to the text as sent
+        if graph is not None:
+            graph = check_api_graph(graph)  # type: ignore[arg-type,assignment]
+        registry = await self.shortcodes.registry(user, workflow_id)
+        if graph is None:
+            graph = await self._default_graph_if_ready(user)
+        return preview_dict(planner.plan(text, registry, graph, workflow_id=workflow_id), text)
+
+    async def submit(
+        self,
+        user: int,
+        graph: Graph,
+        text: str,
+        *,
+        front: bool = False,
+        field: str = "prompt",
+        workflow_id: str | None = None,
+        choice_seed: int | None = None,
+        checked: bool = False,
+    ) -> dict[str, JSON]:
+        """Parse, patch and submit; refused with the parse errors (and nothing written) when there are any.
+
+        The text's ``{a|b}`` choices and comments are left for ``Jobs.submit``, which draws them in every text
+        input that takes dynamic prompts, the prompt's own included."""
+        stored_text = text if checked else self.checked_text(text)
+        registry = await self.shortcodes.registry(user, workflow_id)
+        plan = planner.plan(stored_text, registry, graph, workflow_id=workflow_id)
+        if plan.errors:
+            raise plan.refusal(field)
+        assert plan.graph is not None
+        return await self.jobs.submit(
+            user,
+            plan.graph,  # type: ignore[arg-type]
+            prompt_text=stored_text,
+            clean_text=plan.parsed.text,  # the prompt without its codes, kept beside what was typed
+            front=front,
+            patches=plan.ops,  # type: ignore[arg-type]
+            choice_seed=choice_seed,
+        )
+
+    async def generate(
+        self,
+        user: int,
+        text: str,
+        graph: Graph | None = None,
+        image_ids: list[str] | None = None,
+        *,
+        choice_seed: int | None = None,
+    ) -> dict[str, JSON]:
+        """The prompt bar's submit: ``text`` on the given graph, or on the default generate workflow.
+
+        An image prompt (one image chip) runs the img2img action on that image with the text, as
+        Midjourney's image prompts do; it keeps its source's size and look (no prompt defaults).
+        """
+        text = self.checked_text(text)  # before anything is looked up: a bad text is a 400, whatever else
+        if image_ids:
+            if graph is not None or len(image_ids) > 1:
+                raise validation_error(
+                    "image_ids: send one image prompt, without a graph; it runs the img2img action", ["image_ids"]
+                )
+            return await self.actions.run(
+                user, "img2img", image_id=checked_image_id(image_ids[0]), text=text, choice_seed=choice_seed
+            )
+        text = await self.settings.prompt_with_defaults(user, text)
+        if graph is None:
+            graph = await self.default_graph(user)
+            if graph is None:
+                raise StudioError("conflict", "No generate workflow configured")
+        else:
+            graph = check_api_graph(graph)  # type: ignore[arg-type,assignment]
+        return await self.submit(
+            user, graph, self.checked_text(text), field="text", choice_seed=choice_seed, checked=True
+        )
+
+    async def suggest(self, user: int, text: str, cursor: int) -> dict[str, JSON]:
+        """Completions at ``cursor`` (UTF-16) and the span they replace."""
+        registry = await self.shortcodes.registry(user)
+        offsets = planner.Utf16(text)
+        found = sc.suggest(text, offsets.inward(cursor), registry)
+        items: list[JSON] = [
+            {"label": s.label, "insert": s.insert, "kind": s.kind, "description": s.description, "type": s.type}
+            for s in found
+        ]
+        if found:
+            replace = {"start": offsets.out(found[0].start), "end": offsets.out(found[0].end)}
+        else:
+            replace = {"start": cursor, "end": cursor}
+        return {"items": items, "replace": replace}
+
+    # -- definitions: saved against their graph, tried before saving -----------------------------------
+
+    async def _selector_graph(self, user: int, body: DefinitionRequest) -> Graph | None:
+        """The graph a definition's selectors must match: the one sent along, else its workflow's."""
+        if body.graph is not None:
+            return check_api_graph(body.graph)  # type: ignore[arg-type,return-value]
+        if body.workflow_id is not None:
+            return await self.workflow_graph(user, body.workflow_id)
+        return None
+
+    async def create_code(self, user: int, owner: bool, body: DefinitionRequest) -> dict[str, JSON]:
+        graph = await self._selector_graph(user, body)
+        return await self.shortcodes.create(user, owner, body, graph=graph)
+
+    async def update_code(self, user: int, owner: bool, shortcode_id: str, body: DefinitionRequest) -> dict[str, JSON]:
+        graph = await self._selector_graph(user, body)
+        return await self.shortcodes.update(user, owner, shortcode_id, body, graph=graph)
+
+    async def preview_definition(self, user: int, body: DefinitionPreview) -> dict[str, JSON]:
+        """What ``body.text`` would do with the definition as it stands, nothing saved: the preview of
+        `POST /prompt/preview` plus ``definition_errors`` (what saving it would refuse; then the preview
+        runs without the draft)."""
+        # The definition is checked as a save would check it (against its own workflow's graph, if it is
+        # limited to one); the sample prompt is planned on the graph sent, else the workflow named, else the
+        # generate slot's.
+        limited = body.definition.workflow_id
+        checked = await self.workflow_graph(user, limited) if limited is not None else None
+        graph: Graph | None = None
+        if body.graph is not None:
+            graph = check_api_graph(body.graph)  # type: ignore[arg-type,assignment]
+        elif body.workflow_id is not None:
+            graph = await self.workflow_graph(user, body.workflow_id)
+        if graph is None:
+            graph = await self._default_graph_if_ready(user)
+        registry, problems = await self.shortcodes.draft_registry(
+            user, body.definition, editing_id=body.shortcode_id, checked=checked, workflow_id=body.workflow_id
+        )
+        plan = planner.plan(body.text, registry, graph, workflow_id=body.workflow_id)
+        return {**preview_dict(plan, body.text), "definition_errors": problems}  # type: ignore[dict-item]
