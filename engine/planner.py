@@ -198,6 +198,8 @@ def plan(
             warnings.append(
                 span(offsets, token.start if token else None, token.end if token else None, message, "no_effect")
             )
+    if errors:  # refused for what the user typed, before anything about the models or the host
+        return Plan(parsed, patched, ops, codes.reports, warnings, errors, computed_values)
     if models is not None:
         model_ops = _model_ops(patched, models)
         if model_ops:

@@ -16,7 +16,7 @@ async def get_status(request: web.Request) -> object:
     app = studio(request)
     uid = user_id(request)
     comfy: dict[str, object] = {"connected": False, "mode": app.host.description}
-    queue = {"running": 0, "pending": 0}
+    raw = None
     try:
         stats = await app.comfy.system_stats()
         raw = await app.comfy.queue(owner_id=uid)
@@ -25,7 +25,8 @@ async def get_status(request: web.Request) -> object:
     else:
         system = stats.get("system", {}) if isinstance(stats, dict) else {}
         comfy.update(connected=True, version=system.get("comfyui_version"))
-        queue = {"running": len(raw["queue_running"]), "pending": len(raw["queue_pending"])}
+    # the `queue` event's payload, from the same builder
+    queue = app.jobs.queue_view(raw, uid)
     # How many files each watched model folder has (as last read: the watcher keeps it current).
     models = {folder: len(files) for folder, files in app.models.lists.items()}
     return {"studio": {"version": __version__}, "comfy": comfy, "queue": queue, "models": models}

@@ -123,6 +123,10 @@ class JobLifecycle(Protocol):
 
     def current(self, prompt_id: str) -> dict[str, JSON] | None: ...
 
+    def queue_view(
+        self, raw: dict[str, list[JSON]] | None, user_id: int | None
+    ) -> tuple[dict[str, JSON], list[dict[str, JSON]]]: ...
+
 
 # What the lifecycle may know before its writer stored it: a read never answers older than the stream.
 LIVE_FIELDS = ("state", "progress", "error", "started_at", "finished_at")
@@ -445,27 +449,14 @@ class Jobs:
     # -- the queue --------------------------------------------------------------------------------
 
     async def queue(self, owner_id: int) -> dict[str, JSON]:
+        """``GET /queue``: the `queue` event's counts and positions, with every entry in run order."""
         raw = await self.comfy.queue(owner_id=owner_id)
-        prompt_ids = [item[1] for item in raw["queue_running"] + raw["queue_pending"]]
-        async with self.store.session(owner_id) as session:
-            rows = (await session.scalars(select(Job).where(Job.prompt_id.in_(prompt_ids)))).all()
-        mine = {j.prompt_id: j for j in rows if j.owner_id == owner_id}
+        payload, entries = self._lifecycle().queue_view(raw, owner_id)
+        return {**payload, "items": entries}
 
-        def entry(item: list[JSON], position: int | None) -> dict[str, JSON]:
-            job = mine.get(item[1])
-            return {
-                "job_id": job.id if job else None,
-                "prompt_id": item[1] if job else None,
-                "number": item[0],
-                "position": position,
-                "mine": job is not None,
-            }
-
-        pending = sorted(raw["queue_pending"], key=lambda item: item[0])
-        return {
-            "running": [entry(item, None) for item in raw["queue_running"]],
-            "pending": [entry(item, index + 1) for index, item in enumerate(pending)],
-        }
+    def queue_view(self, raw: dict[str, list[JSON]] | None, user_id: int | None) -> dict[str, JSON]:
+        """The `queue` event's payload for ``user_id`` from ComfyUI's `/queue` (None: unreachable)."""
+        return self._lifecycle().queue_view(raw, user_id)[0]
 
     async def cancel(self, owner_id: int, job_id: str) -> dict[str, JSON]:
         async with self.store.session(owner_id) as session:

@@ -306,33 +306,18 @@ class LiveJobs:
                 return
             self.publish_queue(raw)
 
-    def _positions(self, raw: dict[str, list[Any]]) -> tuple[int, int, dict[int, dict[str, int]]]:
-        """(running, pending, {owner: {job_id: position}}); 0 is running, 1 runs next."""
-        running = raw.get("queue_running") or []
-        pending = sorted(raw.get("queue_pending") or [], key=lambda item: item[0])
-        positions: dict[int, dict[str, int]] = {}
-        for position, item in [(0, i) for i in running] + list(enumerate(pending, start=1)):
-            ref = self.refs.get(item[1]) if len(item) > 1 else None
-            if ref is not None:
-                positions.setdefault(ref.owner_id, {})[ref.job_id] = position
-        return len(running), len(pending), positions
-
-    def queue_payload(self, raw: dict[str, list[Any]], user_id: int | None) -> dict[str, Any]:
-        running, pending, positions = self._positions(raw)
-        if user_id is None:
-            mine = {job_id: pos for per_user in positions.values() for job_id, pos in per_user.items()}
-        else:
-            mine = positions.get(user_id, {})
-        return {"running": running, "pending": pending, "positions": mine}
+    def queue_view(
+        self, raw: dict[str, list[Any]] | None, user_id: int | None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The queue as ``user_id`` sees it (None: every studio job's position): see ``queue_view``."""
+        return queue_view(raw, self.refs, user_id)
 
     def publish_queue(self, raw: dict[str, list[Any]]) -> None:
         """One `queue` event per user: global counts, and the positions of that user's jobs."""
-        running, pending, positions = self._positions(raw)
-        owners = set(positions)
+        owners = {ref.owner_id for ref in self.refs.values()} & queued_prompt_owners(raw, self.refs)
         # Users whose jobs just left the queue need one more event that says so.
         for user_id in sorted(self.audience | owners | self._queue_owners | {self._local_owner()}):
-            payload = {"running": running, "pending": pending, "positions": positions.get(user_id, {})}
-            self.hub.publish("queue", payload, user_id=user_id)
+            self.hub.publish("queue", queue_view(raw, self.refs, user_id)[0], user_id=user_id)
         self._queue_owners = owners
 
     # -- the writer ----------------------------------------------------------------------------
@@ -519,3 +504,40 @@ def _encode_pil(image_tuple: Any) -> bytes:
     out = io.BytesIO()
     image.convert("RGB").save(out, format="JPEG" if fmt == "JPEG" else "PNG", quality=85)
     return out.getvalue()
+
+
+def queued_prompt_owners(raw: dict[str, list[Any]], refs: dict[str, JobRef]) -> set[int]:
+    items = (raw.get("queue_running") or []) + (raw.get("queue_pending") or [])
+    return {refs[item[1]].owner_id for item in items if len(item) > 1 and item[1] in refs}
+
+
+def queue_view(
+    raw: dict[str, list[Any]] | None, refs: dict[str, JobRef], user_id: int | None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The one builder of the queue as a user sees it: the `queue` event's payload (counts of everything in
+    ComfyUI's queue, this user's positions: 0 runs now, 1 runs next) and the entries `GET /queue` lists.
+
+    ``raw`` is ComfyUI's `/queue` (None: unreachable). Other users' and unknown prompts are counted, never named.
+    """
+    if raw is None:
+        return {"running": 0, "pending": 0, "positions": {}, "connected": False}, []
+    running = raw.get("queue_running") or []
+    pending = sorted(raw.get("queue_pending") or [], key=lambda item: item[0])
+    positions: dict[str, int] = {}
+    entries: list[dict[str, Any]] = []
+    for position, item in [(0, i) for i in running] + list(enumerate(pending, start=1)):
+        ref = refs.get(item[1]) if len(item) > 1 else None
+        mine = ref is not None and (user_id is None or ref.owner_id == user_id)
+        if mine:
+            positions[ref.job_id] = position  # type: ignore[union-attr]
+        entries.append(
+            {
+                "job_id": ref.job_id if mine else None,  # type: ignore[union-attr]
+                "prompt_id": item[1] if mine else None,
+                "number": item[0],
+                "position": position,
+                "mine": mine,
+            }
+        )
+    payload = {"running": len(running), "pending": len(pending), "positions": positions, "connected": True}
+    return payload, entries

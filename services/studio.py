@@ -117,11 +117,9 @@ class Studio:
         try:
             raw = await self.comfy.host.queue()
         except Exception:
-            return {"jobs": active, "queue": {"running": 0, "pending": 0, "positions": {}, "connected": False}}
-        queue: dict[str, object] = {"running": len(raw["queue_running"]), "pending": len(raw["queue_pending"])}
-        if self.live is not None:
-            queue = self.live.queue_payload(raw, user_id)
-        return {"jobs": active, "queue": queue}
+            raw = None  # unreachable: counted as empty, `connected: false`
+        assert self.live is not None
+        return {"jobs": active, "queue": self.live.queue_view(raw, user_id)[0]}
 
     async def stop(self) -> None:
         stop_events = getattr(self.host, "stop_events", None)

@@ -23,8 +23,14 @@ async def test_queue_shows_running_and_pending_with_positions(slow_api: Api) -> 
     status, body = await slow_api.get("/queue")
     assert status == 200
     queue = body["data"]
-    assert [e["job_id"] for e in queue["running"]] == [first]
-    assert [(e["job_id"], e["position"]) for e in queue["pending"]] == [(second, 1), (third, 2)]
+    assert [(e["job_id"], e["position"], e["mine"]) for e in queue["items"]] == [
+        (first, 0, True),
+        (second, 1, True),
+        (third, 2, True),
+    ]
+    # the counts and positions the `queue` event carries, from the same builder
+    assert (queue["running"], queue["pending"], queue["connected"]) == (1, 2, True)
+    assert queue["positions"] == {first: 0, second: 1, third: 2}
 
 
 async def test_cancelling_a_pending_job_removes_it_from_comfyui(slow_run: StudioRun, slow_api: Api) -> None:

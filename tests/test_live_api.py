@@ -272,7 +272,7 @@ async def test_queue_events_carry_counts_and_this_users_positions(run: StudioRun
         job = await submit(api)
         await sse.wait_for(job_done(job["id"]))
         queue_events = [e.data for e in sse.events if e.kind == "queue"]
-        assert queue_events and all(set(q) == {"running", "pending", "positions"} for q in queue_events)
+        assert queue_events and all(set(q) == {"running", "pending", "positions", "connected"} for q in queue_events)
         assert any(q["positions"].get(job["id"]) in (0, 1) for q in queue_events)
         await sse.wait_for(lambda events: [e for e in events if e.kind == "queue"][-1].data["positions"] == {})
         assert [e for e in sse.events if e.kind == "queue"][-1].data["running"] == 0

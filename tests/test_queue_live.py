@@ -33,8 +33,10 @@ async def test_moving_a_pending_job_to_the_front_runs_it_next(slow_run: StudioRu
         assert (moved["id"], moved["prompt_id"], moved["state"]) == (c["id"], c["prompt_id"], "queued")
 
         status, body = await slow_api.get("/queue")
-        assert [e["job_id"] for e in body["data"]["pending"]] == [c["id"], a["id"], b["id"]]
+        pending = [e["job_id"] for e in body["data"]["items"] if e["position"] > 0]
+        assert pending == [c["id"], a["id"], b["id"]]
         expected = {blocker["id"]: 0, c["id"]: 1, a["id"]: 2, b["id"]: 3}
+        assert body["data"]["positions"] == expected
         await sse.wait_for(lambda events: any(e.kind == "queue" and e.data["positions"] == expected for e in events))
 
         done = {j["id"]: await wait_for_state(slow_api, j["id"], {"done"}, timeout=15) for j in (a, b, c)}
@@ -74,6 +76,8 @@ async def test_clearing_everyone_keeps_the_running_job_and_shows_at_once(slow_ru
 
         await sse.wait_for(lambda events: cancelled(events) == targets, timeout=1.0)
         await sse.wait_for(
-            lambda events: last_queue(events) == {"running": 1, "pending": 0, "positions": {running["id"]: 0}}
+            lambda events: (
+                last_queue(events) == {"running": 1, "pending": 0, "positions": {running["id"]: 0}, "connected": True}
+            )
         )
         assert (await wait_for_state(slow_api, running["id"], {"done"}))["state"] == "done"

@@ -21,8 +21,7 @@ function refreshPositions() {
   queueTimer = setTimeout(async () => {
     if (!jobs.list().some((j) => j.state === 'queued')) return
     try {
-      const q = await api.get<{ pending?: { job_id?: string | null; position?: number | null }[] }>('/queue')
-      jobs.applyPositions(Array.isArray(q?.pending) ? q.pending : [])
+      jobs.applyQueue(await api.get<unknown>('/queue'))
     } catch (e) {
       if (isMissingRoute(e)) queueMissing = true
     }

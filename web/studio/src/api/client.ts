@@ -378,12 +378,12 @@ export class ApiClient {
   }
 }
 
+/** The counts of a queue payload (the `queue` event, GET /queue and the status's `queue` share one shape). */
 export function normalizeQueue(q: unknown): QueueCounts | null {
   if (!q || typeof q !== 'object') return null
   const o = q as Record<string, unknown>
-  const num = (v: unknown) => (typeof v === 'number' ? v : Array.isArray(v) ? v.length : 0)
-  if ('running' in o || 'pending' in o) return { running: num(o.running), pending: num(o.pending) }
-  return null
+  if (typeof o.running !== 'number' || typeof o.pending !== 'number') return null
+  return { running: o.running, pending: o.pending }
 }
 
 /** The shared client used by the app. */

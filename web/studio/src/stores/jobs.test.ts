@@ -84,6 +84,23 @@ describe('jobs store', () => {
     expect(s.positionsInEvents.value).toBe(true)
   })
 
+  it('reads GET /queue as it reads a queue event (one shape, entries beside it)', () => {
+    const s = createJobsStore()
+    s.upsert(job('j_1', '01:00'))
+    s.applyQueue({
+      running: 1,
+      pending: 1,
+      positions: { j_1: 1 },
+      connected: true,
+      items: [
+        { job_id: null, prompt_id: null, number: 3, position: 0, mine: false },
+        { job_id: 'j_1', prompt_id: 'p1', number: 4, position: 1, mine: true },
+      ],
+    })
+    expect({ ...s.queue }).toEqual({ running: 1, pending: 1 })
+    expect(s.queuePosition(s.get('j_1')!)).toBe(1)
+  })
+
   it('resync drops the local live state and uses the server snapshot', () => {
     const s = createJobsStore()
     const gaps = vi.fn()
