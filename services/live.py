@@ -122,6 +122,10 @@ class LiveJobs:
     def submitted(self, prompt_id: str, job: dict[str, Any], owner_id: int, graph: dict[str, Any]) -> None:
         """A stored job is about to go to ComfyUI: know it before ComfyUI's first message, and say so."""
         self._track(prompt_id, job, owner_id, graph)
+        self._publish_job(job, owner_id)
+
+    def _publish_job(self, job: dict[str, Any], owner_id: int) -> None:
+        """The one producer of `job` events: a job dict as ``job_to_dict`` builds it (with live fields merged)."""
         self.hub.publish("job", {"job": job}, user_id=owner_id)
 
     def _track(self, prompt_id: str, job: dict[str, Any], owner_id: int, graph: dict[str, Any]) -> None:
@@ -222,7 +226,7 @@ class LiveJobs:
                 **(extra or {}),
             }
             self.cache[prompt_id] = job
-            self.hub.publish("job", {"job": job}, user_id=ref.owner_id)
+            self._publish_job(job, ref.owner_id)
             self._write("state", prompt_id, (snapshot, extra or {}))
         elif change.kind == "progress":
             progress = progress_of(snapshot)
@@ -419,7 +423,7 @@ class LiveJobs:
         async with self.jobs.store.session(owner) as session:
             full = await self.jobs.serialize(session, [rows[ref.job_id] for ref in ended.values()])
         for (prompt_id, ref), job in zip(ended.items(), full, strict=True):
-            self.hub.publish("job", {"job": job}, user_id=ref.owner_id)
+            self._publish_job(job, ref.owner_id)
             self.tracker.forget(prompt_id)
             self.refs.pop(prompt_id, None)
             self.cache.pop(prompt_id, None)

@@ -78,3 +78,26 @@ async def test_a_rejected_submit_reads_back_as_the_stream_said(run: StudioRun, a
                 seen.append(line)
         stream.close()
     assert '"state":"queued"' in seen[0] and '"state":"rejected"' in seen[1]
+
+
+def _job_event_producers(tree: ast.AST) -> list[int]:
+    """Lines that publish a `job` event (`<hub>.publish("job", …)`)."""
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "publish"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and node.args[0].value == "job"
+    ]
+
+
+def test_one_producer_of_job_events() -> None:
+    producers = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in _sources()
+        for line in _job_event_producers(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert len(producers) == 1 and producers[0].startswith(str(OWNER)), producers
