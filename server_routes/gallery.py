@@ -20,7 +20,8 @@ ID_PATTERN = JOB.pattern
 
 
 def gallery(request: web.Request) -> Gallery:
-    return Gallery(studio(request).jobs)
+    app = studio(request)
+    return Gallery(app.jobs, app.queue, app.files)
 
 
 class HistoryPage(Schema):

@@ -32,13 +32,13 @@ async def upload_image(request: web.Request) -> object:
     app = studio(request)
     data = await _read_upload(request, app.config.max_upload_bytes)
     request[CREATED] = True
-    return await app.jobs.upload(user_id(request), data)
+    return await app.files.upload(user_id(request), data)
 
 
 @routes.get("/api/v1/images/{image_id}")
 async def get_image(request: web.Request) -> web.StreamResponse:
     app = studio(request)
-    data, mime = await app.jobs.image_file(user_id(request), path_id(request, "image_id"))
+    data, mime = await app.files.image_file(user_id(request), path_id(request, "image_id"))
     return web.Response(
         body=data,
         content_type=mime,
@@ -49,7 +49,7 @@ async def get_image(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/v1/images/{image_id}/thumb")
 async def get_thumbnail(request: web.Request) -> web.StreamResponse:
     app = studio(request)
-    image = await app.jobs.image_row(user_id(request), path_id(request, "image_id"))
+    image = await app.files.image_row(user_id(request), path_id(request, "image_id"))
     path = app.config.thumbs_dir / f"{image.id}.webp"
     try:
         data = await asyncio.to_thread(path.read_bytes)

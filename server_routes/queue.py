@@ -23,19 +23,19 @@ class Empty(Schema):
 
 @routes.get("/api/v1/queue")
 async def get_queue(request: web.Request) -> object:
-    return await studio(request).jobs.queue(user_id(request))
+    return await studio(request).queue.queue(user_id(request))
 
 
 @routes.delete("/api/v1/queue/{job_id}")
 async def delete_queued_job(request: web.Request) -> object:
-    return await studio(request).jobs.cancel(user_id(request), path_id(request, "job_id"))
+    return await studio(request).queue.cancel(user_id(request), path_id(request, "job_id"))
 
 
 @routes.post("/api/v1/queue/{job_id}/front")
 async def move_job_to_front(request: web.Request) -> object:
     app = studio(request)
     await read_json(request, Empty, limit=app.config.max_json_bytes)
-    return await app.jobs.move_to_front(user_id(request), path_id(request, "job_id"))
+    return await app.queue.move_to_front(user_id(request), path_id(request, "job_id"))
 
 
 @routes.post("/api/v1/queue/clear")
@@ -45,11 +45,11 @@ async def clear_queue(request: web.Request) -> object:
     everyone = body.scope == "all"
     if everyone and not is_owner(request):
         raise StudioError("forbidden", "Only the owner can clear everyone's pending jobs")
-    return await app.jobs.clear(user_id(request), everyone=everyone)
+    return await app.queue.clear(user_id(request), everyone=everyone)
 
 
 @routes.post("/api/v1/queue/interrupt")
 async def interrupt_running(request: web.Request) -> object:
     app = studio(request)
     await read_json(request, Empty, limit=app.config.max_json_bytes)
-    return await app.jobs.interrupt(user_id(request), is_owner=is_owner(request))
+    return await app.queue.interrupt(user_id(request), is_owner=is_owner(request))

@@ -26,7 +26,7 @@ async def get_status(request: web.Request) -> object:
         system = stats.get("system", {}) if isinstance(stats, dict) else {}
         comfy.update(connected=True, version=system.get("comfyui_version"))
     # the `queue` event's payload, from the same builder
-    queue = app.jobs.queue_view(raw, uid)
+    queue = app.queue.queue_view(raw, uid)
     # How many files each watched model folder has (as last read: the watcher keeps it current).
     models = {folder: len(files) for folder, files in app.models.lists.items()}
     return {"studio": {"version": __version__}, "comfy": comfy, "queue": queue, "models": models}

@@ -35,6 +35,7 @@ from ..engine.patches import SEED_DRAW_MAX
 from ..engine.shortcodes import Registry
 from ..engine.text import check_prompt_text
 from .comfy_host import JSON
+from .files import Files
 from .jobs import CHOICE_SEED, Jobs, image_to_dict, iso
 from .models import combo_choices
 from .workflows import Imported, Workflows
@@ -91,9 +92,17 @@ RegistryFor = Callable[[int, str | None], Awaitable[Registry]]
 
 class Actions:
     def __init__(
-        self, store: Store, jobs: Jobs, workflows: Workflows, owner_id: object, *, registry: RegistryFor
+        self,
+        store: Store,
+        jobs: Jobs,
+        files: Files,
+        workflows: Workflows,
+        owner_id: object,
+        *,
+        registry: RegistryFor,
     ) -> None:
         self.store = store
+        self.files = files
         self.registry = registry  # the user's shortcodes: built-ins as the owner edited them, own, shared
         self.jobs = jobs
         self.workflows = workflows
@@ -336,7 +345,7 @@ class Actions:
         if image_id is None:
             return None
         try:
-            return await self.jobs.image_row(user_id, image_id)
+            return await self.files.image_row(user_id, image_id)
         except StudioError:
             raise StudioError("not_found", f"The {what} image {image_id} was not found") from None
 

@@ -12,15 +12,19 @@ from sqlalchemy import func, select
 from ..db.models import Image, Job, Prompt, utcnow
 from ..engine.errors import StudioError, not_found
 from .comfy_host import HostError
+from .files import Files
 from .jobs import JSON, Jobs
+from .queue_control import QueueControl
 
 MAX_BULK = 200
 _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 
 class Gallery:
-    def __init__(self, jobs: Jobs) -> None:
+    def __init__(self, jobs: Jobs, queue: QueueControl, files: Files) -> None:
         self.jobs = jobs
+        self.queue = queue
+        self.files = files
         self.store = jobs.store
 
     async def prompt_history(self, owner_id: int, *, limit: int, before: int | None) -> dict[str, JSON]:
@@ -56,7 +60,7 @@ class Gallery:
         if job["state"] == "running":
             raise StudioError("conflict", f"Job {job_id} is running: interrupt it first")
         if job["state"] == "queued":
-            await self.jobs.cancel(owner_id, job_id)
+            await self.queue.cancel(owner_id, job_id)
         now = utcnow()
         async with self.store.session(owner_id) as session, session.begin():
             row = await session.get(Job, job_id)
@@ -91,11 +95,11 @@ class Gallery:
         """A zip of the chosen images, named by job and image id (never by ComfyUI's file names)."""
         files: list[tuple[str, bytes]] = []
         for image_id in dict.fromkeys(image_ids):
-            image = await self.jobs.image_row(owner_id, image_id)
+            image = await self.files.image_row(owner_id, image_id)
             if image.deleted_at is not None:
                 raise not_found("Image")
             try:
-                data, mime = await self.jobs.image_file(owner_id, image_id)
+                data, mime = await self.files.image_file(owner_id, image_id)
             except (StudioError, HostError):
                 continue  # a file ComfyUI no longer has is left out, the rest still downloads
             prefix = f"{image.job_id}-" if image.job_id else ""

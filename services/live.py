@@ -21,10 +21,13 @@ from typing import Any
 from sqlalchemy import select
 
 from ..db.models import Job, utcnow
+from ..db.store import Store
 from ..engine.ids import JOB, new_id
 from ..engine.jobstate import Change, JobSnapshot, JobState, JobTracker
+from .comfy_calls import LoggedComfy
 from .comfy_host import HostError
 from .eventhub import EventHub
+from .files import Files
 from .jobs import Jobs, image_to_dict, job_to_dict
 
 log = logging.getLogger("comfyui_studio.live")
@@ -74,8 +77,13 @@ def _error_of(snapshot: JobSnapshot) -> dict[str, Any] | None:
 
 
 class LiveJobs:
-    def __init__(self, jobs: Jobs, hub: EventHub, local_owner: Any) -> None:
-        self.jobs = jobs
+    def __init__(
+        self, store: Store, comfy: LoggedComfy, jobs: Jobs, files: Files, hub: EventHub, local_owner: Any
+    ) -> None:
+        self.store = store
+        self.comfy = comfy
+        self.jobs = jobs  # reads: a stored job as the API shows it
+        self.files = files  # a job's outputs
         self.hub = hub
         self._local_owner = local_owner  # callable → the owner id, for foreign jobs
         self.tracker = JobTracker()
@@ -302,7 +310,7 @@ class LiveJobs:
             self._queue_dirty = False
             try:
                 # The host directly, not the call log: this runs on every queue change.
-                raw = await self.jobs.comfy.host.queue()
+                raw = await self.comfy.host.queue()
             except HostError:
                 return
             except Exception:
@@ -395,7 +403,7 @@ class LiveJobs:
     async def _store_owner_run(self, owner: int, run: list[tuple[str, str, JobRef, Any]]) -> None:
         ids = {ref.job_id for _kind, _pid, ref, _payload in run}
         ended: dict[str, JobRef] = {}
-        async with self.jobs.store.session(owner) as session, session.begin():
+        async with self.store.session(owner) as session, session.begin():
             rows = {j.id: j for j in (await session.scalars(select(Job).where(Job.id.in_(ids)))).all()}
             for kind, prompt_id, ref, payload in run:
                 job = rows.get(ref.job_id)
@@ -420,7 +428,7 @@ class LiveJobs:
         if not ended:
             return
         # Outputs were written before this (the writer is ordered): publish each complete job once.
-        async with self.jobs.store.session(owner) as session:
+        async with self.store.session(owner) as session:
             full = await self.jobs.serialize(session, [rows[ref.job_id] for ref in ended.values()])
         for (prompt_id, ref), job in zip(ended.items(), full, strict=True):
             self._publish_job(job, ref.owner_id)
@@ -431,7 +439,7 @@ class LiveJobs:
 
     async def _store_outputs(self, items: list[tuple[str, JobRef, dict[str, Any]]]) -> None:
         prepared = await asyncio.gather(
-            *(self.jobs.prepare_outputs(ref.owner_id, ref.job_id, outputs) for _pid, ref, outputs in items)
+            *(self.files.prepare_outputs(ref.owner_id, ref.job_id, outputs) for _pid, ref, outputs in items)
         )
         by_owner: dict[int, tuple[list[Any], list[Any]]] = {}
         for (_pid, ref, _outputs), (images, calls) in zip(items, prepared, strict=True):
@@ -439,12 +447,12 @@ class LiveJobs:
             images_of += images
             calls_of += calls
         for owner, (images, calls) in by_owner.items():
-            await self.jobs.store_outputs(owner, images, calls)
+            await self.files.store_outputs(owner, images, calls)
         for (prompt_id, ref, outputs), (images, _calls) in zip(items, prepared, strict=True):
             for meta in studio_metadata(outputs):
                 # Studio Save Image tells what prompt and parameters made its images, even for a
                 # graph queued from ComfyUI's own editor.
-                text = await self.jobs.record_studio_metadata(ref.owner_id, ref.job_id, meta)
+                text = await self.files.record_studio_metadata(ref.owner_id, ref.job_id, meta)
                 cached = self.cache.get(prompt_id)
                 if cached is not None and text and not cached.get("prompt_text"):
                     cached["prompt_text"] = text
@@ -458,13 +466,13 @@ class LiveJobs:
     async def _store_foreign(self, prompt_id: str, ref: JobRef) -> None:
         graph: dict[str, Any] = {}
         try:
-            queue = await self.jobs.comfy.queue(owner_id=ref.owner_id)
+            queue = await self.comfy.queue(owner_id=ref.owner_id)
             for item in queue["queue_running"] + queue["queue_pending"]:
                 if item[1] == prompt_id and isinstance(item[2], dict):
                     graph = item[2]
         except HostError:
             pass
-        async with self.jobs.store.session(ref.owner_id) as session, session.begin():
+        async with self.store.session(ref.owner_id) as session, session.begin():
             session.add(
                 Job(
                     id=ref.job_id, owner_id=ref.owner_id, prompt_id=prompt_id, state="queued", graph=graph, foreign=True
@@ -475,7 +483,7 @@ class LiveJobs:
 
     async def _settle_from_history(self, prompt_id: str, ref: JobRef) -> None:
         try:
-            history = await self.jobs.comfy.history(prompt_id, job_id=ref.job_id, owner_id=ref.owner_id)
+            history = await self.comfy.history(prompt_id, job_id=ref.job_id, owner_id=ref.owner_id)
         except HostError:
             log.warning("Could not read ComfyUI's history for %s", prompt_id)
             return

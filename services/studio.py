@@ -15,11 +15,13 @@ from .actions import Actions
 from .comfy_calls import LoggedComfy
 from .comfy_host import ComfyHost
 from .eventhub import EventHub
+from .files import Files
 from .jobs import Jobs
 from .live import LiveJobs
 from .models import Models
 from .nodepacks import NodePacks
 from .prompts import Prompts
+from .queue_control import QueueControl
 from .reconcile import Reconciler
 from .settings import Settings
 from .shortcodes import Shortcodes
@@ -37,6 +39,8 @@ class Studio:
     host: ComfyHost
     comfy: LoggedComfy
     jobs: Jobs
+    files: Files
+    queue: QueueControl
     hub: EventHub
     shortcodes: Shortcodes
     workflows: Workflows
@@ -58,8 +62,9 @@ class Studio:
         workflows = Workflows(store, comfy, models)
         workflows.node_packs = NodePacks(config.node_map_paths, config.custom_nodes_dirs)
         jobs = Jobs(config, store, comfy, node_definitions=lambda: workflows.object_info())
+        files = Files(config, store, comfy)
         studio: Studio
-        actions = Actions(store, jobs, workflows, lambda: studio.owner_id, registry=shortcodes.registry)
+        actions = Actions(store, jobs, files, workflows, lambda: studio.owner_id, registry=shortcodes.registry)
         models.status = actions.checkpoint_status  # the `models` event carries what the default actions can do
         settings = Settings(store, shortcodes, workflows)
         studio = cls(
@@ -68,6 +73,8 @@ class Studio:
             host=host,
             comfy=comfy,
             jobs=jobs,
+            files=files,
+            queue=QueueControl(store, comfy, jobs),
             hub=hub,
             shortcodes=shortcodes,
             workflows=workflows,
@@ -83,7 +90,7 @@ class Studio:
         ensure_private_dir(self.config.data_dir)
         await self.store.open()
         self.owner_id = await self._ensure_local_owner()
-        self.live = LiveJobs(self.jobs, self.hub, lambda: self.owner_id)
+        self.live = LiveJobs(self.store, self.comfy, self.jobs, self.files, self.hub, lambda: self.owner_id)
         self.jobs.lifecycle = self.live
         self.host.subscribe(self.live.on_event)
         self.live.start()
