@@ -42,7 +42,7 @@ async def suggest_shortcodes(request: web.Request) -> object:
 
 @routes.get("/api/v1/shortcodes/export")
 async def export_shortcodes(request: web.Request) -> object:
-    return await service.shortcodes_of(studio(request)).export(user_id(request), is_owner(request))
+    return await studio(request).shortcodes.export(user_id(request), is_owner(request))
 
 
 @routes.post("/api/v1/shortcodes/preview")
@@ -56,12 +56,12 @@ async def preview_shortcode_definition(request: web.Request) -> object:
 async def import_shortcodes(request: web.Request) -> object:
     app = studio(request)
     document = await read_json(request, service.ExportDocument, limit=app.config.max_json_bytes)
-    return await service.shortcodes_of(app).import_(user_id(request), is_owner(request), document)
+    return await app.shortcodes.import_(user_id(request), is_owner(request), document)
 
 
 @routes.get("/api/v1/shortcodes")
 async def list_shortcodes(request: web.Request) -> object:
-    return await service.shortcodes_of(studio(request)).list(user_id(request), is_owner(request))
+    return await studio(request).shortcodes.list(user_id(request), is_owner(request))
 
 
 @routes.post("/api/v1/shortcodes")
@@ -76,7 +76,7 @@ async def create_shortcode(request: web.Request) -> object:
 @routes.get("/api/v1/shortcodes/{shortcode_id}")
 async def get_shortcode(request: web.Request) -> object:
     app = studio(request)
-    return await service.shortcodes_of(app).get(user_id(request), is_owner(request), _shortcode_id(request))
+    return await app.shortcodes.get(user_id(request), is_owner(request), _shortcode_id(request))
 
 
 @routes.put("/api/v1/shortcodes/{shortcode_id}")
@@ -90,4 +90,4 @@ async def update_shortcode(request: web.Request) -> object:
 @routes.delete("/api/v1/shortcodes/{shortcode_id}")
 async def delete_shortcode(request: web.Request) -> object:
     app = studio(request)
-    return await service.shortcodes_of(app).delete(user_id(request), is_owner(request), _shortcode_id(request))
+    return await app.shortcodes.delete(user_id(request), is_owner(request), _shortcode_id(request))

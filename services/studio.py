@@ -5,21 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from ..config import StudioConfig
-from ..db.models import User
+from ..db import accounts as accounts_db
 from ..db.private import ensure_private_dir
 from ..db.store import Store
 from .actions import Actions
 from .comfy_calls import LoggedComfy
 from .comfy_host import ComfyHost
 from .eventhub import EventHub
+from .gallery import Gallery
 from .jobs import Jobs
 from .live import LiveJobs
 from .models import Models
 from .nodepacks import NodePacks
 from .reconcile import Reconciler
+from .security import Security
 from .settings import Settings
 from .shortcodes import Shortcodes
 from .workflows import Workflows
@@ -42,6 +42,8 @@ class Studio:
     actions: Actions
     models: Models
     settings: Settings
+    gallery: Gallery
+    security: Security
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
@@ -71,11 +73,15 @@ class Studio:
             actions=actions,
             models=models,
             settings=Settings(store, shortcodes, workflows),
+            gallery=Gallery(jobs),
+            security=Security.build(config, store),
         )
         return studio
 
     async def start(self, *, follow_comfy: bool = True) -> None:
         """Open the store and start following ComfyUI (`follow_comfy=False`: one-shot command-line use)."""
+        if follow_comfy:
+            self.security.load_keys()  # first: a refused key file stops start-up with nothing open
         ensure_private_dir(self.config.data_dir)
         await self.store.open()
         self.owner_id = await self._ensure_local_owner()
@@ -93,6 +99,7 @@ class Studio:
         await self.models.start()
         # Jobs a previous process left active: followed, settled, re-queued or lost.
         await self.reconciler.run()
+        await self.security.start(self.owner_id)
         start_events = getattr(self.host, "start_events", None)
         if callable(start_events):
             # A remote ComfyUI: its /ws, and after every reconnect a reconciliation for what was missed.
@@ -131,10 +138,5 @@ class Studio:
         await self.store.close()
 
     async def _ensure_local_owner(self) -> int:
-        async with self.store.session() as session, session.begin():
-            owner = await session.scalar(select(User).where(User.role == "owner").order_by(User.id).limit(1))
-            if owner is None:
-                owner = User(username="owner", role="owner")
-                session.add(owner)
-                await session.flush()
-            return owner.id
+        async with self.store.transaction() as session:
+            return await accounts_db.ensure_owner(session)
