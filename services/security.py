@@ -18,15 +18,15 @@ from ..config import StudioConfig
 from ..db import settings as settings_db
 from ..db.private import ensure_private_dir
 from ..db.store import Store
-from ..settings_table import from_environment, is_set
+from ..settings_table import ENVIRONMENT, from_environment, is_set
 from .accounts import Accounts, LoginGuard, SetupCode
 from .secrets import Secrets, install_redaction, secret_key
 from .sessions import Sessions, SigningKeys
 
 log = logging.getLogger("comfyui_studio.security")
 
-LOCAL_LOGIN_SETTING = "security.local_owner_login"
 LOCAL_LOGIN_ENV = "STUDIO_LOCAL_OWNER_LOGIN"
+LOCAL_LOGIN_SETTING = ENVIRONMENT[LOCAL_LOGIN_ENV].name  # a stored row under this name applies when it is unset
 ALLOWED_HOSTS_ENV = "STUDIO_ALLOWED_HOSTS"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})  # noqa: S104 (these are what we look for)
