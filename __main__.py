@@ -14,13 +14,11 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy import select
 
 from .config import DATA_DIR_ENV, StudioConfig, standalone_data_dir
-from .db.models import ComfyCall
 from .engine.errors import StudioError
 from .plugin import mount_standalone
-from .server_routes.calls import call_to_dict
+from .services.comfy_calls import call_to_dict
 from .services.comfy_remote import DEFAULT_COMFY_URL, RemoteHost
 from .services.studio import Studio
 
@@ -41,20 +39,14 @@ async def _calls(args: argparse.Namespace) -> int:
     await studio.start(follow_comfy=False)  # a one-shot command: no /ws, no reconciliation
     try:
         if args.calls_command == "list":
-            query = select(ComfyCall).order_by(ComfyCall.id.desc()).limit(args.limit)
-            if args.job:
-                query = query.where(ComfyCall.job_id == args.job)
-            async with studio.store.session() as session:
-                rows = (await session.scalars(query)).all()
-            for call in rows:
+            for call in await studio.comfy.recent(args.limit, job_id=args.job):
                 status = call.status if call.status is not None else "---"
                 sys.stdout.write(
                     f"{call.id:>6}  {call.started_at:%Y-%m-%d %H:%M:%S}  {call.operation:<12} {call.method:<4} "
                     f"{status!s:>3}  {call.runtime_ms:>9.2f} ms  {call.job_id or ''}\n"
                 )
             return 0
-        async with studio.store.session() as session:
-            call = await session.get(ComfyCall, args.id)
+        call = await studio.comfy.logged(args.id)
         if call is None:
             sys.stderr.write(f"No logged call {args.id}\n")
             return 1

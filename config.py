@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .settings_table import from_environment
+
 DATA_DIR_ENV = "STUDIO_DATA_DIR"
 DB_URL_ENV = "STUDIO_DB_URL"
 DEV_ENV = "STUDIO_DEV"
@@ -51,9 +53,9 @@ class StudioConfig:
 
     @classmethod
     def from_env(cls, default_data_dir: Path) -> StudioConfig:
-        data_dir = Path(os.environ.get(DATA_DIR_ENV) or default_data_dir)
+        data_dir = Path(str(from_environment(DATA_DIR_ENV)) or default_data_dir)
         return cls(
             data_dir=data_dir,
-            db_url=os.environ.get(DB_URL_ENV, ""),
-            dev=os.environ.get(DEV_ENV, "") not in ("", "0", "false"),
+            db_url=str(from_environment(DB_URL_ENV)),
+            dev=bool(from_environment(DEV_ENV)),
         )

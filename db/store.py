@@ -6,6 +6,8 @@ import asyncio
 import logging
 import shutil
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
@@ -221,6 +223,12 @@ class Store:
         session = self.sessions()
         session.info[ACTOR_KEY] = actor_id
         return session
+
+    @asynccontextmanager
+    async def transaction(self, actor_id: int | None = None) -> AsyncIterator[AsyncSession]:
+        """One use case's unit of work: a session in a transaction, committed on exit, rolled back on error."""
+        async with self.session(actor_id) as session, session.begin():
+            yield session
 
 
 __all__ = ["Base", "Store", "create_engine", "migrate"]

@@ -10,7 +10,6 @@ from pydantic import Field
 from ..engine.dynprompts import MAX_SEED
 from ..engine.errors import StudioError
 from ..engine.ids import IMAGE, WORKFLOW
-from ..services.actions import services_for
 from .context import CREATED, path_id, studio, user_id
 from .validation import Schema, read_json
 
@@ -74,20 +73,20 @@ class Rerun(Schema):
 
 @routes.get("/api/v1/actions")
 async def list_actions(request: web.Request) -> object:
-    _, actions = services_for(studio(request))
+    actions = studio(request).actions
     return await actions.list(user_id(request))
 
 
 @routes.get("/api/v1/actions/status")
 async def get_actions_status(request: web.Request) -> object:
-    _, actions = services_for(studio(request))
+    actions = studio(request).actions
     return await actions.checkpoint_status()
 
 
 @routes.post("/api/v1/actions")
 async def create_action(request: web.Request) -> object:
     body = await read_json(request, CreateAction, limit=studio(request).config.max_json_bytes)
-    _, actions = services_for(studio(request))
+    actions = studio(request).actions
     result = await actions.create(user_id(request), body.model_dump())
     request[CREATED] = True
     return result
@@ -95,20 +94,20 @@ async def create_action(request: web.Request) -> object:
 
 @routes.get("/api/v1/actions/{slot}")
 async def get_action(request: web.Request) -> object:
-    _, actions = services_for(studio(request))
+    actions = studio(request).actions
     return await actions.get(user_id(request), slot(request))
 
 
 @routes.patch("/api/v1/actions/{slot}")
 async def update_action(request: web.Request) -> object:
     body = await read_json(request, UpdateAction, limit=studio(request).config.max_json_bytes)
-    _, actions = services_for(studio(request))
+    actions = studio(request).actions
     return await actions.update(user_id(request), slot(request), body.model_dump(exclude_unset=True))
 
 
 @routes.delete("/api/v1/actions/{slot}")
 async def delete_action(request: web.Request) -> object:
-    _, actions = services_for(studio(request))
+    actions = studio(request).actions
     return await actions.delete(user_id(request), slot(request))
 
 
@@ -117,7 +116,7 @@ async def run_action(request: web.Request) -> object:
     app = studio(request)
     body = await read_json(request, RunAction, limit=app.config.max_json_bytes)
     text = body.text or None  # checked by the service, as on every prompt path
-    _, actions = services_for(app)
+    actions = app.actions
     result = await actions.run(
         user_id(request),
         slot(request),
@@ -134,14 +133,14 @@ async def run_action(request: web.Request) -> object:
 
 @routes.get("/api/v1/lineage/{image_id}")
 async def get_lineage(request: web.Request) -> object:
-    _, actions = services_for(studio(request))
+    actions = studio(request).actions
     return await actions.lineage(user_id(request), path_id(request, "image_id"))
 
 
 @routes.post("/api/v1/lineage/jobs/{job_id}/rerun")
 async def rerun_job(request: web.Request) -> object:
     body = await read_json(request, Rerun, limit=studio(request).config.max_json_bytes)
-    _, actions = services_for(studio(request))
+    actions = studio(request).actions
     result = await actions.rerun(user_id(request), path_id(request, "job_id"), same_seed=body.same_seed)
     request[CREATED] = True
     return result

@@ -66,7 +66,6 @@ def create_app(studio: Studio) -> web.Application:
     events.add_routes(app)
     StudioPage().add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
-    security.install(app, studio)  # after _lifecycle: keys load once the store is open
     return app
 
 

@@ -12,12 +12,12 @@ import logging
 from aiohttp import web
 from pydantic import Field
 
-from ..db.models import User
 from ..engine.envelope import success
 from ..engine.errors import StudioError
 from ..services.accounts import check_password, check_username
+from ..services.security import Security
 from ..services.sessions import ACCESS_TTL_S, REFRESH_TTL_S, Identity, Issued, RefreshRefused
-from .context import CREATED, REQUEST_ID, is_owner, user_id
+from .context import CREATED, REQUEST_ID, is_owner, studio, user_id
 from .middleware import envelope_response
 from .security import (
     ACCESS_COOKIE,
@@ -25,8 +25,7 @@ from .security import (
     IDENTITY,
     NONCE_COOKIE,
     REFRESH_COOKIE,
-    SECURITY,
-    Security,
+    local_trust,
     mount_prefix,
 )
 from .validation import Schema, read_json
@@ -63,7 +62,7 @@ class Empty(Schema):
 
 
 def _security(request: web.Request) -> Security:
-    return request.config_dict[SECURITY]
+    return studio(request).security
 
 
 def _peer(request: web.Request) -> str:
@@ -116,7 +115,7 @@ def _ended(request: web.Request, data: dict[str, object]) -> web.Response:
 
 async def _session_payload(security: Security, identity: Identity | None, csrf: str) -> dict[str, object]:
     login_required = security.login_required
-    setup_required = login_required and await security.accounts.needs_setup(security.studio.owner_id)
+    setup_required = login_required and await security.accounts.needs_setup(security.owner_id)
     return {
         "user": _user_dict(identity) if identity is not None else None,
         "csrf_token": csrf,
@@ -136,8 +135,8 @@ async def get_session(request: web.Request) -> web.StreamResponse:
     if identity is not None and identity.family_id is not None:
         csrf = security.sessions.csrf_for_family(identity.family_id)
         return _respond(request, await _session_payload(security, identity, csrf))
-    if security.local_trust(request):
-        owner = await security.accounts.get(security.studio.owner_id)
+    if local_trust(request):
+        owner = await security.accounts.get(security.owner_id)
         if owner is not None and not owner.disabled:
             issued = await security.sessions.open(owner, local=True)
             payload = await _session_payload(security, issued.identity, issued.csrf)
@@ -184,7 +183,7 @@ async def refresh(request: web.Request) -> web.StreamResponse:
         try:
             issued = await security.sessions.refresh(token)
         except RefreshRefused as exc:
-            if exc.reason == "reused" or not security.local_trust(request):
+            if exc.reason == "reused" or not local_trust(request):
                 message = "This session was ended" if exc.reason in ("reused", "revoked") else "Log in again"
                 raise StudioError("unauthorized", message) from None
         else:
@@ -193,7 +192,7 @@ async def refresh(request: web.Request) -> web.StreamResponse:
                 return _respond(request, {"refreshed": True})
     if issued is None:
         # No usable refresh token: only the local owner of a loopback-only studio gets a new session.
-        owner = await security.accounts.get(security.studio.owner_id) if security.local_trust(request) else None
+        owner = await security.accounts.get(security.owner_id) if local_trust(request) else None
         if owner is None or owner.disabled:
             raise StudioError("unauthorized", "Log in again")
         issued = await security.sessions.open(owner, local=True)
@@ -228,7 +227,7 @@ async def setup(request: web.Request) -> web.StreamResponse:
     check_password(body.password)
     peer = _peer(request)
     security.guard.check(peer, None)
-    owner_id = security.studio.owner_id
+    owner_id = security.owner_id
     if not await security.accounts.needs_setup(owner_id):
         raise StudioError("conflict", "The studio is already set up; log in instead")
     if not security.setup_code.matches(body.code):
@@ -262,7 +261,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
             raise StudioError("forbidden", "The current password is not right")
     await security.accounts.set_password(uid, uid, body.new_password, field="new_password")
     await security.sessions.revoke_user(uid, "password_changed")
-    fresh: User | None = await security.accounts.get(uid)
+    fresh = await security.accounts.get(uid)
     assert fresh is not None
     issued = await security.sessions.open(fresh, reason="password_changed")
     return _with_session(request, await _session_payload(security, issued.identity, issued.csrf), issued)

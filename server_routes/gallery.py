@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import Field
 
 from ..engine.ids import JOB, WORKFLOW
-from ..services.gallery import MAX_BULK, Gallery
+from ..services.gallery import MAX_BULK
 from ..services.search import JobFilter
 from .context import checked_id, path_id, studio, user_id
 from .validation import Schema, query_model, read_json
@@ -17,11 +17,6 @@ from .validation import Schema, query_model, read_json
 routes = web.RouteTableDef()
 
 ID_PATTERN = JOB.pattern
-
-
-def gallery(request: web.Request) -> Gallery:
-    app = studio(request)
-    return Gallery(app.jobs, app.queue, app.files)
 
 
 class HistoryPage(Schema):
@@ -52,7 +47,7 @@ class ArchiveQuery(Schema):
 @routes.get("/api/v1/prompts/history")
 async def get_prompt_history(request: web.Request) -> object:
     page = query_model(request, HistoryPage)
-    return await gallery(request).prompt_history(user_id(request), limit=page.limit, before=page.cursor)
+    return await studio(request).gallery.prompt_history(user_id(request), limit=page.limit, before=page.cursor)
 
 
 @routes.get("/api/v1/jobs/search")
@@ -71,7 +66,7 @@ async def search_jobs(request: web.Request) -> object:
 
 @routes.delete("/api/v1/jobs/{job_id}")
 async def delete_job(request: web.Request) -> object:
-    return await gallery(request).delete_job(user_id(request), path_id(request, "job_id"))
+    return await studio(request).gallery.delete_job(user_id(request), path_id(request, "job_id"))
 
 
 @routes.post("/api/v1/jobs/bulk")
@@ -79,24 +74,24 @@ async def bulk_jobs(request: web.Request) -> object:
     body = await read_json(request, Bulk, limit=studio(request).config.max_json_bytes)
     for job_id in body.ids:
         checked_id("job_id", job_id, "body")
-    return await gallery(request).bulk(user_id(request), body.ids, body.op)
+    return await studio(request).gallery.bulk(user_id(request), body.ids, body.op)
 
 
 @routes.put("/api/v1/images/{image_id}/like")
 async def like_image(request: web.Request) -> object:
-    return await gallery(request).set_liked(user_id(request), path_id(request, "image_id"), True)
+    return await studio(request).gallery.set_liked(user_id(request), path_id(request, "image_id"), True)
 
 
 @routes.delete("/api/v1/images/{image_id}/like")
 async def unlike_image(request: web.Request) -> object:
-    return await gallery(request).set_liked(user_id(request), path_id(request, "image_id"), False)
+    return await studio(request).gallery.set_liked(user_id(request), path_id(request, "image_id"), False)
 
 
 @routes.get("/api/v1/images/archive")
 async def download_archive(request: web.Request) -> web.StreamResponse:
     query = query_model(request, ArchiveQuery)
     ids = [checked_id("image_id", part, "query") for part in query.ids.split(",") if part]
-    data = await gallery(request).archive(user_id(request), ids[:MAX_BULK])
+    data = await studio(request).gallery.archive(user_id(request), ids[:MAX_BULK])
     return web.Response(
         body=data,
         content_type="application/zip",

@@ -7,8 +7,7 @@ from pydantic import Field
 
 from ..engine.errors import StudioError
 from ..services.secrets import MAX_SECRET_CHARS, Secrets, check_secret_name
-from .context import CREATED, user_id
-from .security import SECURITY
+from .context import CREATED, studio, user_id
 from .validation import Schema, read_json
 
 routes = web.RouteTableDef()
@@ -21,7 +20,7 @@ class PutSecret(Schema):
 
 
 def _secrets(request: web.Request) -> Secrets:
-    secrets = request.config_dict[SECURITY].secrets
+    secrets = studio(request).security.secrets
     if secrets is None:
         raise StudioError("internal_error", "The secrets store is not open")
     return secrets

@@ -14,26 +14,23 @@ headers, or treat a loopback peer as the local user when ComfyUI listens on a ne
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
-import os
-import socket
-import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Collection, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 
 from aiohttp import web
-from sqlalchemy import select
 
-from ..db.models import Setting
-from ..db.private import ensure_private_dir
 from ..engine.errors import StudioError
-from ..services.accounts import Accounts, LoginGuard, SetupCode
-from ..services.secrets import Secrets, install_redaction, secret_key
-from ..services.sessions import AccessClaims, Identity, Sessions, SigningKeys
-from ..services.studio import Studio
-from .context import USER_ID, USER_ROLE, request_key
+from ..services.security import (
+    LOOPBACK_NAMES,
+    HostPolicy,
+    Security,
+    is_loopback_address,
+    listen_is_loopback,
+)
+from ..services.sessions import AccessClaims, Identity
+from .context import USER_ID, USER_ROLE, request_key, studio
 from .middleware import Handler
 
 log = logging.getLogger("comfyui_studio.security")
@@ -43,9 +40,6 @@ ACCESS_COOKIE = "studio_access"
 REFRESH_COOKIE = "studio_refresh"
 NONCE_COOKIE = "studio_csrf"
 CSRF_HEADER = "X-CSRF-Token"
-LOCAL_LOGIN_SETTING = "security.local_owner_login"
-LOCAL_LOGIN_ENV = "STUDIO_LOCAL_OWNER_LOGIN"
-ALLOWED_HOSTS_ENV = "STUDIO_ALLOWED_HOSTS"
 API_MARK = "/api/v1/"
 # API routes open without a session (relative to /api/v1).
 PUBLIC_API = frozenset(
@@ -60,8 +54,6 @@ PUBLIC_API = frozenset(
 # Routes where the pre-login CSRF token (bound to the nonce cookie) is accepted.
 PRE_SESSION_API = frozenset(p for m, p in PUBLIC_API if m == "POST")
 _PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-IP")
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-_WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})  # noqa: S104 (these are what we look for)
 
 IDENTITY = request_key("studio_identity", Identity)
 CLAIMS = request_key("studio_access_claims", AccessClaims)
@@ -100,42 +92,6 @@ def split_host(value: str | None) -> tuple[str, int | None] | None:
     if not hostname:
         return None
     return hostname.rstrip(".").lower(), port
-
-
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class HostPolicy:
-    """Names a request's Host may carry. IP literals cannot be rebound, so listening on a wildcard
-    address allows any of them (as Vite does); names must be listed."""
-
-    names: frozenset[str]
-    any_ip_literal: bool = False
-
-    def allows(self, hostname: str) -> bool:
-        return hostname in self.names or (self.any_ip_literal and _is_ip(hostname))
-
-
-def build_host_policy(listen: Iterable[str], extra: Iterable[str] = (), hostname: str | None = None) -> HostPolicy:
-    names = set(_LOOPBACK_NAMES)
-    host = (hostname if hostname is not None else socket.gethostname()).lower().rstrip(".")
-    if host:
-        names.update({host, host.split(".")[0], f"{host.split('.')[0]}.local"})
-    wildcard = False
-    for address in listen:
-        address = address.strip().strip("[]").lower()
-        if address in _WILDCARDS:
-            wildcard = True
-        elif address:
-            names.add(address)
-    names.update(e.strip().strip("[]").lower().rstrip(".") for e in extra if e.strip())
-    return HostPolicy(frozenset(names), any_ip_literal=wildcard)
 
 
 def host_verdict(host_header: str | None, policy: HostPolicy) -> Verdict:
@@ -224,25 +180,6 @@ def csrf_verdict(method: str, sent: str | None, expected: Collection[str]) -> Ve
     return _refuse("csrf_failed", f"The {CSRF_HEADER} header does not match this session: reload the page")
 
 
-def is_loopback_address(value: str | None) -> bool:
-    if not value:
-        return False
-    value = value.strip().strip("[]").lower()
-    if value == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(value.split("%")[0])
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
-
-
-def listen_is_loopback(listen: Iterable[str]) -> bool:
-    addresses = [a for a in listen]
-    return bool(addresses) and all(is_loopback_address(a) for a in addresses)
-
-
 def local_trust_verdict(
     *,
     enabled: bool,
@@ -261,7 +198,7 @@ def local_trust_verdict(
         and is_loopback_address(peer)
         and not proxied
         and host is not None
-        and host[0] in _LOOPBACK_NAMES
+        and host[0] in LOOPBACK_NAMES
         and sec_fetch_site in (None, "same-origin", "none")
         and (origin is None or same_origin(origin, host_header))
     )
@@ -278,122 +215,26 @@ def mount_prefix(path: str) -> str:
     return path[:index] if index >= 0 else "/studio"
 
 
-# --- the bundle ------------------------------------------------------------------------------------
+def _security(request: web.Request) -> Security:
+    return studio(request).security
 
 
-@dataclass
-class Security:
-    """Accounts, sessions, secrets and the request policy of one studio application."""
-
-    studio: Studio
-    accounts: Accounts
-    sessions: Sessions
-    guard: LoginGuard
-    setup_code: SetupCode
-    hosts: HostPolicy
-    local_owner_login: bool = True
-    secrets: Secrets | None = None
-    clock: Callable[[], float] = field(default=time.time)
-
-    @classmethod
-    def build(cls, studio: Studio) -> Security:
-        config = studio.config
-        extra = list(config.extra_allowed_hosts) + [
-            h for h in os.environ.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip()
-        ]
-        return cls(
-            studio=studio,
-            accounts=Accounts(studio.store),
-            sessions=Sessions(studio.store, SigningKeys(config.data_dir / "session.key")),
-            guard=LoginGuard(),
-            setup_code=SetupCode(config.data_dir),
-            hosts=build_host_policy(config.listen, extra),
-        )
-
-    def set_clock(self, clock: Callable[[], float]) -> None:
-        """Tests move time: sessions, key rotation and throttles all read this clock."""
-        self.clock = clock
-        self.sessions.clock = clock
-        self.sessions.keys.clock = clock
-        self.guard.per_account.clock = clock
-        self.guard.per_address.clock = clock
-
-    @property
-    def loopback_only(self) -> bool:
-        return listen_is_loopback(self.studio.config.listen)
-
-    @property
-    def login_required(self) -> bool:
-        return not (self.local_owner_login and self.loopback_only)
-
-    def local_trust(self, request: web.Request) -> bool:
-        headers = request.headers
-        return local_trust_verdict(
-            enabled=self.local_owner_login,
-            listen=self.studio.config.listen,
-            peer=request.remote,
-            host_header=headers.get("Host"),
-            sec_fetch_site=headers.get("Sec-Fetch-Site"),
-            origin=headers.get("Origin"),
-            proxied=any(h in headers for h in _PROXY_HEADERS),
-        )
-
-    def load_keys(self) -> None:
-        """The key files (before the store opens: a refused key stops start-up with nothing open)."""
-        install_redaction()
-        data_dir = self.studio.config.data_dir
-        ensure_private_dir(data_dir)  # the studio's private folder: its owner only
-        self.sessions.keys.load()
-        self.secrets = Secrets(self.studio.store, secret_key(self.studio.config.data_dir))
-
-    async def start(self) -> None:
-        """After the studio's start: settings from the store, the setup code when one is needed."""
-        self.local_owner_login = await self._local_login_setting()
-        pruned = await self.sessions.prune()
-        if pruned:
-            log.info("Removed %d expired or revoked sessions", pruned)
-        if self.login_required and await self.accounts.needs_setup(self.studio.owner_id):
-            path = self.setup_code.ensure()
-            # The path only: ComfyUI serves its console log over HTTP at /internal/logs.
-            log.warning("ComfyUI Studio needs its first-run setup: the one-time code is in %s", path)
-
-    async def _local_login_setting(self) -> bool:
-        env = os.environ.get(LOCAL_LOGIN_ENV)
-        if env is not None:
-            return env.strip().lower() not in ("0", "false", "no", "off")
-        async with self.studio.store.session() as session:
-            row = await session.get(Setting, LOCAL_LOGIN_SETTING)
-            if row is None:
-                row = await session.scalar(select(Setting).where(Setting.key == LOCAL_LOGIN_SETTING))
-        return True if row is None or not isinstance(row.value, bool) else row.value
-
-
-SECURITY: web.AppKey[Security] = web.AppKey("studio_security", Security)
-
-
-def install(app: web.Application, studio: Studio) -> Security:
-    """Build the bundle: key files load first of all start-up steps, the rest after the store is open."""
-    security = Security.build(studio)
-    app[SECURITY] = security
-
-    async def keys(_app: web.Application) -> AsyncIterator[None]:
-        security.load_keys()
-        yield
-
-    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        await security.start()
-        yield
-
-    app.cleanup_ctx.insert(0, keys)
-    app.cleanup_ctx.append(lifecycle)
-    return security
+def local_trust(request: web.Request) -> bool:
+    """Whether this request is the local owner of a loopback-only studio (no password asked)."""
+    security = _security(request)
+    headers = request.headers
+    return local_trust_verdict(
+        enabled=security.local_owner_login,
+        listen=security.config.listen,
+        peer=request.remote,
+        host_header=headers.get("Host"),
+        sec_fetch_site=headers.get("Sec-Fetch-Site"),
+        origin=headers.get("Origin"),
+        proxied=any(h in headers for h in _PROXY_HEADERS),
+    )
 
 
 # --- middlewares -----------------------------------------------------------------------------------
-
-
-def _security(request: web.Request) -> Security:
-    return request.config_dict[SECURITY]
 
 
 def _is_websocket(request: web.Request) -> bool:
@@ -464,8 +305,8 @@ async def auth_guard(request: web.Request, handler: Handler) -> web.StreamRespon
     identity: Identity | None = None
     if claims is not None and not claims.expired:
         identity = await security.sessions.identity(claims)
-    elif ACCESS_COOKIE not in request.cookies and request.method in ("GET", "HEAD") and security.local_trust(request):
-        owner = security.studio.owner_id
+    elif ACCESS_COOKIE not in request.cookies and request.method in ("GET", "HEAD") and local_trust(request):
+        owner = security.owner_id
         identity = Identity(owner, "owner", "", None, local=True)
     if identity is not None:
         request[IDENTITY] = identity

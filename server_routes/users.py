@@ -8,8 +8,8 @@ from aiohttp import web
 from pydantic import Field
 
 from ..engine.errors import StudioError
-from .context import CREATED, is_owner, path_id, user_id
-from .security import SECURITY, Security
+from ..services.security import Security
+from .context import CREATED, is_owner, path_id, studio, user_id
 from .validation import Schema, read_json
 
 routes = web.RouteTableDef()
@@ -35,7 +35,7 @@ def _owner_only(request: web.Request) -> Security:
     user_id(request)
     if not is_owner(request):
         raise StudioError("forbidden", "Only the owner manages users")
-    return request.config_dict[SECURITY]
+    return studio(request).security
 
 
 @routes.get("/api/v1/users")

@@ -7,7 +7,6 @@ from pydantic import Field
 
 from ..engine.errors import StudioError
 from ..engine.ids import WORKFLOW
-from ..services.actions import services_for
 from .context import CREATED, studio, user_id
 from .validation import Schema, query_model, read_json, read_multipart
 
@@ -60,14 +59,14 @@ class VersionPath(Schema):
 @routes.get("/api/v1/workflows")
 async def list_workflows(request: web.Request) -> object:
     query = query_model(request, ListQuery)
-    workflows, _ = services_for(studio(request))
+    workflows = studio(request).workflows
     return await workflows.list(user_id(request), tag=query.tag)
 
 
 @routes.post("/api/v1/workflows")
 async def create_workflow(request: web.Request) -> object:
     body = await read_json(request, CreateWorkflow, limit=max(studio(request).config.max_json_bytes, MAX_IMPORT_BYTES))
-    workflows, _ = services_for(studio(request))
+    workflows = studio(request).workflows
     result = await workflows.create(user_id(request), **body.model_dump())
     request[CREATED] = True
     return result
@@ -92,7 +91,7 @@ async def import_workflow(request: web.Request) -> object:
     name = (file.filename or "").rsplit(".", 1)[0][:200] or "Imported workflow"
     if "name" in parts:
         name = parts["name"].data.decode("utf-8", "replace").strip()[:200] or name
-    workflows, _ = services_for(studio(request))
+    workflows = studio(request).workflows
     result = await workflows.create(user_id(request), name=name, document=data)
     request[CREATED] = True
     return result
@@ -100,40 +99,40 @@ async def import_workflow(request: web.Request) -> object:
 
 @routes.get("/api/v1/workflows/{workflow_id}")
 async def get_workflow(request: web.Request) -> object:
-    workflows, _ = services_for(studio(request))
+    workflows = studio(request).workflows
     return await workflows.get(user_id(request), workflow_id(request))
 
 
 @routes.patch("/api/v1/workflows/{workflow_id}")
 async def update_workflow(request: web.Request) -> object:
     body = await read_json(request, UpdateWorkflow, limit=max(studio(request).config.max_json_bytes, MAX_IMPORT_BYTES))
-    workflows, _ = services_for(studio(request))
+    workflows = studio(request).workflows
     return await workflows.update(user_id(request), workflow_id(request), **body.model_dump())
 
 
 @routes.delete("/api/v1/workflows/{workflow_id}")
 async def delete_workflow(request: web.Request) -> object:
-    workflows, _ = services_for(studio(request))
+    workflows = studio(request).workflows
     return await workflows.delete(user_id(request), workflow_id(request))
 
 
 @routes.get("/api/v1/workflows/{workflow_id}/versions")
 async def list_workflow_versions(request: web.Request) -> object:
-    workflows, _ = services_for(studio(request))
+    workflows = studio(request).workflows
     return await workflows.versions(user_id(request), workflow_id(request))
 
 
 @routes.get("/api/v1/workflows/{workflow_id}/versions/{number}")
 async def get_workflow_version(request: web.Request) -> object:
     number = _number(request)
-    workflows, _ = services_for(studio(request))
+    workflows = studio(request).workflows
     return await workflows.get(user_id(request), workflow_id(request), number)
 
 
 @routes.post("/api/v1/workflows/{workflow_id}/versions/{number}/restore")
 async def restore_workflow_version(request: web.Request) -> object:
     number = _number(request)
-    workflows, _ = services_for(studio(request))
+    workflows = studio(request).workflows
     return await workflows.restore(user_id(request), workflow_id(request), number)
 
 

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
-from ..db.models import AuditLog, User
+from ..db import accounts as users_db
+from ..db import audit
+from ..db.models import User
 from ..db.store import Store
 from ..engine.errors import StudioError, not_found
 from .secrets import REDACTION, KeyFileError, read_private, write_private
@@ -204,15 +204,15 @@ class Accounts:
             return await asyncio.to_thread(self.kdf.verify, password, stored)
 
     async def get(self, user_id: int) -> User | None:
-        async with self.store.session() as session:
-            return await session.get(User, user_id)
+        async with self.store.transaction() as session:
+            return await users_db.get(session, user_id)
 
     async def authenticate(self, username: str, password: str) -> User | None:
         """The enabled user with this name and password, or None (whatever the reason)."""
         user = None
         if USERNAME.fullmatch(username):
-            async with self.store.session() as session:
-                user = await session.scalar(select(User).where(User.username == username))
+            async with self.store.transaction() as session:
+                user = await users_db.by_username(session, username)
         usable = user is not None and not user.disabled and user.password_hash is not None
         ok = await self._verify(password, user.password_hash if usable and user else None)
         return user if ok and usable else None
@@ -222,38 +222,35 @@ class Accounts:
         return await self._verify(password, user.password_hash if user else None)
 
     async def list(self) -> list[dict[str, object]]:
-        async with self.store.session() as session:
-            users = (await session.scalars(select(User).order_by(User.id))).all()
+        async with self.store.transaction() as session:
+            users = await users_db.all_users(session)
         return [user_to_dict(u) for u in users]
 
     async def create(self, actor_id: int, username: str, password: str, role: str = "user") -> dict[str, object]:
         check_username(username)
         check_password(password)
         hashed = await self._hash(password)
-        async with self.store.session(actor_id) as session, session.begin():
-            if await session.scalar(select(User.id).where(User.username == username)) is not None:
+        async with self.store.transaction(actor_id) as session:
+            if await users_db.name_taken(session, username):
                 raise StudioError("conflict", "That user name is taken")
-            user = User(username=username, role=role, password_hash=hashed, disabled=False)
-            session.add(user)
-            await session.flush()
+            user = await users_db.add(session, username=username, role=role, password_hash=hashed, disabled=False)
             return user_to_dict(user)
 
     async def set_disabled(self, actor_id: int, user_id: int, disabled: bool) -> dict[str, object]:
-        async with self.store.session(actor_id) as session, session.begin():
-            user = await session.get(User, user_id)
+        async with self.store.transaction(actor_id) as session:
+            user = await users_db.get(session, user_id)
             if user is None:
                 raise not_found("User")
             if user.role == "owner":
                 raise StudioError("forbidden", "The owner cannot be disabled")
             user.disabled = disabled
-            await session.flush()
             return user_to_dict(user)
 
     async def set_password(self, actor_id: int, user_id: int, password: str, *, field: str = "password") -> None:
         check_password(password, field)
         hashed = await self._hash(password)
-        async with self.store.session(actor_id) as session, session.begin():
-            user = await session.get(User, user_id)
+        async with self.store.transaction(actor_id) as session:
+            user = await users_db.get(session, user_id)
             if user is None:
                 raise not_found("User")
             user.password_hash = hashed
@@ -263,17 +260,15 @@ class Accounts:
         check_username(username)
         check_password(password)
         hashed = await self._hash(password)
-        async with self.store.session(owner_id) as session, session.begin():
-            owner = await session.get(User, owner_id)
+        async with self.store.transaction(owner_id) as session:
+            owner = await users_db.get(session, owner_id)
             if owner is None or owner.password_hash is not None:
                 raise StudioError("conflict", "The studio is already set up; log in instead")
-            clash = await session.scalar(select(User.id).where(User.username == username, User.id != owner_id))
-            if clash is not None:
+            if await users_db.name_taken(session, username, except_id=owner_id):
                 raise StudioError("conflict", "That user name is taken")
             owner.username = username
             owner.password_hash = hashed
-            session.add(AuditLog(actor_id=owner_id, action="setup", entity="users", entity_id=str(owner_id)))
-            await session.flush()
+            audit.record(session, owner_id, "setup", "users", str(owner_id))
             return owner
 
     async def needs_setup(self, owner_id: int) -> bool:

@@ -565,8 +565,3 @@ class Actions:
             rerun_of=job.id,
             choice_seed=choice_seed if isinstance(choice_seed, int) else None,
         )
-
-
-def services_for(studio: object) -> tuple[Workflows, Actions]:
-    """The studio's workflow and action services."""
-    return studio.workflows, studio.actions  # type: ignore[attr-defined]

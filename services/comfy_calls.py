@@ -6,8 +6,10 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
+from ..db import calls as calls_db
 from ..db.models import ComfyCall, utcnow
 from ..db.store import Store
 from .comfy_host import JSON, ComfyHost, FileData, HostError, HostUnavailable, SubmitResult
@@ -19,6 +21,32 @@ T = TypeVar("T")
 
 def _file_summary(data: bytes) -> dict[str, JSON]:
     return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def call_to_dict(call: ComfyCall, *, full: bool) -> dict[str, object]:
+    """A logged call as the API and the command line show it (``full``: with its request and response)."""
+    data: dict[str, object] = {
+        "id": call.id,
+        "operation": call.operation,
+        "method": call.method,
+        "path": call.path,
+        "status": call.status,
+        "ok": call.ok,
+        "error": call.error,
+        "started_at": _iso(call.started_at),
+        "ended_at": _iso(call.ended_at),
+        "runtime_ms": call.runtime_ms,
+        "job_id": call.job_id,
+        "replay_of": call.replay_of,
+    }
+    if full:
+        data["request"] = call.request
+        data["response"] = call.response
+    return data
 
 
 class LoggedComfy:
@@ -85,11 +113,35 @@ class LoggedComfy:
         if not rows:
             return
         try:
-            async with self.store.session(owner_id) as session, session.begin():
-                session.add_all(rows)
+            async with self.store.transaction(owner_id) as session:
+                calls_db.add_all(session, rows)
         except Exception:
             # A full disk must not turn a successful ComfyUI call into a failed request.
             log.exception("Could not record %d ComfyUI calls", len(rows))
+
+    async def recent(
+        self, limit: int, *, owner_id: int | None = None, before: int | None = None, job_id: str | None = None
+    ) -> list[ComfyCall]:
+        """The newest logged calls (of one owner; None: everyone's, for the command line)."""
+        async with self.store.transaction() as session:
+            return await calls_db.newest(session, limit, owner_id=owner_id, before=before, job_id=job_id)
+
+    async def page(
+        self, owner_id: int, limit: int, *, cursor: int | None = None, job_id: str | None = None
+    ) -> dict[str, object]:
+        """One page of an owner's call log, newest first, with the cursor of the next page."""
+        rows = await self.recent(limit + 1, owner_id=owner_id, before=cursor, job_id=job_id)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {"items": [call_to_dict(c, full=False) for c in rows], "next_cursor": rows[-1].id if more else None}
+
+    async def logged(self, call_id: int, *, owner_id: int | None = None) -> ComfyCall | None:
+        """One logged call; with ``owner_id`` only if it is that owner's."""
+        async with self.store.transaction() as session:
+            call = await calls_db.get(session, call_id)
+        if call is None or (owner_id is not None and call.owner_id != owner_id):
+            return None
+        return call
 
     async def submit(
         self,

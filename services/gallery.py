@@ -7,9 +7,9 @@ import io
 import zipfile
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
-
-from ..db.models import Image, Job, Prompt, utcnow
+from ..db import gallery as gallery_db
+from ..db.models import utcnow
+from ..db.store import Store
 from ..engine.errors import StudioError, not_found
 from .comfy_host import HostError
 from .files import Files
@@ -21,21 +21,16 @@ _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 
 class Gallery:
-    def __init__(self, jobs: Jobs, queue: QueueControl, files: Files) -> None:
+    def __init__(self, store: Store, jobs: Jobs, queue: QueueControl, files: Files) -> None:
+        self.store = store
         self.jobs = jobs
         self.queue = queue
         self.files = files
-        self.store = jobs.store
 
     async def prompt_history(self, owner_id: int, *, limit: int, before: int | None) -> dict[str, JSON]:
         """This user's distinct prompt texts, most recently used first (what ↑/↓ walks in the prompt bar)."""
-        last_use = func.max(Prompt.id).label("last_id")
-        query = select(Prompt.text, last_use).where(Prompt.owner_id == owner_id).group_by(Prompt.text)
-        if before is not None:
-            query = query.having(func.max(Prompt.id) < before)
-        query = query.order_by(last_use.desc()).limit(limit + 1)
-        async with self.store.session(owner_id) as session:
-            rows = (await session.execute(query)).all()
+        async with self.store.transaction(owner_id) as session:
+            rows = await gallery_db.prompt_history(session, owner_id, limit + 1, before)
         more = len(rows) > limit
         rows = rows[:limit]
         return {
@@ -44,8 +39,8 @@ class Gallery:
         }
 
     async def set_liked(self, owner_id: int, image_id: str, liked: bool) -> dict[str, JSON]:
-        async with self.store.session(owner_id) as session, session.begin():
-            image = await session.get(Image, image_id)
+        async with self.store.transaction(owner_id) as session:
+            image = await gallery_db.get_image(session, image_id)
             if image is None or image.owner_id != owner_id or image.deleted_at is not None:
                 raise not_found("Image")
             if liked and image.liked_at is None:
@@ -62,13 +57,9 @@ class Gallery:
         if job["state"] == "queued":
             await self.queue.cancel(owner_id, job_id)
         now = utcnow()
-        async with self.store.session(owner_id) as session, session.begin():
-            row = await session.get(Job, job_id)
-            assert row is not None
-            row.deleted_at = now
-            images = (await session.scalars(select(Image).where(Image.job_id == job_id))).all()
-            for image in images:
-                image.deleted_at = now
+        async with self.store.transaction(owner_id) as session:
+            if not await gallery_db.hide_job(session, job_id, now):
+                raise not_found("Job")
         return {"id": job_id, "deleted": True}
 
     async def bulk(self, owner_id: int, job_ids: list[str], op: str) -> dict[str, JSON]:

@@ -22,11 +22,13 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import delete, select
 
-from ..db.models import AuditLog, Secret, utcnow
+from ..db import audit
+from ..db import secrets as secrets_db
+from ..db.models import Secret
 from ..db.store import Store
 from ..engine.errors import StudioError, not_found
+from ..settings_table import from_environment
 
 log = logging.getLogger("comfyui_studio.security")
 
@@ -106,8 +108,7 @@ def load_or_create_key(path: Path, size: int = 32) -> bytes:
 
 def secret_key(data_dir: Path, environ: dict[str, str] | None = None) -> bytes:
     """The secrets key: STUDIO_SECRET_KEY (base64url, 32 bytes) when set, else secrets.key beside the database."""
-    env = os.environ if environ is None else environ
-    value = env.get(SECRET_KEY_ENV, "").strip()
+    value = str(from_environment(SECRET_KEY_ENV, environ))
     if value:
         try:
             key = b64d(value)
@@ -276,49 +277,37 @@ class Secrets:
         check_secret_name(name)
         REDACTION.remember(value)
         blob = self.box.seal(owner_id, name, value)
-        async with self.store.session(owner_id) as session, session.begin():
-            row = await session.scalar(select(Secret).where(Secret.owner_id == owner_id, Secret.name == name))
-            created = row is None
-            if row is None:
-                row = Secret(owner_id=owner_id, name=name, ciphertext=blob)
-                session.add(row)
-            else:
-                row.ciphertext = blob
-                row.updated_at = utcnow()
-            await session.flush()
+        async with self.store.transaction(owner_id) as session:
+            row, created = await secrets_db.put(session, owner_id, name, blob)
             return _meta(row), created
 
     async def list(self, owner_id: int) -> list[dict[str, object]]:
-        async with self.store.session(owner_id) as session:
-            rows = (
-                await session.scalars(select(Secret).where(Secret.owner_id == owner_id).order_by(Secret.name))
-            ).all()
+        async with self.store.transaction(owner_id) as session:
+            rows = await secrets_db.of_owner(session, owner_id)
         return [_meta(r) for r in rows]
 
     async def meta(self, owner_id: int, name: str) -> dict[str, object]:
         check_secret_name(name)
-        async with self.store.session(owner_id) as session:
-            row = await session.scalar(select(Secret).where(Secret.owner_id == owner_id, Secret.name == name))
+        async with self.store.transaction(owner_id) as session:
+            row = await secrets_db.get(session, owner_id, name)
         if row is None:
             raise not_found("Secret")
         return _meta(row)
 
     async def delete(self, owner_id: int, name: str) -> dict[str, object]:
         check_secret_name(name)
-        async with self.store.session(owner_id) as session, session.begin():
-            row = await session.scalar(select(Secret).where(Secret.owner_id == owner_id, Secret.name == name))
+        async with self.store.transaction(owner_id) as session:
+            row = await secrets_db.get(session, owner_id, name)
             if row is None:
                 raise not_found("Secret")
-            await session.execute(delete(Secret).where(Secret.id == row.id))
-            session.add(
-                AuditLog(actor_id=owner_id, action="delete", entity="secrets", entity_id=str(row.id), changes={})
-            )
+            await secrets_db.remove(session, row.id)
+            audit.record(session, owner_id, "delete", "secrets", str(row.id), {})
         return {"name": name, "deleted": True}
 
     async def reveal(self, owner_id: int, name: str) -> str | None:
         """The plaintext, for services that use it (the Civitai client); never for a route."""
-        async with self.store.session(owner_id) as session:
-            row = await session.scalar(select(Secret).where(Secret.owner_id == owner_id, Secret.name == name))
+        async with self.store.transaction(owner_id) as session:
+            row = await secrets_db.get(session, owner_id, name)
         if row is None:
             return None
         value = self.box.open(owner_id, name, row.ciphertext)

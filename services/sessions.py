@@ -27,11 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import jwt
-from sqlalchemy import delete, or_, select, update
 
-from ..db.models import AuditLog, RefreshToken, SessionFamily, User
+from ..db import audit
+from ..db import sessions as sessions_db
+from ..db.models import SessionFamily, User
 from ..db.store import Store
 from ..engine.ids import SESSION_FAMILY, new_id
 from .secrets import KeyFileError, b64d, b64e, read_private, write_private
@@ -243,14 +245,8 @@ class Sessions:
             return None
         cached = self._active.get(claims.family_id)
         if cached is None or cached[3] <= self.clock():
-            async with self.store.session() as session:
-                row = (
-                    await session.execute(
-                        select(SessionFamily, User)
-                        .join(User, User.id == SessionFamily.user_id)
-                        .where(SessionFamily.id == claims.family_id)
-                    )
-                ).first()
+            async with self.store.transaction() as session:
+                row = await sessions_db.family_with_user(session, claims.family_id)
             if row is None:
                 return None
             family, user = row
@@ -275,28 +271,12 @@ class Sessions:
         now = self.clock()
         family_id = new_id(SESSION_FAMILY)
         refresh = self._new_refresh(family_id)
-        async with self.store.session(user.id) as session, session.begin():
-            session.add(
-                SessionFamily(
-                    id=family_id,
-                    user_id=user.id,
-                    local=local,
-                    created_at=_dt(now),
-                    last_used_at=_dt(now),
-                    expires_at=_dt(now + REFRESH_TTL_S),
-                )
-            )
-            await session.flush()  # the family row first: the token's foreign key names it
-            session.add(
-                RefreshToken(
-                    family_id=family_id,
-                    token_hash=token_hash(refresh),
-                    created_at=_dt(now),
-                    expires_at=_dt(now + REFRESH_TTL_S),
-                )
-            )
+        async with self.store.transaction(user.id) as session:
+            expires = _dt(now + REFRESH_TTL_S)
+            await sessions_db.add_family(session, family_id, user.id, local=local, now=_dt(now), expires_at=expires)
+            sessions_db.add_token(session, family_id, token_hash(refresh), _dt(now), expires)
             if not local:
-                session.add(AuditLog(actor_id=user.id, action=reason, entity="session_families", entity_id=family_id))
+                audit.record(session, user.id, reason, "session_families", family_id)
         identity = Identity(user.id, user.role, user.username, family_id, local)
         return Issued(
             self._access_token(user.id, family_id), refresh, family_id, self.csrf_for_family(family_id), identity
@@ -313,12 +293,12 @@ class Sessions:
             raise RefreshRefused("unknown")
         now = self.clock()
         digest = token_hash(token)
-        async with self.store.session() as session, session.begin():
-            row = await session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest))
+        async with self.store.transaction() as session:
+            row = await sessions_db.token_by_hash(session, digest)
             if row is None or row.family_id != family_hint:
                 raise RefreshRefused("unknown")
-            family = await session.get(SessionFamily, row.family_id)
-            user = await session.get(User, family.user_id) if family is not None else None
+            found = await sessions_db.family_with_user(session, row.family_id)
+            family, user = found if found is not None else (None, None)
             if family is None or user is None:
                 raise RefreshRefused("unknown")
             if family.revoked_at is not None:
@@ -336,22 +316,10 @@ class Sessions:
                     raise RefreshRefused("expired")
                 if user.disabled:
                     raise RefreshRefused("revoked")
-                claimed = await session.execute(
-                    update(RefreshToken)
-                    .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
-                    .values(used_at=_dt(now))
-                )
-                if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                if not await sessions_db.claim_token(session, row.id, _dt(now)):
                     return None
                 fresh = self._new_refresh(family.id)
-                session.add(
-                    RefreshToken(
-                        family_id=family.id,
-                        token_hash=token_hash(fresh),
-                        created_at=_dt(now),
-                        expires_at=family.expires_at,
-                    )
-                )
+                sessions_db.add_token(session, family.id, token_hash(fresh), _dt(now), family.expires_at)
                 family.last_used_at = _dt(now)
         if reused:
             raise RefreshRefused("reused")
@@ -362,23 +330,15 @@ class Sessions:
 
     # -- revoking ------------------------------------------------------------------------------------
 
-    async def _revoke(self, session: object, family: SessionFamily, reason: str, now: float) -> None:
+    async def _revoke(self, session: Any, family: SessionFamily, reason: str, now: float) -> None:
         family.revoked_at = _dt(now)
         family.revoked_reason = reason
         self._active.pop(family.id, None)
-        session.add(  # type: ignore[attr-defined]
-            AuditLog(
-                actor_id=family.user_id,
-                action="revoke",
-                entity="session_families",
-                entity_id=family.id,
-                changes={"reason": reason},
-            )
-        )
+        audit.record(session, family.user_id, "revoke", "session_families", family.id, {"reason": reason})
 
     async def revoke_family(self, family_id: str, reason: str) -> bool:
-        async with self.store.session() as session, session.begin():
-            family = await session.get(SessionFamily, family_id)
+        async with self.store.transaction() as session:
+            family = await sessions_db.get_family(session, family_id)
             if family is None or family.revoked_at is not None:
                 self._active.pop(family_id, None)
                 return False
@@ -387,12 +347,8 @@ class Sessions:
 
     async def revoke_user(self, user_id: int, reason: str) -> int:
         """End every session of this user (logout everywhere, password change, disabled account)."""
-        async with self.store.session() as session, session.begin():
-            families = (
-                await session.scalars(
-                    select(SessionFamily).where(SessionFamily.user_id == user_id, SessionFamily.revoked_at.is_(None))
-                )
-            ).all()
+        async with self.store.transaction() as session:
+            families = await sessions_db.live_families(session, user_id)
             for family in families:
                 await self._revoke(session, family, reason, self.clock())
         for fam, cached in list(self._active.items()):
@@ -403,15 +359,8 @@ class Sessions:
     async def prune(self, *, keep_days: float = 7.0) -> int:
         """Delete session families expired or revoked more than keep_days ago (their tokens cascade)."""
         cutoff = _dt(self.clock() - keep_days * 86400)
-        async with self.store.session() as session, session.begin():
-            stale = select(SessionFamily.id).where(
-                or_(SessionFamily.expires_at < cutoff, SessionFamily.revoked_at < cutoff)
-            )
-            ids = list((await session.scalars(stale)).all())
-            if ids:
-                await session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(ids)))
-                await session.execute(delete(SessionFamily).where(SessionFamily.id.in_(ids)))
-        return len(ids)
+        async with self.store.transaction() as session:
+            return await sessions_db.prune(session, cutoff)
 
     def rotate_signing_key(self) -> str:
         key = self.keys.rotate()

@@ -1,127 +1,29 @@
-"""Settings: every one declared once here (name, type, default, scope, help), overrides in the `settings` table.
+"""Stored settings: the `user` and `global` ones of the table in settings_table.py, overrides in the `settings` table.
 
 `user` settings are each user's own (the prompt defaults); `global` ones apply to the whole studio and only
 the owner changes them. A setting absent from the table has its default. Later features add their
-settings to `SETTINGS` (and, for the page, a `section`); the docs test checks each is documented.
+settings to `SETTINGS` (and, for the page, a `section`); the docs tests check each is documented.
+Environment settings share the table but are never listed or changed here.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
-from typing import Literal
 
 from ..db import settings as repo
 from ..db.store import Store
 from ..engine import shortcodes as sc
 from ..engine.errors import StudioError
+from ..settings_table import ASPECT_RATIOS, SETTINGS, STORED, JSONValue, SettingDef
 from .shortcodes import Shortcodes
 from .workflows import Workflows
 
 log = logging.getLogger("comfyui_studio.settings")
 
-SettingType = Literal["string", "int", "float", "bool", "enum"]
-JSONValue = dict | list | str | int | float | bool | None
+__all__ = ["ASPECT_RATIOS", "BY_NAME", "SETTINGS", "STORED", "JSONValue", "SettingDef", "Settings", "checked_value"]
 
-ASPECT_RATIOS = ("", "1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "9:21")
-
-
-@dataclass(frozen=True)
-class SettingDef:
-    name: str
-    type: SettingType
-    default: JSONValue
-    scope: Literal["user", "global"]
-    label: str
-    help: str
-    section: str
-    choices: tuple[str, ...] | None = None
-    min: float | None = None
-    max: float | None = None
-    max_length: int = 500
-    # the shortcode a prompt default adds when the prompt does not set it ("" = not a prompt default)
-    code: str = ""
-    tags: tuple[str, ...] = field(default_factory=tuple)
-    # what an empty value means, for the page's choice list
-    blank: str = "Not set"
-
-
-SETTINGS: tuple[SettingDef, ...] = (
-    SettingDef(
-        "default_aspect_ratio",
-        "enum",
-        "",
-        "user",
-        "Default aspect ratio",
-        "Added as --ar to prompts from the prompt bar that do not set one (empty: the workflow's own size).",
-        "prompt",
-        choices=ASPECT_RATIOS,
-        code="ar",
-        blank="The workflow's own",
-    ),
-    SettingDef(
-        "default_style",
-        "string",
-        "",
-        "user",
-        "Default style",
-        "Added as --style to prompts that do not set one (empty: none). The choices are --style's.",
-        "prompt",
-        max_length=64,
-        code="style",
-        tags=("styles",),
-        blank="None",
-    ),
-    SettingDef(
-        "default_negative",
-        "string",
-        "",
-        "user",
-        "Default negative prompt",
-        "Added as --no to prompts that do not set one: things you never want in an image (comma-separated).",
-        "prompt",
-        max_length=2000,
-        code="no",
-    ),
-    SettingDef(
-        "default_steps",
-        "int",
-        0,
-        "user",
-        "Default sampling steps",
-        "Added as --steps to prompts that do not set them (0: the workflow's own).",
-        "prompt",
-        min=0,
-        max=200,
-        code="steps",
-    ),
-    SettingDef(
-        "default_checkpoint",
-        "string",
-        "",
-        "global",
-        "Checkpoint of the default workflows",
-        "The model the default workflows load (empty: the first one ComfyUI lists).",
-        "models",
-        max_length=500,
-        tags=("checkpoints",),
-        blank="ComfyUI's first checkpoint",
-    ),
-    SettingDef(
-        "default_upscale_model",
-        "string",
-        "",
-        "global",
-        "Upscale model of the upscale slots",
-        "The upscale model the upscale slots run when installed (empty: the first one ComfyUI lists).",
-        "models",
-        max_length=500,
-        tags=("upscale_models",),
-        blank="ComfyUI's first upscale model",
-    ),
-)
-BY_NAME = {s.name: s for s in SETTINGS}
+BY_NAME = {s.name: s for s in STORED}
 
 
 def _key(setting: SettingDef, user_id: int) -> str:
@@ -186,9 +88,9 @@ class Settings:
 
     async def values(self, user_id: int) -> dict[str, JSONValue]:
         """Every setting's effective value for ``user_id``."""
-        async with self.store.session() as session:
-            stored = await repo.read(session, [_key(s, user_id) for s in SETTINGS])
-        return {s.name: stored.get(_key(s, user_id), s.default) for s in SETTINGS}
+        async with self.store.transaction() as session:
+            stored = await repo.read(session, [_key(s, user_id) for s in STORED])
+        return {s.name: stored.get(_key(s, user_id), s.default) for s in STORED}
 
     async def value(self, user_id: int, name: str) -> JSONValue:
         return (await self.values(user_id))[name]
@@ -221,7 +123,7 @@ class Settings:
                 "max": s.max,
                 "editable": s.scope == "user" or owner,
             }
-            for s in SETTINGS
+            for s in STORED
         ]
 
     async def update(self, user_id: int, owner: bool, changes: dict[str, JSONValue]) -> None:
@@ -241,7 +143,7 @@ class Settings:
                 value = checked_value(setting, value)
                 await self._check_choice(user_id, setting, value)
             planned.append((_key(setting, user_id), value))
-        async with self.store.session(user_id) as session, session.begin():
+        async with self.store.transaction(user_id) as session:
             for key, value in planned:
                 if value is None:
                     await repo.remove(session, key)
@@ -265,7 +167,7 @@ class Settings:
     async def prompt_with_defaults(self, user_id: int, text: str) -> str:
         """``text`` with the user's prompt defaults added as codes, for each code it does not set itself."""
         values = await self.values(user_id)
-        wanted = [(s, values[s.name]) for s in SETTINGS if s.code and values[s.name] not in ("", 0, None)]
+        wanted = [(s, values[s.name]) for s in STORED if s.code and values[s.name] not in ("", 0, None)]
         if not wanted:
             return text
         registry = await self.shortcodes.registry(user_id)

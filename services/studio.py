@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from ..config import StudioConfig
-from ..db.models import User
+from ..db import accounts as accounts_db
 from ..db.private import ensure_private_dir
 from ..db.store import Store
 from .actions import Actions
@@ -16,6 +14,7 @@ from .comfy_calls import LoggedComfy
 from .comfy_host import ComfyHost
 from .eventhub import EventHub
 from .files import Files
+from .gallery import Gallery
 from .jobs import Jobs
 from .live import LiveJobs
 from .models import Models
@@ -23,6 +22,7 @@ from .nodepacks import NodePacks
 from .prompts import Prompts
 from .queue_control import QueueControl
 from .reconcile import Reconciler
+from .security import Security
 from .settings import Settings
 from .shortcodes import Shortcodes
 from .workflows import Workflows
@@ -48,6 +48,8 @@ class Studio:
     models: Models
     settings: Settings
     prompts: Prompts
+    gallery: Gallery
+    security: Security
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
@@ -67,6 +69,7 @@ class Studio:
         actions = Actions(store, jobs, files, workflows, lambda: studio.owner_id, registry=shortcodes.registry)
         models.status = actions.checkpoint_status  # the `models` event carries what the default actions can do
         settings = Settings(store, shortcodes, workflows)
+        queue = QueueControl(store, comfy, jobs)
         studio = cls(
             config=config,
             store=store,
@@ -74,7 +77,7 @@ class Studio:
             comfy=comfy,
             jobs=jobs,
             files=files,
-            queue=QueueControl(store, comfy, jobs),
+            queue=queue,
             hub=hub,
             shortcodes=shortcodes,
             workflows=workflows,
@@ -82,11 +85,15 @@ class Studio:
             models=models,
             settings=settings,
             prompts=Prompts(config, jobs, shortcodes, workflows, actions, settings),
+            gallery=Gallery(store, jobs, queue, files),
+            security=Security.build(config, store),
         )
         return studio
 
     async def start(self, *, follow_comfy: bool = True) -> None:
         """Open the store and start following ComfyUI (`follow_comfy=False`: one-shot command-line use)."""
+        if follow_comfy:
+            self.security.load_keys()  # first: a refused key file stops start-up with nothing open
         ensure_private_dir(self.config.data_dir)
         await self.store.open()
         self.owner_id = await self._ensure_local_owner()
@@ -104,6 +111,7 @@ class Studio:
         await self.models.start()
         # Jobs a previous process left active: followed, settled, re-queued or lost.
         await self.reconciler.run()
+        await self.security.start(self.owner_id)
         start_events = getattr(self.host, "start_events", None)
         if callable(start_events):
             # A remote ComfyUI: its /ws, and after every reconnect a reconciliation for what was missed.
@@ -140,10 +148,5 @@ class Studio:
         await self.store.close()
 
     async def _ensure_local_owner(self) -> int:
-        async with self.store.session() as session, session.begin():
-            owner = await session.scalar(select(User).where(User.role == "owner").order_by(User.id).limit(1))
-            if owner is None:
-                owner = User(username="owner", role="owner")
-                session.add(owner)
-                await session.flush()
-            return owner.id
+        async with self.store.transaction() as session:
+            return await accounts_db.ensure_owner(session)

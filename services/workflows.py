@@ -11,12 +11,12 @@ import base64
 import binascii
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, or_, select
-
+from ..db import workflows as workflows_db
 from ..db.models import utcnow
 from ..db.store import Store
-from ..db.workflows import Action, Workflow, WorkflowVersion
+from ..db.workflows import Workflow, WorkflowVersion
 from ..engine.actions import BINDING_KEYS, discover_bindings
 from ..engine.errors import StudioError, not_found
 from ..engine.graph import check_api_graph
@@ -228,25 +228,16 @@ class Workflows:
 
     # -- reading -----------------------------------------------------------------------------------
 
-    @staticmethod
-    def visible(user_id: int):  # noqa: ANN205
-        return (Workflow.deleted_at.is_(None)) & or_(Workflow.owner_id == user_id, Workflow.shared.is_(True))
-
-    async def _load(self, session: object, user_id: int, workflow_id: str, *, write: bool = False) -> Workflow:
-        row = await session.get(Workflow, workflow_id)  # type: ignore[attr-defined]
+    async def _load(self, session: Any, user_id: int, workflow_id: str, *, write: bool = False) -> Workflow:
+        row = await workflows_db.get(session, workflow_id)
         if row is None or row.deleted_at is not None or (row.owner_id != user_id and not row.shared):
             raise not_found("Workflow")
         if write and row.owner_id != user_id:
             raise StudioError("forbidden", "Only its owner can change this workflow; duplicate it to make your own")
         return row
 
-    async def _version(self, session: object, workflow: Workflow, number: int | None = None) -> WorkflowVersion:
-        version = await session.scalar(  # type: ignore[attr-defined]
-            select(WorkflowVersion).where(
-                WorkflowVersion.workflow_id == workflow.id,
-                WorkflowVersion.number == (number or workflow.head_version),
-            )
-        )
+    async def _version(self, session: Any, workflow: Workflow, number: int | None = None) -> WorkflowVersion:
+        version = await workflows_db.version(session, workflow.id, number or workflow.head_version)
         if version is None:
             raise not_found("Workflow version")
         return version
@@ -290,28 +281,11 @@ class Workflows:
 
     async def list(self, user_id: int, *, tag: str | None = None) -> list[dict[str, JSON]]:
         """Summaries with what the Workflows page lists: node count, the slots that run each, readiness."""
-        async with self.store.session(user_id) as session:
-            rows = (await session.scalars(select(Workflow).where(self.visible(user_id)).order_by(Workflow.name))).all()
+        async with self.store.transaction(user_id) as session:
+            rows = await workflows_db.visible(session, user_id)
             rows = [r for r in rows if tag is None or tag in (r.tags or [])]
-            heads = {
-                v.workflow_id: v
-                for v in (
-                    await session.scalars(
-                        select(WorkflowVersion).where(
-                            WorkflowVersion.workflow_id.in_([r.id for r in rows]),
-                            WorkflowVersion.number == Workflow.head_version,
-                            WorkflowVersion.workflow_id == Workflow.id,
-                        )
-                    )
-                ).all()
-            }
-            slots = (
-                await session.execute(
-                    select(Action.workflow_id, Action.slot).where(
-                        or_(Action.owner_id == user_id, Action.shared.is_(True))
-                    )
-                )
-            ).all()
+            heads = await workflows_db.heads(session, [r.id for r in rows])
+            slots = await workflows_db.visible_action_slots(session, user_id)
         used_by: dict[str, set[str]] = {}
         for wf_id, slot in slots:
             used_by.setdefault(wf_id, set()).add(slot)
@@ -330,10 +304,10 @@ class Workflows:
         return out
 
     async def get(self, user_id: int, workflow_id: str, number: int | None = None) -> dict[str, JSON]:
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             row = await self._load(session, user_id, workflow_id)
             version = await self._version(session, row, number)
-            used_by = (await session.scalars(select(Action.slot).where(Action.workflow_id == row.id))).all()
+            used_by = await workflows_db.slots_using(session, row.id)
         return {
             **self._summary(row, user_id),
             "head": self.version_dict(version),
@@ -342,25 +316,18 @@ class Workflows:
         }
 
     async def head(self, user_id: int, workflow_id: str) -> tuple[Workflow, WorkflowVersion]:
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             row = await self._load(session, user_id, workflow_id)
             return row, await self._version(session, row)
 
     async def version_by_id(self, version_id: str) -> WorkflowVersion | None:
-        async with self.store.session() as session:
-            return await session.get(WorkflowVersion, version_id)
+        async with self.store.transaction() as session:
+            return await workflows_db.version_by_id(session, version_id)
 
     async def versions(self, user_id: int, workflow_id: str) -> list[dict[str, JSON]]:
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             row = await self._load(session, user_id, workflow_id)
-            versions = (
-                await session.scalars(
-                    select(WorkflowVersion)
-                    .where(WorkflowVersion.workflow_id == row.id)
-                    .order_by(WorkflowVersion.number.desc())
-                    .limit(MAX_VERSIONS_PAGE)
-                )
-            ).all()
+            versions = await workflows_db.history(session, row.id, MAX_VERSIONS_PAGE)
         return [self.version_dict(v, full=False) for v in versions]
 
     # -- writing -----------------------------------------------------------------------------------
@@ -421,8 +388,9 @@ class Workflows:
         found = discover_bindings(imported.graph)  # type: ignore[arg-type]
         if bindings is not None:
             found.update(self._checked_bindings(bindings, imported.graph))
-        async with self.store.session(user_id) as session, session.begin():
-            row = Workflow(
+        async with self.store.transaction(user_id) as session:
+            row = await workflows_db.add(
+                session,
                 owner_id=user_id,
                 name=name,
                 description=description,
@@ -434,20 +402,17 @@ class Workflows:
                 created_by=user_id,
                 updated_by=user_id,
             )
-            session.add(row)
-            await session.flush()
-            session.add(
-                WorkflowVersion(
-                    workflow_id=row.id,
-                    number=1,
-                    graph=imported.graph,
-                    source=imported.source,
-                    parameters=params,
-                    bindings=found,
-                    outputs=imported.outputs,
-                    note="imported",
-                    created_by=user_id,
-                )
+            workflows_db.add_version(
+                session,
+                workflow_id=row.id,
+                number=1,
+                graph=imported.graph,
+                source=imported.source,
+                parameters=params,
+                bindings=found,
+                outputs=imported.outputs,
+                note="imported",
+                created_by=user_id,
             )
         log.info("Workflow %s (%s) imported from %s", row.id, name, imported.source_format)
         result = await self.get(user_id, row.id)
@@ -470,7 +435,7 @@ class Workflows:
     ) -> dict[str, JSON]:
         """Change the row's fields; a new graph, parameters or bindings make a new version."""
         imported = await self.import_document(document) if document is not None else None
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             row = await self._load(session, user_id, workflow_id, write=True)
             head = await self._version(session, row)
         graph = imported.graph if imported else head.graph
@@ -487,7 +452,7 @@ class Workflows:
             new_bindings = {k: v for k, v in new_bindings.items() if bindings.get(k, v) is not None}
         versioned = imported is not None or parameters is not None or bindings is not None
         warnings = imported.warnings if imported else []
-        async with self.store.session(user_id) as session, session.begin():
+        async with self.store.transaction(user_id) as session:
             row = await self._load(session, user_id, workflow_id, write=True)
             if name is not None:
                 row.name = name
@@ -498,24 +463,18 @@ class Workflows:
             if shared is not None:
                 row.shared = shared
             if versioned:
-                number = (
-                    await session.scalar(
-                        select(func.max(WorkflowVersion.number)).where(WorkflowVersion.workflow_id == row.id)
-                    )
-                    or 0
-                ) + 1
-                session.add(
-                    WorkflowVersion(
-                        workflow_id=row.id,
-                        number=number,
-                        graph=graph,
-                        source=imported.source if imported else head.source,
-                        parameters=params,
-                        bindings=new_bindings,
-                        outputs=imported.outputs if imported else list(head.outputs or []),
-                        note=note or ("new graph" if imported else "parameters and bindings"),
-                        created_by=user_id,
-                    )
+                number = await workflows_db.next_version_number(session, row.id)
+                workflows_db.add_version(
+                    session,
+                    workflow_id=row.id,
+                    number=number,
+                    graph=graph,
+                    source=imported.source if imported else head.source,
+                    parameters=params,
+                    bindings=new_bindings,
+                    outputs=imported.outputs if imported else list(head.outputs or []),
+                    note=note or ("new graph" if imported else "parameters and bindings"),
+                    created_by=user_id,
                 )
                 row.head_version = number
                 if imported is not None:
@@ -537,29 +496,21 @@ class Workflows:
 
     async def restore(self, user_id: int, workflow_id: str, number: int) -> dict[str, JSON]:
         """Make an old version the head again, as a new version (history is never rewritten)."""
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             row = await self._load(session, user_id, workflow_id, write=True)
             old = await self._version(session, row, number)
-        async with self.store.session(user_id) as session, session.begin():
-            row = await self._load(session, user_id, workflow_id, write=True)
-            new_number = (
-                await session.scalar(
-                    select(func.max(WorkflowVersion.number)).where(WorkflowVersion.workflow_id == row.id)
-                )
-                or 0
-            ) + 1
-            session.add(
-                WorkflowVersion(
-                    workflow_id=row.id,
-                    number=new_number,
-                    graph=old.graph,
-                    source=old.source,
-                    parameters=old.parameters,
-                    bindings=old.bindings,
-                    outputs=old.outputs,
-                    note=f"restored version {number}",
-                    created_by=user_id,
-                )
+            new_number = await workflows_db.next_version_number(session, row.id)
+            workflows_db.add_version(
+                session,
+                workflow_id=row.id,
+                number=new_number,
+                graph=old.graph,
+                source=old.source,
+                parameters=old.parameters,
+                bindings=old.bindings,
+                outputs=old.outputs,
+                note=f"restored version {number}",
+                created_by=user_id,
             )
             row.head_version = new_number
             row.updated_by = user_id
@@ -568,11 +519,11 @@ class Workflows:
 
     async def delete(self, user_id: int, workflow_id: str) -> dict[str, JSON]:
         """Refused while an action runs it; otherwise hidden (its versions stay for the jobs that ran them)."""
-        async with self.store.session(user_id) as session, session.begin():
+        async with self.store.transaction(user_id) as session:
             row = await self._load(session, user_id, workflow_id, write=True)
-            users = (await session.scalars(select(Action).where(Action.workflow_id == row.id))).all()
+            users = await workflows_db.slots_using(session, row.id)
             if users:
-                slots = ", ".join(sorted({a.slot for a in users}))
+                slots = ", ".join(sorted(set(users)))
                 raise StudioError(
                     "conflict",
                     f"Workflow {row.name!r} is used by the action(s) {slots}: assign them another workflow first",

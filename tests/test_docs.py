@@ -5,6 +5,7 @@ tables, so a route counts as documented when a `| METHOD | path |` row of any do
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from aiohttp import web
 from harness import StudioRun
 
 from comfyui_studio.engine.shortcodes import BUILTIN_CODES
+from comfyui_studio.settings_table import SETTINGS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SHORTCODES_MD = (DOCS / "shortcodes.md").read_text(encoding="utf-8")
@@ -96,15 +98,36 @@ def test_the_styles_table_matches_the_built_in_style_choices() -> None:
     assert documented == {c.value: (c.extras["suffix"], c.extras["negative"]) for c in style.choices}
 
 
-def test_every_environment_setting_is_in_the_readme() -> None:
+def _package_modules() -> list[tuple[Path, str]]:
     repo = Path(__file__).resolve().parent.parent
-    names: set[str] = set()
-    for path in repo.rglob("*.py"):
-        rel = path.relative_to(repo)
-        if rel.parts[0] in ("tests", "bench", ".venv", "web", ".comfyui"):
-            continue
-        names.update(re.findall(r'"(STUDIO_[A-Z_]+)"', path.read_text()))
+    return [
+        (path.relative_to(repo), path.read_text())
+        for path in repo.rglob("*.py")
+        if path.relative_to(repo).parts[0] not in ("tests", "bench", ".venv", "web", ".comfyui")
+    ]
+
+
+def test_every_environment_setting_is_declared_once_and_in_the_readme() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    named: set[str] = set()
+    for _rel, text in _package_modules():
+        named.update(re.findall(r'"(STUDIO_[A-Z_]+)"', text))
+    declared = {s.env for s in SETTINGS if s.scope == "environment"}
+    assert named, "the settings scan found nothing"
+    assert named <= declared, f"environment variables read but not declared in settings_table.py: {named - declared}"
     readme = (repo / "README.md").read_text()
-    assert names, "the settings scan found nothing"
-    missing = sorted(n for n in names if f"`{n}`" not in readme)
-    assert missing == []
+    config_rows = {row[0] for row in table_rows(readme.split("## Configuration", 1)[1].split("\n## ", 1)[0])}
+    documented = {name for name in config_rows if name.startswith("STUDIO_")}
+    assert documented == declared, f"README's configuration table and settings_table.py differ: {documented ^ declared}"
+
+
+def test_only_the_settings_table_reads_the_environment() -> None:
+    """Every STUDIO_* variable is read through settings_table.from_environment (config.py reads XDG_DATA_HOME)."""
+    readers = set()
+    for rel, text in _package_modules():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+                readers.add(str(rel))
+    assert readers == {"settings_table.py", "config.py"}
+    config = next(text for rel, text in _package_modules() if str(rel) == "config.py")
+    assert re.findall(r"environ\.get\(\"(\w+)\"", config) == ["XDG_DATA_HOME"]

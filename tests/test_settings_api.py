@@ -11,7 +11,7 @@ from test_actions_api import use_standins
 from test_api_jobs import wait_for_state
 from test_shortcode_routes import second_user
 
-from comfyui_studio.services.settings import SETTINGS
+from comfyui_studio.services.settings import SETTINGS, STORED
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -20,7 +20,7 @@ async def test_every_declared_setting_is_listed_with_its_default_and_scope(api: 
     status, body = await api.get("/settings")
     assert status == 200, body
     items = {s["name"]: s for s in body["data"]["items"]}
-    assert list(items) == [s.name for s in SETTINGS]
+    assert list(items) == [s.name for s in STORED]
     assert items["default_aspect_ratio"]["value"] == "" and items["default_aspect_ratio"]["scope"] == "user"
     assert "16:9" in items["default_aspect_ratio"]["choices"]
     assert "vivid" in items["default_style"]["choices"], "--style's own values"
@@ -82,7 +82,21 @@ async def _check_other_users_view(api: Api, other: Api) -> None:
     assert status == 403 and body["error"]["code"] == "forbidden"
 
 
-def test_every_setting_is_documented() -> None:
+def test_every_stored_setting_is_documented() -> None:
     api_doc = (DOCS / "api.md").read_text()
-    for setting in SETTINGS:
+    for setting in STORED:
         assert f"`{setting.name}`" in api_doc, setting.name
+
+
+async def test_environment_settings_are_never_listed_nor_changed_and_the_secret_key_never_shown(
+    api: Api, monkeypatch
+) -> None:
+    key = "k" * 43
+    monkeypatch.setenv("STUDIO_SECRET_KEY", key)
+    status, body = await api.get("/settings")
+    assert status == 200, body
+    environment = {s.name for s in SETTINGS if s.scope == "environment"}
+    assert environment and not environment & {item["name"] for item in body["data"]["items"]}
+    assert key not in str(body) and "STUDIO_SECRET_KEY" not in str(body)
+    status, body = await api.call("PATCH", "/settings", json={"values": {"security.local_owner_login": False}})
+    assert status == 400 and body["error"]["code"] == "validation_error"

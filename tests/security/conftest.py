@@ -8,14 +8,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 from conftest import Api, load_workflow
 from harness import StudioRun, start_studio
 from sqlalchemy import func, select
 
 from comfyui_studio.db import models
-from comfyui_studio.server_routes.security import SECURITY, Security
 from comfyui_studio.services.accounts import Scrypt
+from comfyui_studio.services.security import Security
 
 OWNER_PASSWORD = "correct horse battery staple"  # noqa: S105 (a test account)
 FAST_KDF = Scrypt(n=2**10)
@@ -34,12 +33,7 @@ COUNTED = (
 
 
 def security_of(run: StudioRun) -> Security:
-    for resource in run.host.server.app.router.resources():
-        if isinstance(resource, web.PrefixedSubAppResource):
-            sub = resource._app
-            if SECURITY in sub:
-                return sub[SECURITY]
-    raise LookupError("no studio mounted")
+    return run.studio.security
 
 
 async def counts(run: StudioRun) -> dict[str, int]:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 
 from comfyui_studio.server_routes.security import (
-    build_host_policy,
     content_type_verdict,
     csrf_verdict,
     host_verdict,
-    listen_is_loopback,
     local_trust_verdict,
     origin_verdict,
     same_origin,
 )
+from comfyui_studio.services.security import build_host_policy, listen_is_loopback
 
 LOOPBACK = build_host_policy(["127.0.0.1"], hostname="gpu-box")
 NETWORK = build_host_policy(["0.0.0.0"], ["studio.example.org"], hostname="gpu-box")  # noqa: S104

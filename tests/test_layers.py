@@ -1,0 +1,66 @@
+"""The layers: queries live in db/, routes and the command line reach the studio's services one way."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ROUTES = sorted((REPO / "server_routes").glob("*.py"))
+# The services whose queries moved to db/: they open transactions and call repository functions.
+SERVICES_WITHOUT_QUERIES = [
+    REPO / "services" / name
+    for name in (
+        "accounts.py",
+        "comfy_calls.py",
+        "gallery.py",
+        "search.py",
+        "secrets.py",
+        "security.py",
+        "sessions.py",
+        "settings.py",
+        "studio.py",
+        "workflows.py",
+    )
+]
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(REPO))
+
+
+@pytest.mark.parametrize("path", [*ROUTES, REPO / "__main__.py"], ids=_rel)
+def test_routes_and_the_command_line_import_no_sqlalchemy(path: Path) -> None:
+    used = sorted(m for m in imported_modules(path) if m == "sqlalchemy" or m.startswith("sqlalchemy."))
+    assert used == [], f"{_rel(path)} imports {used}: put the query in db/ and call it from a service"
+
+
+@pytest.mark.parametrize("path", SERVICES_WITHOUT_QUERIES, ids=_rel)
+def test_these_services_hold_no_query(path: Path) -> None:
+    used = sorted(m for m in imported_modules(path) if m == "sqlalchemy" or m.startswith("sqlalchemy."))
+    assert used == [], f"{_rel(path)} imports {used}"
+
+
+@pytest.mark.parametrize("path", ROUTES, ids=_rel)
+def test_handlers_reach_services_only_through_the_studio(path: Path) -> None:
+    """No service built per request, no side door (services_for, shortcodes_of, an app key of its own)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    offending = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in ("services_for", "shortcodes_of", "SECURITY", "Gallery"):
+            offending.append(node.id)
+        elif isinstance(node, ast.Attribute) and node.attr in ("services_for", "shortcodes_of"):
+            offending.append(node.attr)
+    assert offending == [], f"{_rel(path)} uses {sorted(set(offending))}; use studio(request).<service>"
