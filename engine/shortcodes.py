@@ -26,7 +26,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, cast
 
-from .selectors import JSON, PROMPT_INPUTS, Graph, GraphIndex, Selector, parse_selector
+from .jsoncodec import JSON
+from .selectors import PROMPT_INPUTS, Graph, GraphIndex, Selector, parse_selector
 
 CodeType: TypeAlias = Literal["int", "float", "ratio", "size", "enum", "string", "flag", "seed", "list"]
 CODE_TYPES: tuple[str, ...] = ("int", "float", "ratio", "size", "enum", "string", "flag", "seed", "list")
@@ -113,10 +114,13 @@ class Target:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Target:
-        selector = data.get("selector")
-        if isinstance(selector, dict):
-            selector = {str(k): str(v) for k, v in selector.items()}
-        elif not isinstance(selector, str):
+        raw_selector = data.get("selector")
+        selector: Selector
+        if isinstance(raw_selector, dict):
+            selector = {str(k): str(v) for k, v in raw_selector.items()}
+        elif isinstance(raw_selector, str):
+            selector = raw_selector
+        else:
             raise ValueError("target.selector must be a string or an object")
         mode = data.get("mode", "set")
         if mode not in TARGET_MODES:
@@ -133,6 +137,21 @@ class Target:
             workflow=None if workflow is None else str(workflow),
             min_current=None if min_current is None else float(min_current),
         )
+
+
+def _scale_points(pts: JSON) -> tuple[tuple[float, float], ...]:
+    """A scale's ``[[x, y], …]`` as float pairs; ValueError for anything else."""
+    if not isinstance(pts, list):
+        raise ValueError("scale points must be a list")
+    points: list[tuple[float, float]] = []
+    for p in pts:
+        if not isinstance(p, list) or len(p) < 2:
+            raise ValueError("a scale point is an [x, y] pair")
+        x, y = p[0], p[1]
+        if not isinstance(x, int | float | str) or not isinstance(y, int | float | str):
+            raise ValueError("a scale point holds numbers")
+        points.append((float(x), float(y)))
+    return tuple(points)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +220,8 @@ class CodeDefinition:
         parsed_scale: dict[str, tuple[tuple[float, float], ...]] = {}
         for name, pts in scale.items():
             try:
-                parsed_scale[str(name)] = tuple((float(p[0]), float(p[1])) for p in pts)  # type: ignore[index,arg-type,union-attr]
-            except (TypeError, ValueError, IndexError, KeyError) as exc:
+                parsed_scale[str(name)] = _scale_points(pts)
+            except ValueError as exc:
                 raise ValueError(f"scale.{name} must be a list of [x, y] number pairs") from exc
         parsed_choices = []
         for c in choices:
@@ -584,7 +603,8 @@ def _range_error(defn: CodeDefinition, number: float) -> str | None:
             return f"must be between {_fmt(lo)} and {_fmt(hi)}"
         if lo is not None:
             return f"must be at least {_fmt(lo)}"
-        return f"must be at most {_fmt(hi)}"  # type: ignore[arg-type]
+        if hi is not None:
+            return f"must be at most {_fmt(hi)}"
     return None
 
 
