@@ -24,7 +24,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias, cast
+from typing import Literal, TypeAlias, TypeGuard
 
 from .jsoncodec import JSON
 from .selectors import PROMPT_INPUTS, Graph, GraphIndex, Selector, parse_selector
@@ -34,6 +34,15 @@ CODE_TYPES: tuple[str, ...] = ("int", "float", "ratio", "size", "enum", "string"
 TargetMode: TypeAlias = Literal["set", "append", "multiply", "ancestral"]
 TARGET_MODES: tuple[str, ...] = ("set", "append", "multiply", "ancestral")
 Severity: TypeAlias = Literal["error", "warning"]
+
+
+def _is_code_type(value: object) -> TypeGuard[CodeType]:
+    return value in CODE_TYPES
+
+
+def _is_target_mode(value: object) -> TypeGuard[TargetMode]:
+    return value in TARGET_MODES
+
 
 ONE_MEGAPIXEL = 1024 * 1024
 SEED_MAX = 2**64 - 1  # ComfyUI's seed inputs accept 0 … 0xffffffffffffffff
@@ -123,7 +132,7 @@ class Target:
         else:
             raise ValueError("target.selector must be a string or an object")
         mode = data.get("mode", "set")
-        if mode not in TARGET_MODES:
+        if not _is_target_mode(mode):
             raise ValueError(f"target.mode must be one of {', '.join(TARGET_MODES)}")
         workflow = data.get("workflow")
         min_current = data.get("min_current")
@@ -133,7 +142,7 @@ class Target:
             selector=selector,
             input=_opt_str(data, "input"),
             template=data.get("template", "{value}"),
-            mode=cast(TargetMode, mode),
+            mode=mode,
             workflow=None if workflow is None else str(workflow),
             min_current=None if min_current is None else float(min_current),
         )
@@ -203,7 +212,7 @@ class CodeDefinition:
     def from_dict(cls, data: Mapping[str, JSON]) -> CodeDefinition:
         """Build from a stored row; raises ``ValueError`` with a readable message on a malformed one."""
         ctype = data.get("type")
-        if ctype not in CODE_TYPES:
+        if not _is_code_type(ctype):
             raise ValueError(f"type must be one of {', '.join(CODE_TYPES)}")
         aliases = data.get("aliases") or []
         choices = data.get("choices") or []
@@ -230,15 +239,15 @@ class CodeDefinition:
             parsed_choices.append(Choice.from_dict(c))
         return cls(
             code=_req_str(data, "code"),
-            type=cast(CodeType, ctype),
+            type=ctype,
             description=_opt_str(data, "description"),
-            aliases=tuple(cast(list[str], aliases)),
+            aliases=tuple(a for a in aliases if isinstance(a, str)),  # all of them: checked above
             choices=tuple(parsed_choices),
             default=data.get("default"),
             min=_opt_num(data, "min"),
             max=_opt_num(data, "max"),
             scale=parsed_scale,
-            targets=tuple(Target.from_dict(cast(dict[str, JSON], t)) for t in targets),
+            targets=tuple(Target.from_dict(t) for t in targets if isinstance(t, dict)),  # all: checked above
             builtin=bool(data.get("builtin", False)),
         )
 
@@ -669,11 +678,10 @@ def coerce(defn: CodeDefinition, text: str, target_pixels: int = ONE_MEGAPIXEL) 
             return False, None
         return None, "a flag takes no value (or =true / =false)"
     if t == "list":
-        items = [s.strip() for s in text.split(",")]
-        items = [s for s in items if s]
+        items: list[JSON] = [s for s in (part.strip() for part in text.split(",")) if s]
         if not items:
             return None, "needs at least one item"
-        return cast(JSON, items), None
+        return items, None
     return text, None  # string
 
 
