@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 from typing import TypeAlias
 
+from .jsoncodec import JSON
 from .patches import PatchOp
-from .selectors import JSON, TEXT_INPUTS, Graph, GraphIndex, is_link
+from .selectors import TEXT_INPUTS, Graph, GraphIndex, is_link
 
 Binding: TypeAlias = "dict[str, JSON]"
 
@@ -79,13 +80,13 @@ def discover_bindings(graph: Graph) -> dict[str, Binding]:
         nodes = index.role(role)
         if nodes:
             inputs = graph[nodes[0]].get("inputs") or {}
-            name = next((k for k in (*TEXT_INPUTS, "value", "string") if isinstance(inputs.get(k), str)), None)  # type: ignore[union-attr]
+            name = next((k for k in (*TEXT_INPUTS, "value", "string") if isinstance(inputs.get(k), str)), None)
             if name:
                 out[key] = {"selector": f"role:{role}", "input": name}
     if "seed" not in out:
         for nid in index.role("sampler") + index.role("noise"):
             inputs = graph[nid].get("inputs") or {}
-            name = next((k for k in ("seed", "noise_seed") if k in inputs and not is_link(inputs[k])), None)  # type: ignore[operator,index]
+            name = next((k for k in ("seed", "noise_seed") if k in inputs and not is_link(inputs[k])), None)
             if name:
                 out["seed"] = {"selector": "role:noise" if index.role("noise") else "role:sampler", "input": name}
                 break
@@ -100,10 +101,10 @@ def target_ops(graph: Graph, selector: JSON, input_name: str, value: JSON) -> tu
     ops: list[PatchOp] = []
     nodes: list[str] = []
     names = input_name.split("|")
-    for nid in index.select(selector):  # type: ignore[arg-type]
+    for nid in index.select(selector):
         inputs = graph[nid].get("inputs") or {}
         for name in names:
-            if name in inputs and not is_link(inputs[name]):  # type: ignore[operator,index]
+            if name in inputs and not is_link(inputs[name]):
                 ops.append(replace_op(nid, name, value))
                 nodes.append(nid)
     return ops, nodes

@@ -28,7 +28,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from .selectors import JSON
+from .jsoncodec import JSON
 
 # JavaScript's ``.`` stops at every line terminator, Python's only at ``\n``.
 _COMMENTS = re.compile(r"/\*[\s\S]*?\*/|//[^\n\r\u2028\u2029]*")
@@ -186,7 +186,8 @@ def apply(graph: dict[str, JSON], object_info: dict[str, JSON], seed: int | None
     for node_id, node in graph.items():
         if not isinstance(node, dict):
             continue
-        names = dynamic.get(node.get("class_type"))  # type: ignore[arg-type]
+        class_type = node.get("class_type")
+        names = dynamic.get(class_type) if isinstance(class_type, str) else None
         inputs = node.get("inputs")
         if not names or not isinstance(inputs, dict):
             continue
@@ -200,6 +201,8 @@ def apply(graph: dict[str, JSON], object_info: dict[str, JSON], seed: int | None
                 continue
             if out is None:
                 out = copy.deepcopy(graph)
-            out[node_id]["inputs"][name] = text  # type: ignore[index]
+            copied = out[node_id]
+            if isinstance(copied, dict) and isinstance(copied_inputs := copied.get("inputs"), dict):
+                copied_inputs[name] = text
             ops.append({"op": "replace", "path": _pointer(node_id, name), "value": text})
     return Processed(out if out is not None else graph, ops, chosen if drew else None)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from .errors import JSONValue, StudioError
+from .errors import StudioError
+from .jsoncodec import JSON
 
 
-def success(data: JSONValue, request_id: str) -> dict[str, JSONValue]:
+def success(data: JSON, request_id: str) -> dict[str, JSON]:
     return {"ok": True, "data": data, "error": None, "meta": {"request_id": request_id}}
 
 
-def failure(error: StudioError, request_id: str) -> dict[str, JSONValue]:
+def failure(error: StudioError, request_id: str) -> dict[str, JSON]:
     return {
         "ok": False,
         "data": None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-JSONValue = None | bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"]
+from .jsoncodec import JSON
 
 # Stable error codes the UI switches on, with their HTTP status.
 ERROR_STATUS: dict[str, int] = {
@@ -33,7 +33,7 @@ class StudioError(Exception):
 
     code: str
     message: str
-    details: list[JSONValue] = field(default_factory=list)
+    details: list[JSON] = field(default_factory=list)
     status: int = 0
 
     def __post_init__(self) -> None:
@@ -47,4 +47,5 @@ def not_found(what: str) -> StudioError:
 
 
 def validation_error(message: str, loc: list[str | int] | None = None, kind: str = "value_error") -> StudioError:
-    return StudioError("validation_error", message, [{"loc": loc or [], "message": message, "type": kind}])
+    where: list[JSON] = list(loc or [])
+    return StudioError("validation_error", message, [{"loc": where, "message": message, "type": kind}])

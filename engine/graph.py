@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from .errors import JSONValue, StudioError
+from .errors import StudioError
+from .jsoncodec import JSON, json_depth
 
 MAX_NODES = 2000
 MAX_DEPTH = 24
 
 
-def json_depth(value: JSONValue, limit: int) -> int:
-    """Depth of nested containers, stopping early once past limit (iterative: no recursion bombs)."""
-    deepest = 0
-    stack: list[tuple[JSONValue, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: list[JSONValue] = list(item.values())
-        elif isinstance(item, list):
-            children = list(item)
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
-def _problem(node_id: str, message: str, *loc: str) -> dict[str, JSONValue]:
+def _problem(node_id: str, message: str, *loc: str) -> dict[str, JSON]:
     return {"loc": ["graph", node_id, *loc], "message": message, "type": "graph_error"}
 
 
-def check_api_graph(graph: JSONValue) -> dict[str, JSONValue]:
+def check_api_graph(graph: JSON) -> dict[str, JSON]:
     """Raise a validation error naming the node unless graph is a well-formed API-format graph."""
     if not isinstance(graph, dict) or not graph:
         raise StudioError(
@@ -43,27 +25,26 @@ def check_api_graph(graph: JSONValue) -> dict[str, JSONValue]:
         raise StudioError("validation_error", f"The graph has more than {MAX_NODES} nodes")
     if json_depth(graph, MAX_DEPTH) > MAX_DEPTH:
         raise StudioError("validation_error", f"The graph is nested deeper than {MAX_DEPTH} levels")
-    problems: list[JSONValue] = []
+    problems: list[tuple[str, str, tuple[str, ...]]] = []  # (node id, message, loc under the node)
     for node_id, node in graph.items():
         if not node_id or len(node_id) > 64 or any(ord(c) < 32 for c in node_id):
-            problems.append(_problem(node_id[:64], "node ids must be 1-64 printable characters"))
+            problems.append((node_id[:64], "node ids must be 1-64 printable characters", ()))
             continue
         if not isinstance(node, dict):
-            problems.append(_problem(node_id, "a node must be an object"))
+            problems.append((node_id, "a node must be an object", ()))
             continue
         class_type = node.get("class_type")
         if not isinstance(class_type, str) or not class_type or len(class_type) > 200:
-            problems.append(_problem(node_id, "class_type must be a non-empty string", "class_type"))
+            problems.append((node_id, "class_type must be a non-empty string", ("class_type",)))
         inputs = node.get("inputs", {})
         if not isinstance(inputs, dict):
-            problems.append(_problem(node_id, "inputs must be an object", "inputs"))
+            problems.append((node_id, "inputs must be an object", ("inputs",)))
             continue
         unknown = set(node) - {"class_type", "inputs", "_meta", "is_changed"}
         if unknown:
-            problems.append(_problem(node_id, f"unknown node fields: {', '.join(sorted(unknown))}"))
+            problems.append((node_id, f"unknown node fields: {', '.join(sorted(unknown))}", ()))
     if problems:
-        first = problems[0]
-        message = first["message"] if isinstance(first, dict) else "invalid graph"
-        node = first["loc"][1] if isinstance(first, dict) else "?"  # type: ignore[index]
-        raise StudioError("validation_error", f"Invalid graph: node {node}: {message}", problems)
+        first_id, first_message, _ = problems[0]
+        details: list[JSON] = [_problem(nid, message, *loc) for nid, message, loc in problems]
+        raise StudioError("validation_error", f"Invalid graph: node {first_id}: {first_message}", details)
     return graph

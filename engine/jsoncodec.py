@@ -12,9 +12,27 @@ import json
 import math
 from typing import TypeAlias
 
-from .graph import json_depth
-
+# The engine's one alias for a JSON value.
 JSON: TypeAlias = "dict[str, JSON] | list[JSON] | str | int | float | bool | None"
+
+
+def json_depth(value: JSON, limit: int) -> int:
+    """Depth of nested containers, stopping early once past limit (iterative: no recursion bombs)."""
+    deepest = 0
+    stack: list[tuple[JSON, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: list[JSON] = list(item.values())
+        elif isinstance(item, list):
+            children = list(item)
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class JSONInputError(ValueError):
@@ -59,7 +77,7 @@ def _find_marker(value: object) -> tuple[list[str], str]:
 def loads_input(raw: str | bytes | bytearray, *, max_depth: int, what: str = "The JSON") -> JSON:
     """Parse JSON that came from outside: refuse bad syntax, nesting past max_depth, NaN and Infinity."""
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value: JSON = json.loads(raw, parse_constant=_refuse_constant)
     except _NonFinite:
         marked = json.loads(raw, parse_constant=_Marker)
         path, name = _find_marker(marked)
@@ -80,7 +98,8 @@ def loads_input(raw: str | bytes | bytearray, *, max_depth: int, what: str = "Th
 
 def loads_lenient(raw: str | bytes | bytearray) -> JSON:
     """Parse JSON from a peer we read but do not police (ComfyUI): NaN and Infinity become null."""
-    return json.loads(raw, parse_constant=lambda _name: None)
+    value: JSON = json.loads(raw, parse_constant=lambda _name: None)
+    return value
 
 
 def finite(value: object) -> object:

@@ -16,9 +16,10 @@ membership), so a bad value is the studio's clear error before queueing, not a f
 from __future__ import annotations
 
 import math
-from typing import TypeAlias
+from typing import TypeAlias, TypeGuard
 
-from .selectors import JSON, Graph, GraphIndex
+from .jsoncodec import JSON
+from .selectors import Graph, GraphIndex
 
 ObjectInfo: TypeAlias = "dict[str, JSON]"
 Param: TypeAlias = "dict[str, JSON]"
@@ -76,7 +77,7 @@ def param_from_spec(itype: JSON, opts: dict[str, JSON]) -> Param:
     return out
 
 
-def _is_number(value: JSON) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -90,10 +91,12 @@ def check_value(param: Param, value: JSON) -> JSON:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ParamError(f"{name} must be a whole number, not {value!r}", where)
+        _check_range(param, value, where)
     elif ptype == "FLOAT":
-        if not _is_number(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
+        if not _is_number(value) or not math.isfinite(float(value)):
             raise ParamError(f"{name} must be a number, not {value!r}", where)
-        value = float(value)  # type: ignore[arg-type]
+        value = float(value)
+        _check_range(param, value, where)
     elif ptype == "BOOLEAN":
         if not isinstance(value, bool):
             raise ParamError(f"{name} must be true or false, not {value!r}", where)
@@ -107,13 +110,16 @@ def check_value(param: Param, value: JSON) -> JSON:
     elif ptype in ("STRING", "IMAGE", "MASK"):
         if not isinstance(value, str):
             raise ParamError(f"{name} must be text, not {value!r}", where)
-    if ptype in ("INT", "FLOAT"):
-        low, high = param.get("min"), param.get("max")
-        if _is_number(low) and value < low:  # type: ignore[operator]
-            raise ParamError(f"{name} is {value}, below its minimum {low}", where)
-        if _is_number(high) and value > high:  # type: ignore[operator]
-            raise ParamError(f"{name} is {value}, above its maximum {high}", where)
     return value
+
+
+def _check_range(param: Param, value: float, where: list[str | int]) -> None:
+    name = param.get("name", "value")
+    low, high = param.get("min"), param.get("max")
+    if _is_number(low) and value < low:
+        raise ParamError(f"{name} is {value}, below its minimum {low}", where)
+    if _is_number(high) and value > high:
+        raise ParamError(f"{name} is {value}, above its maximum {high}", where)
 
 
 def normalize_param(raw: JSON, graph: Graph | None, object_info: ObjectInfo) -> Param:
@@ -135,7 +141,7 @@ def normalize_param(raw: JSON, graph: Graph | None, object_info: ObjectInfo) -> 
             raise ParamError(f"parameter {name}: selector must be a selector string or object", ["selector"])
         if graph is not None:
             index = GraphIndex(graph)
-            nodes = [n for n in index.select(selector) if input_name in (graph[n].get("inputs") or {})]  # type: ignore[arg-type]
+            nodes = [n for n in index.select(selector) if input_name in (graph[n].get("inputs") or {})]
             if not nodes:
                 raise ParamError(
                     f"parameter {name}: no node matching {selector!r} has an input {input_name!r}", ["selector"]
@@ -144,7 +150,7 @@ def normalize_param(raw: JSON, graph: Graph | None, object_info: ObjectInfo) -> 
             if spec is not None:
                 param.update(param_from_spec(*spec))
             if "default" not in raw:
-                current = (graph[nodes[0]].get("inputs") or {}).get(input_name)  # type: ignore[union-attr]
+                current = (graph[nodes[0]].get("inputs") or {}).get(input_name)
                 if not isinstance(current, list | dict):
                     param["default"] = current
     for key in PARAM_KEYS:
@@ -189,17 +195,18 @@ def discover_parameters(
         found[name] = {k: param[k] for k in PARAM_KEYS if k in param}
         del nid
     for nid, widget, config in linear_inputs or []:
-        node = graph.get(nid)
-        if node is None:
+        if graph.get(nid) is None:
             continue
-        label = config.get("label") if isinstance(config.get("label"), str) else None
+        label = config.get("label")
+        if not isinstance(label, str):
+            label = None
         base = "".join(c if c.isalnum() else "_" for c in (label or widget)).strip("_").lower() or "param"
-        name = base if base not in found else f"{base}_{nid.replace(':', '_')}"
-        raw: Param = {"name": name[:NAME_MAX], "selector": f"id:{nid}", "input": widget}
+        name = (base if base not in found else f"{base}_{nid.replace(':', '_')}")[:NAME_MAX]
+        raw: Param = {"name": name, "selector": f"id:{nid}", "input": widget}
         if label:
             raw["label"] = label
         try:
-            found[raw["name"]] = normalize_param(raw, graph, object_info)  # type: ignore[index]
+            found[name] = normalize_param(raw, graph, object_info)
         except ParamError:
             continue
     return list(found.values())

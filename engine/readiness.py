@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .jsoncodec import JSON
 from .params import input_spec
-from .selectors import JSON
 
 # Node types the editor resolves away before a graph runs: they never need to be installed.
 VIRTUAL_TYPES = frozenset({"Reroute", "PrimitiveNode", "Note", "MarkdownNote"})
@@ -87,7 +87,9 @@ def ui_node_types(document: Mapping[str, JSON]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     definitions = document.get("definitions")
     subgraphs = definitions.get("subgraphs") if isinstance(definitions, dict) else None
-    subgraph_ids = {str(s.get("id")) for s in subgraphs or [] if isinstance(s, dict)}
+    if not isinstance(subgraphs, list):
+        subgraphs = []
+    subgraph_ids = {str(s.get("id")) for s in subgraphs if isinstance(s, dict)}
 
     def scan(nodes: JSON, prefix: str) -> None:
         for node in nodes if isinstance(nodes, list) else []:
@@ -99,7 +101,7 @@ def ui_node_types(document: Mapping[str, JSON]) -> dict[str, list[str]]:
             found.setdefault(ntype, []).append(f"{prefix}{node.get('id', '?')}")
 
     scan(document.get("nodes"), "")
-    for sub in subgraphs or []:
+    for sub in subgraphs:
         if isinstance(sub, dict):
             scan(sub.get("nodes"), f"{sub.get('name') or 'subgraph'}:")
     extra = document.get("extra")
@@ -117,8 +119,8 @@ def _choices(object_info: Mapping[str, JSON], class_type: str, name: str) -> lis
     itype, opts = spec
     if isinstance(itype, list):
         return [str(c) for c in itype]
-    if itype == "COMBO" and isinstance(opts.get("options"), list):
-        return [str(c) for c in opts["options"]]  # type: ignore[union-attr]
+    if itype == "COMBO" and isinstance(options := opts.get("options"), list):
+        return [str(c) for c in options]
     return None
 
 
@@ -153,10 +155,11 @@ def readiness(
         if ctype in object_info:
             continue
         pack = node_map.pack_for(ctype)
+        node_ids: list[JSON] = list(ids)
         missing_nodes.append(
             {
                 "class_type": ctype,
-                "node_ids": ids,
+                "node_ids": node_ids,
                 "pack": {"title": pack[0], "url": pack[1]} if pack else None,
                 "how_to": MANAGER_HOW_TO.format(title=pack[0], url=pack[1])
                 if pack
@@ -165,12 +168,12 @@ def readiness(
         )
     missing_models: list[JSON] = []
     for nid, node in graph.items():
-        if not isinstance(node, dict) or not isinstance(node.get("inputs"), dict):
+        if not isinstance(node, dict) or not isinstance(inputs := node.get("inputs"), dict):
             continue
         ctype = str(node.get("class_type"))
         if ctype not in object_info:
             continue
-        for name, value in node["inputs"].items():  # type: ignore[union-attr]
+        for name, value in inputs.items():
             if not isinstance(value, str) or not value or (ctype, name) in skip_inputs:
                 continue
             if not _looks_like_model(name, value):

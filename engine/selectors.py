@@ -27,10 +27,13 @@ dicts, or lack ``inputs``, are skipped. ``parse_selector`` reports a malformed s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TypeAlias, TypedDict
+from typing import TypeAlias, TypedDict, TypeGuard
 
-JSON: TypeAlias = "str | int | float | bool | None | list[JSON] | dict[str, JSON]"
+from .jsoncodec import JSON as JSON  # re-exported: callers take the graph types and JSON from here
+
 Selector: TypeAlias = "str | dict[str, str]"
+# An input wired to another node's output: ``[node_id, output_index]``.
+Link: TypeAlias = "list[str | int]"
 
 
 class Node(TypedDict, total=False):
@@ -175,7 +178,7 @@ def _title(node: Node) -> str:
     return ""
 
 
-def is_link(value: object) -> bool:
+def is_link(value: object) -> TypeGuard[Link]:
     """True for an API-format link ``[node_id, output_index]``."""
     return (
         isinstance(value, list)
@@ -215,7 +218,8 @@ class GraphIndex:
             cached = self._roles[name]
         return cached
 
-    def select(self, selector: Selector) -> list[str]:
+    def select(self, selector: Selector | JSON) -> list[str]:
+        """Node ids the selector picks; [] for a malformed one (a stored selector is checked here)."""
         clauses, err = parse_selector(selector)
         if err:
             return []
@@ -271,10 +275,10 @@ class GraphIndex:
 
 def _add_link(starts: list[tuple[str, int]], link: JSON) -> None:
     if is_link(link):
-        starts.append((str(link[0]), int(link[1])))  # type: ignore[index,arg-type]
+        starts.append((str(link[0]), int(link[1])))
 
 
-def select(graph: Graph, selector: Selector) -> list[str]:
+def select(graph: Graph, selector: Selector | JSON) -> list[str]:
     """Node ids of ``graph`` matched by ``selector`` (graph order); [] for a malformed selector."""
     return GraphIndex(graph).select(selector)
 
@@ -323,7 +327,7 @@ def _text_nodes_upstream(graph: Graph, starts: Iterable[tuple[str, int]]) -> lis
         nid, out = key
         node = graph.get(nid)
         inputs = _inputs(node)
-        if inputs is None or _class(node) in _ZEROING_CLASSES:  # type: ignore[arg-type]
+        if node is None or inputs is None or _class(node) in _ZEROING_CLASSES:
             continue
         texts = [inputs[k] for k in TEXT_INPUTS if k in inputs]
         if texts:
@@ -331,7 +335,7 @@ def _text_nodes_upstream(graph: Graph, starts: Iterable[tuple[str, int]]) -> lis
                 found.append(nid)
             for t in texts:
                 if is_link(t):
-                    stack.append((str(t[0]), -1))  # type: ignore[index]  # a text wire: string source
+                    stack.append((str(t[0]), -1))  # a text wire: string source
             continue
         if out == -1:  # a string source
             if any(isinstance(inputs.get(k), str) for k in STRING_SOURCE_INPUTS):

@@ -24,15 +24,25 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias, cast
+from typing import Literal, TypeAlias, TypeGuard
 
-from .selectors import JSON, PROMPT_INPUTS, Graph, GraphIndex, Selector, parse_selector
+from .jsoncodec import JSON
+from .selectors import PROMPT_INPUTS, Graph, GraphIndex, Selector, parse_selector
 
 CodeType: TypeAlias = Literal["int", "float", "ratio", "size", "enum", "string", "flag", "seed", "list"]
 CODE_TYPES: tuple[str, ...] = ("int", "float", "ratio", "size", "enum", "string", "flag", "seed", "list")
 TargetMode: TypeAlias = Literal["set", "append", "multiply", "ancestral"]
 TARGET_MODES: tuple[str, ...] = ("set", "append", "multiply", "ancestral")
 Severity: TypeAlias = Literal["error", "warning"]
+
+
+def _is_code_type(value: object) -> TypeGuard[CodeType]:
+    return value in CODE_TYPES
+
+
+def _is_target_mode(value: object) -> TypeGuard[TargetMode]:
+    return value in TARGET_MODES
+
 
 ONE_MEGAPIXEL = 1024 * 1024
 SEED_MAX = 2**64 - 1  # ComfyUI's seed inputs accept 0 … 0xffffffffffffffff
@@ -113,13 +123,16 @@ class Target:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Target:
-        selector = data.get("selector")
-        if isinstance(selector, dict):
-            selector = {str(k): str(v) for k, v in selector.items()}
-        elif not isinstance(selector, str):
+        raw_selector = data.get("selector")
+        selector: Selector
+        if isinstance(raw_selector, dict):
+            selector = {str(k): str(v) for k, v in raw_selector.items()}
+        elif isinstance(raw_selector, str):
+            selector = raw_selector
+        else:
             raise ValueError("target.selector must be a string or an object")
         mode = data.get("mode", "set")
-        if mode not in TARGET_MODES:
+        if not _is_target_mode(mode):
             raise ValueError(f"target.mode must be one of {', '.join(TARGET_MODES)}")
         workflow = data.get("workflow")
         min_current = data.get("min_current")
@@ -129,10 +142,25 @@ class Target:
             selector=selector,
             input=_opt_str(data, "input"),
             template=data.get("template", "{value}"),
-            mode=cast(TargetMode, mode),
+            mode=mode,
             workflow=None if workflow is None else str(workflow),
             min_current=None if min_current is None else float(min_current),
         )
+
+
+def _scale_points(pts: JSON) -> tuple[tuple[float, float], ...]:
+    """A scale's ``[[x, y], …]`` as float pairs; ValueError for anything else."""
+    if not isinstance(pts, list):
+        raise ValueError("scale points must be a list")
+    points: list[tuple[float, float]] = []
+    for p in pts:
+        if not isinstance(p, list) or len(p) < 2:
+            raise ValueError("a scale point is an [x, y] pair")
+        x, y = p[0], p[1]
+        if not isinstance(x, int | float | str) or not isinstance(y, int | float | str):
+            raise ValueError("a scale point holds numbers")
+        points.append((float(x), float(y)))
+    return tuple(points)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +212,7 @@ class CodeDefinition:
     def from_dict(cls, data: Mapping[str, JSON]) -> CodeDefinition:
         """Build from a stored row; raises ``ValueError`` with a readable message on a malformed one."""
         ctype = data.get("type")
-        if ctype not in CODE_TYPES:
+        if not _is_code_type(ctype):
             raise ValueError(f"type must be one of {', '.join(CODE_TYPES)}")
         aliases = data.get("aliases") or []
         choices = data.get("choices") or []
@@ -201,8 +229,8 @@ class CodeDefinition:
         parsed_scale: dict[str, tuple[tuple[float, float], ...]] = {}
         for name, pts in scale.items():
             try:
-                parsed_scale[str(name)] = tuple((float(p[0]), float(p[1])) for p in pts)  # type: ignore[index,arg-type,union-attr]
-            except (TypeError, ValueError, IndexError, KeyError) as exc:
+                parsed_scale[str(name)] = _scale_points(pts)
+            except ValueError as exc:
                 raise ValueError(f"scale.{name} must be a list of [x, y] number pairs") from exc
         parsed_choices = []
         for c in choices:
@@ -211,15 +239,15 @@ class CodeDefinition:
             parsed_choices.append(Choice.from_dict(c))
         return cls(
             code=_req_str(data, "code"),
-            type=cast(CodeType, ctype),
+            type=ctype,
             description=_opt_str(data, "description"),
-            aliases=tuple(cast(list[str], aliases)),
+            aliases=tuple(a for a in aliases if isinstance(a, str)),  # all of them: checked above
             choices=tuple(parsed_choices),
             default=data.get("default"),
             min=_opt_num(data, "min"),
             max=_opt_num(data, "max"),
             scale=parsed_scale,
-            targets=tuple(Target.from_dict(cast(dict[str, JSON], t)) for t in targets),
+            targets=tuple(Target.from_dict(t) for t in targets if isinstance(t, dict)),  # all: checked above
             builtin=bool(data.get("builtin", False)),
         )
 
@@ -584,7 +612,8 @@ def _range_error(defn: CodeDefinition, number: float) -> str | None:
             return f"must be between {_fmt(lo)} and {_fmt(hi)}"
         if lo is not None:
             return f"must be at least {_fmt(lo)}"
-        return f"must be at most {_fmt(hi)}"  # type: ignore[arg-type]
+        if hi is not None:
+            return f"must be at most {_fmt(hi)}"
     return None
 
 
@@ -649,11 +678,10 @@ def coerce(defn: CodeDefinition, text: str, target_pixels: int = ONE_MEGAPIXEL) 
             return False, None
         return None, "a flag takes no value (or =true / =false)"
     if t == "list":
-        items = [s.strip() for s in text.split(",")]
-        items = [s for s in items if s]
+        items: list[JSON] = [s for s in (part.strip() for part in text.split(",")) if s]
         if not items:
             return None, "needs at least one item"
-        return cast(JSON, items), None
+        return items, None
     return text, None  # string
 
 

@@ -30,10 +30,10 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from enum import Enum
+from typing import Final, Literal, TypeAlias
 
-from .jsoncodec import JSONInputError, loads_input
-from .selectors import JSON
+from .jsoncodec import JSON, JSONInputError, loads_input
 
 ObjectInfo: TypeAlias = "dict[str, JSON]"
 
@@ -293,10 +293,11 @@ class _Converter:
         self.warnings: list[str] = []
         self.subgraphs: dict[str, dict[str, JSON]] = {}
         definitions = workflow.get("definitions")
-        if isinstance(definitions, dict) and isinstance(definitions.get("subgraphs"), list):
-            for sub in definitions["subgraphs"]:
-                if isinstance(sub, dict) and isinstance(sub.get("id"), str):
-                    self.subgraphs[sub["id"]] = sub
+        subgraphs = definitions.get("subgraphs") if isinstance(definitions, dict) else None
+        if isinstance(subgraphs, list):
+            for sub in subgraphs:
+                if isinstance(sub, dict) and isinstance(sub_id := sub.get("id"), str):
+                    self.subgraphs[sub_id] = sub
         self.group_nodes: dict[str, JSON] = {}
         for holder in [workflow, *self.subgraphs.values()]:  # the workflow's definitions win over a subgraph's
             extra = holder.get("extra")
@@ -328,9 +329,10 @@ class _Converter:
             if scope.parent is None or scope.instance is None:
                 raise ConversionError(f"node {consumer} reads a subgraph input outside a subgraph", consumer)
             inputs = scope.instance.get("inputs") or []
-            if not isinstance(inputs, list) or slot >= len(inputs) or not isinstance(inputs[slot], dict):
+            wired = inputs[slot] if isinstance(inputs, list) and slot < len(inputs) else None
+            if not isinstance(wired, dict):
                 return None
-            return self.follow(scope.parent, inputs[slot].get("link"), consumer)
+            return self.follow(scope.parent, wired.get("link"), consumer)
         node = scope.nodes.get(nid)
         if node is None:
             raise ConversionError(
@@ -341,10 +343,8 @@ class _Converter:
         label = f"{scope.prefix}{nid}"
         if ntype == "Reroute":
             inputs = node.get("inputs") or []
-            link = (
-                inputs[0].get("link") if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict) else None
-            )
-            return self.follow(scope, link, label)
+            first = inputs[0] if isinstance(inputs, list) and inputs else None
+            return self.follow(scope, first.get("link") if isinstance(first, dict) else None, label)
         if ntype == "PrimitiveNode":
             values = node.get("widgets_values")
             if isinstance(values, list) and values:
@@ -368,10 +368,9 @@ class _Converter:
     def bypass(self, scope: _Scope, node: dict[str, JSON], slot: int, label: str) -> _Source:
         """A bypassed node passes the input of its output's type through, preferring the same slot."""
         outputs = node.get("outputs") or []
-        out_type = None
-        if isinstance(outputs, list) and slot < len(outputs) and isinstance(outputs[slot], dict):
-            out_type = outputs[slot].get("type")
-        inputs = [i for i in (node.get("inputs") or []) if isinstance(i, dict)]
+        output = outputs[slot] if isinstance(outputs, list) and slot < len(outputs) else None
+        out_type = output.get("type") if isinstance(output, dict) else None
+        inputs = [i for i in _items(node.get("inputs")) if isinstance(i, dict)]
         order = ([inputs[slot]] if slot < len(inputs) else []) + inputs
         for inp in order:
             if inp.get("link") is not None and (out_type is None or _types_match(inp.get("type"), out_type)):
@@ -452,10 +451,11 @@ class _Converter:
                 f"node {label} is a legacy group node ({ntype}) with a malformed definition: {why}", label
             )
 
-        if not isinstance(definition, dict) or not isinstance(definition.get("nodes"), list) or not definition["nodes"]:
+        inner_nodes = definition.get("nodes") if isinstance(definition, dict) else None
+        if not isinstance(definition, dict) or not isinstance(inner_nodes, list) or not inner_nodes:
             raise bad("it has no list of inner nodes")
         inner: list[dict[str, JSON]] = []
-        for index, item in enumerate(definition["nodes"]):
+        for index, item in enumerate(inner_nodes):
             if not isinstance(item, dict) or not isinstance(item.get("type"), str) or not item.get("type"):
                 raise bad(f"inner node {index} has no type")
             inner.append(item)
@@ -469,9 +469,10 @@ class _Converter:
                 raise bad(f"the link {item!r} is not [from, from_slot, to, to_slot, …]")
             if item[0] is None:  # a link to outside the copied nodes: the frontend skips it too
                 continue
-            if any(isinstance(v, bool) or not isinstance(v, int) for v in item[:4]):
+            ends = _ints(item[:4])
+            if ends is None:
                 raise bad(f"the link {item!r} is not [from, from_slot, to, to_slot, …]")
-            origin, origin_slot, target, target_slot = item[:4]
+            origin, origin_slot, target, target_slot = ends
             if not (0 <= origin < len(inner) and 0 <= target < len(inner)):
                 raise bad(f"the link {item!r} names an inner node it does not have")
             ltype = item[5] if len(item) > 5 and isinstance(item[5], str) else "*"
@@ -482,13 +483,10 @@ class _Converter:
         if not isinstance(raw_external, list):
             raise bad("its external outputs are not a list")
         for item in raw_external:
-            if (
-                not isinstance(item, list)
-                or len(item) < 2
-                or any(isinstance(v, bool) or not isinstance(v, int) for v in item[:2])
-            ):
+            output_slot = _ints(item[:2]) if isinstance(item, list) and len(item) >= 2 else None
+            if output_slot is None:
                 raise bad(f"the external output {item!r} is not [node, slot, type]")
-            external.add((item[0], item[1]))
+            external.add((output_slot[0], output_slot[1]))
         config = definition.get("config") if isinstance(definition.get("config"), dict) else {}
 
         def custom(index: int, kind: str, key: str | int) -> dict[str, JSON]:
@@ -530,7 +528,7 @@ class _Converter:
                         f"{label}:{index}",
                     )
                 specs = specs_of[index] = _input_specs(info)
-                declared = item.get("inputs") if isinstance(item.get("inputs"), list) else []
+                declared = _items(item.get("inputs"))
                 slots: list[str] = []
                 converted: dict[int, str] = {}
                 for name, (stype, opts) in specs.items():
@@ -541,10 +539,7 @@ class _Converter:
                         (
                             k
                             for k, inp in enumerate(declared)
-                            if isinstance(inp, dict)
-                            and inp.get("name") == name
-                            and isinstance(inp.get("widget"), dict)
-                            and inp["widget"].get("name") == name
+                            if isinstance(inp, dict) and inp.get("name") == name and _widget_name(inp) == name
                         ),
                         -1,
                     )
@@ -589,9 +584,11 @@ class _Converter:
             links[len(links) + 1] = link
             return len(links)
 
+        wired_inputs: dict[int, list[JSON]] = {}  # each inner node's "inputs", filled in below
         for index, item in enumerate(inner):
             itype = str(item["type"])
-            wired: list[dict[str, JSON]] = []
+            wired: list[JSON] = []
+            wired_inputs[index] = wired
             names = slot_names.get(index, [])
             for (target, target_slot), (origin, origin_slot, ltype) in sorted(links_to.items()):
                 if target != index:
@@ -628,20 +625,20 @@ class _Converter:
         # group widget's name, every other one by position over the group's input sockets.
         widget_names = _group_widget_names(inner, widgets)
         sockets = iter(group_inputs)
-        for position, inp in enumerate(instance.get("inputs") or []):
+        for position, inp in enumerate(_items(instance.get("inputs"))):
             if not isinstance(inp, dict):
                 continue
-            widget = inp.get("widget")
-            if isinstance(widget, dict):
-                name = widget.get("name")
-                target_input = widget_names.get(name) if isinstance(name, str) else None
+            if isinstance(inp.get("widget"), dict):
+                widget_name = _widget_name(inp)
+                target_input = widget_names.get(widget_name) if isinstance(widget_name, str) else None
             else:
                 target_input = next(sockets, None)
             if target_input is None:
                 continue
             index, name = target_input
-            ltype = inp.get("type") if isinstance(inp.get("type"), str) else "*"
-            nodes[index]["inputs"].append(  # type: ignore[union-attr]
+            input_type = inp.get("type")
+            ltype = input_type if isinstance(input_type, str) else "*"
+            wired_inputs[index].append(
                 {"name": name, "type": ltype, "link": wire(_Link(SUBGRAPH_INPUT, position, index, 0, ltype))}
             )
         for position, (index, slot) in enumerate(group_outputs):
@@ -656,7 +653,7 @@ class _Converter:
             raise ConversionError(f"node {label} has the unknown node type {ntype!r}", label)
         specs = _input_specs(info)
         by_name: dict[str, dict[str, JSON]] = {}
-        for inp in node.get("inputs") or []:
+        for inp in _items(node.get("inputs")):
             if isinstance(inp, dict):
                 widget = inp.get("widget")
                 name = widget.get("name") if isinstance(widget, dict) else inp.get("name")
@@ -705,6 +702,23 @@ def _types_match(a: JSON, b: JSON) -> bool:
     return False
 
 
+def _items(value: JSON) -> list[JSON]:
+    """value when it is a list; no items when it is missing or not a list."""
+    return value if isinstance(value, list) else []
+
+
+def _ints(values: list[JSON]) -> list[int] | None:
+    """values when every one is an int (a bool is not), else None."""
+    ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return ints if len(ints) == len(values) else None
+
+
+def _widget_name(inp: dict[str, JSON]) -> JSON:
+    """The name of the widget an input was converted from (None when it is a plain input)."""
+    widget = inp.get("widget")
+    return widget.get("name") if isinstance(widget, dict) else None
+
+
 def _wrap(value: JSON) -> JSON:
     return {"__value__": value} if isinstance(value, list) else value
 
@@ -717,15 +731,17 @@ def _input_specs(info: dict[str, JSON]) -> dict[str, tuple[JSON, dict[str, JSON]
     if not isinstance(section, dict):
         return out
     added = FRONTEND_INPUTS.get(str(info.get("name")))
-    if added and isinstance(section.get("required"), dict):
-        section = {**section, "required": {**section["required"], **added}}  # appended, as the extension does
+    required = section.get("required")
+    if added and isinstance(required, dict):
+        section = {**section, "required": {**required, **added}}  # appended, as the extension does
     for category in ("required", "optional"):
         specs = section.get(category)
         if not isinstance(specs, dict):
             continue
         names = list(specs)
-        if isinstance(order, dict) and isinstance(order.get(category), list):
-            names = [n for n in order[category] if n in specs] + [n for n in specs if n not in order[category]]
+        listed = order.get(category) if isinstance(order, dict) else None
+        if isinstance(listed, list):
+            names = [n for n in listed if isinstance(n, str) and n in specs] + [n for n in specs if n not in listed]
         for name in names:
             spec = specs[name]
             if isinstance(spec, list) and spec:
@@ -734,10 +750,18 @@ def _input_specs(info: dict[str, JSON]) -> dict[str, tuple[JSON, dict[str, JSON]
     return out
 
 
-_NO_VALUE = object()  # a combo with no default and no options: the frontend's widget holds undefined
+class _Unset(Enum):
+    """A combo with no default and no options: the frontend's widget holds undefined."""
+
+    VALUE = 0
 
 
-def _widget_default(itype: JSON, opts: dict[str, JSON]) -> JSON | object:
+_NO_VALUE: Final = _Unset.VALUE
+# What the frontend's widget of each type starts with when its definition gives no default.
+_TYPE_DEFAULTS: dict[str, JSON] = {"INT": 0, "FLOAT": 0, "BOOLEAN": False, "STRING": ""}
+
+
+def _widget_default(itype: JSON, opts: dict[str, JSON]) -> JSON | Literal[_Unset.VALUE]:
     """The value the frontend's widget starts with (``useIntWidget``, ``useComboWidget``' ``getDefaultValue``…)."""
     default = opts.get("default")
     if isinstance(itype, list) or itype == "COMBO":
@@ -747,7 +771,7 @@ def _widget_default(itype: JSON, opts: dict[str, JSON]) -> JSON | object:
         return options[0] if isinstance(options, list) and options else _NO_VALUE
     if default is not None:
         return default
-    return {"INT": 0, "FLOAT": 0, "BOOLEAN": False, "STRING": ""}.get(str(itype), _NO_VALUE)
+    return _TYPE_DEFAULTS.get(str(itype), _NO_VALUE)
 
 
 def _is_widget(itype: JSON, opts: dict[str, JSON]) -> bool:
@@ -865,7 +889,7 @@ def convert(workflow: JSON, object_info: ObjectInfo) -> Converted:
     extra = workflow.get("extra")
     linear = extra.get("linearData") if isinstance(extra, dict) else None
     if isinstance(linear, dict):
-        for item in linear.get("inputs") or []:
+        for item in _items(linear.get("inputs")):
             if isinstance(item, list) and len(item) >= 2 and isinstance(item[1], str):
                 config = item[2] if len(item) > 2 and isinstance(item[2], dict) else {}
                 nid = str(item[0])
@@ -873,7 +897,7 @@ def convert(workflow: JSON, object_info: ObjectInfo) -> Converted:
                     result.linear_inputs.append((nid, item[1], config))
                 else:
                     result.warnings.append(f"App Mode input {item[1]!r} names node {nid}, which does not run")
-        for item in linear.get("outputs") or []:
+        for item in _items(linear.get("outputs")):
             nid = str(item[0] if isinstance(item, list) and item else item)
             if nid in graph:
                 result.linear_outputs.append(nid)

@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 import os
 import random
+from typing import TYPE_CHECKING
 
 from ..engine.shortcodes import ONE_MEGAPIXEL, dims_for_ratio, parse
+
+if TYPE_CHECKING:
+    import torch
 
 CATEGORY = "Studio"
 INT_LIMIT = 2**63 - 1
@@ -65,7 +69,7 @@ class _StudioNumber:
     KIND = "INT"
     NAME = "number"
     LIMITS: dict[str, object] = {}
-    DEFAULTS = (0, 0, 100)  # value, min, max
+    DEFAULTS: tuple[float, float, float] = (0, 0, 100)  # value, min, max
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, object]]:  # noqa: N802
@@ -145,6 +149,7 @@ class StudioChoice:
 class _StudioFile:
     CATEGORY = CATEGORY
     FUNCTION = "run"
+    DEFAULT_NAME: str  # each file node's own
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, dict[str, object]]:  # noqa: N802
@@ -156,14 +161,14 @@ class _StudioFile:
             files = sorted(f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f)))
         except Exception:  # outside ComfyUI: no list to offer
             files = []
-        return {"required": {"name": _name(cls.DEFAULT_NAME), "image": (files, {"image_upload": True})}}  # type: ignore[attr-defined]
+        return {"required": {"name": _name(cls.DEFAULT_NAME), "image": (files, {"image_upload": True})}}
 
     @classmethod
     def VALIDATE_INPUTS(cls, image: str) -> bool | str:  # noqa: N802
         return True  # the studio names files it uploaded itself; LoadImage's own check follows at load
 
     @staticmethod
-    def _load(image: str) -> tuple[object, object]:
+    def _load(image: str) -> tuple[torch.Tensor, torch.Tensor]:
         import folder_paths  # noqa: PLC0415
         import numpy as np  # noqa: PLC0415
         import torch  # noqa: PLC0415
@@ -186,7 +191,7 @@ class StudioImage(_StudioFile):
     RETURN_TYPES = ("IMAGE", "MASK")
     RETURN_NAMES = ("image", "mask")
 
-    def run(self, name: str, image: str) -> tuple[object, object]:
+    def run(self, name: str, image: str) -> tuple[torch.Tensor, torch.Tensor]:
         return self._load(image)
 
 
@@ -196,7 +201,7 @@ class StudioMask(_StudioFile):
     RETURN_TYPES = ("MASK",)
     RETURN_NAMES = ("mask",)
 
-    def run(self, name: str, image: str) -> tuple[object]:
+    def run(self, name: str, image: str) -> tuple[torch.Tensor]:
         return (self._load(image)[1],)
 
 
@@ -229,21 +234,22 @@ class StudioPrompt:
             raise ValueError("; ".join(e.message for e in parsed.errors))
         values = parsed.values
         ratio = values.get("ar")
-        if (
-            isinstance(ratio, dict)
-            and isinstance(ratio.get("w"), int | float)
-            and isinstance(ratio.get("h"), int | float)
-        ):
-            width, height = dims_for_ratio(float(ratio["w"]), float(ratio["h"]), max(width * height, 64 * 64))
+        if isinstance(ratio, dict):
+            ratio_w, ratio_h = ratio.get("w"), ratio.get("h")
+            if isinstance(ratio_w, int | float) and isinstance(ratio_h, int | float):
+                width, height = dims_for_ratio(float(ratio_w), float(ratio_h), max(width * height, 64 * 64))
         size = values.get("size")
         if isinstance(size, dict):
-            width, height = int(size.get("width", width)), int(size.get("height", height))  # type: ignore[arg-type]
-        if values.get("seed") == "random":
+            size_w, size_h = size.get("width", width), size.get("height", height)
+            if isinstance(size_w, int | float) and isinstance(size_h, int | float):
+                width, height = int(size_w), int(size_h)
+        code_seed, code_steps, code_cfg = values.get("seed"), values.get("steps"), values.get("cfg")
+        if code_seed == "random":
             seed = random.SystemRandom().randint(0, 2**53 - 1)
-        elif isinstance(values.get("seed"), int):
-            seed = int(values["seed"])  # type: ignore[arg-type]
-        steps = int(values["steps"]) if isinstance(values.get("steps"), int | float) else steps  # type: ignore[arg-type]
-        cfg = float(values["cfg"]) if isinstance(values.get("cfg"), int | float) else cfg  # type: ignore[arg-type]
+        elif isinstance(code_seed, int):
+            seed = int(code_seed)
+        steps = int(code_steps) if isinstance(code_steps, int | float) else steps
+        cfg = float(code_cfg) if isinstance(code_cfg, int | float) else cfg
         no = values.get("no")
         extra = ", ".join(str(x) for x in no) if isinstance(no, list) else (no if isinstance(no, str) else "")
         if extra:
@@ -312,7 +318,7 @@ class StudioSaveImage:
 
     def save(
         self,
-        images: object,
+        images: torch.Tensor,
         filename_prefix: str = "studio/ComfyUI",
         prompt_text: str = "",
         prompt: dict[str, object] | None = None,
@@ -324,13 +330,13 @@ class StudioSaveImage:
         from PIL.PngImagePlugin import PngInfo  # noqa: PLC0415
 
         output_dir = folder_paths.get_output_directory()
-        first = images[0]  # type: ignore[index]
+        first = images[0]
         folder, name, counter, subfolder, prefix = folder_paths.get_save_image_path(
             filename_prefix, output_dir, first.shape[1], first.shape[0]
         )
         params = self.studio_parameters(prompt)
         results = []
-        for batch_number, image in enumerate(images):  # type: ignore[arg-type]
+        for batch_number, image in enumerate(images):
             array = np.clip(255.0 * image.cpu().numpy(), 0, 255).astype(np.uint8)
             img = Image.fromarray(array)
             meta = PngInfo()
