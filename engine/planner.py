@@ -34,7 +34,7 @@ from .actions import (
 from .errors import StudioError
 from .params import check_graph_values
 from .patches import PatchOp, PatchReport, apply_patches, build_patches
-from .selectors import JSON, PROMPT_INPUTS, Graph, GraphIndex
+from .selectors import JSON, PROMPT_INPUTS, Graph, GraphIndex, Node
 
 Span = dict[str, JSON]
 
@@ -208,7 +208,7 @@ def plan(
     if node_definitions is not None:
         problems = check_graph_values(patched, dict(node_definitions))
         if problems:
-            raise StudioError("validation_error", str(problems[0]["message"]), list(problems))  # type: ignore[arg-type]
+            raise StudioError("validation_error", str(problems[0]["message"]), list(problems))
     return Plan(parsed, patched, ops, codes.reports, warnings, errors, computed_values)
 
 
@@ -219,7 +219,7 @@ def _prompt_ops(graph: Graph, clean_text: str) -> list[PatchOp]:
     for nid in GraphIndex(graph).role("positive"):
         inputs = graph[nid].get("inputs") or {}
         for name in names:
-            if isinstance(inputs.get(name), str):  # type: ignore[union-attr]
+            if isinstance(inputs.get(name), str):
                 path = "/" + nid.replace("~", "~0").replace("/", "~1") + "/inputs/" + name
                 ops.append({"op": "replace", "path": path, "value": clean_text})
     return ops
@@ -263,7 +263,7 @@ def _model_ops(graph: Graph, models: Models) -> list[PatchOp]:
     if models.upscale_model:
         ops += upscale_model_ops(graph, models.upscale_model)
     loaders = [nid for nid, n in graph.items() if isinstance(n, dict) and n.get("class_type") == CHECKPOINT_LOADER]
-    todo = [nid for nid in loaders if _inputs(graph[nid]).get("ckpt_name") not in models.available]
+    todo = [nid for nid in loaders if str(_inputs(graph[nid]).get("ckpt_name")) not in models.available]
     if todo:
         if models.checkpoint is None:
             raise StudioError("conflict", models.message)
@@ -271,8 +271,8 @@ def _model_ops(graph: Graph, models: Models) -> list[PatchOp]:
     return ops
 
 
-def _inputs(node: JSON) -> dict[str, JSON]:
-    inputs = node.get("inputs") if isinstance(node, dict) else None
+def _inputs(node: Node) -> dict[str, JSON]:
+    inputs = node.get("inputs")
     return inputs if isinstance(inputs, dict) else {}
 
 
