@@ -8,11 +8,13 @@ ORM's flush hook writes them for every other change (db/store.py).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from .models import AuditLog, ComfyCall, Image, Job, Prompt, utcnow
 from .store import ACTOR_KEY
@@ -149,7 +151,8 @@ async def page(session: AsyncSession, query: Select[tuple[Job]]) -> list[Job]:
     return list((await session.scalars(query)).all())
 
 
-async def active_jobs(session: AsyncSession, owner_id: int | None, limit: int) -> list[Job]:
+async def active_jobs(session: AsyncSession, owner_id: int | None, limit: int | None) -> list[Job]:
+    """Jobs still queued or running, newest first (``limit`` None: all of them)."""
     query = select(Job).where(Job.state.in_(ACTIVE_STATES)).order_by(Job.id.desc()).limit(limit)
     if owner_id is not None:
         query = query.where(Job.owner_id == owner_id)
@@ -192,3 +195,142 @@ async def attach_studio_metadata(
 
 async def call(session: AsyncSession, call_id: int) -> ComfyCall | None:
     return await session.get(ComfyCall, call_id)
+
+
+# -- the lifecycle's writer ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StateWrite:
+    """A job's newest state in one writer tick (several transitions of a tick collapse into one write)."""
+
+    job_id: str
+    owner_id: int
+    state: str
+    progress: JSONDict
+    error: JSONDict | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    extra: JSONDict = field(default_factory=dict)  # more Job columns the ending sets (node_errors)
+
+
+async def write_states(
+    session: AsyncSession, states: Sequence[StateWrite], progress: Sequence[tuple[str, JSONDict]]
+) -> None:
+    """States (one UPDATE per set of columns, executemany) and progress of jobs still active, with audit rows.
+
+    ``started_at`` never goes back to null; progress is written only while a job is queued or running.
+    """
+    table = Job.__table__
+    groups: dict[tuple[str, ...], list[JSONDict]] = {}
+    for write in states:
+        groups.setdefault(tuple(sorted(write.extra)), []).append(
+            {
+                "b_id": write.job_id,
+                "state": write.state,
+                "progress": write.progress,
+                "error": write.error,
+                "b_started": write.started_at,
+                "finished_at": write.finished_at,
+                **write.extra,
+            }
+        )
+    for extra_keys, rows in groups.items():
+        values: dict[str, Any] = {
+            "state": bindparam("state"),
+            "progress": bindparam("progress"),
+            "error": bindparam("error"),
+            "started_at": func.coalesce(bindparam("b_started", type_=table.c.started_at.type), table.c.started_at),
+            "finished_at": func.coalesce(bindparam("finished_at", type_=table.c.finished_at.type), table.c.finished_at),
+            **{key: bindparam(key) for key in extra_keys},
+        }
+        statement = update(table).where(table.c.id == bindparam("b_id")).values(values)
+        await session.execute(statement, rows)
+    if progress:
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.state.in_(ACTIVE_STATES))
+            .values(progress=bindparam("progress"))
+        )
+        await session.execute(statement, [{"b_id": j, "progress": p} for j, p in progress])
+    now = utcnow()
+    audit = []
+    for write in states:
+        changes: JSONDict = {"state": write.state}
+        if write.error is not None:
+            changes["error"] = "<changed>"
+        for key, value in (("started_at", write.started_at), ("finished_at", write.finished_at)):
+            if value is not None:
+                changes[key] = "<changed>"
+        changes.update({key: "<changed>" for key in write.extra})
+        audit.append(
+            {
+                "at": now,
+                "actor_id": write.owner_id,
+                "action": "update",
+                "entity": Job.__tablename__,
+                "entity_id": write.job_id,
+                "changes": changes,
+            }
+        )
+    if audit:
+        await session.execute(insert(AuditLog.__table__), audit)
+
+
+async def insert_foreign(session: AsyncSession, rows: Sequence[JSONDict]) -> None:
+    """Jobs queued outside the studio (ComfyUI's editor), owned by the local owner, with their audit rows."""
+    if not rows:
+        return
+    now = utcnow()
+    await session.execute(
+        insert(Job.__table__), [{**_job_defaults(), **row, "foreign": True, "created_at": now} for row in rows]
+    )
+    await session.execute(
+        insert(AuditLog.__table__),
+        [
+            {
+                "at": now,
+                "actor_id": row["owner_id"],
+                "action": "create",
+                "entity": Job.__tablename__,
+                "entity_id": row["id"],
+                "changes": {},
+            }
+            for row in rows
+        ],
+    )
+
+
+async def jobs_to_show(session: AsyncSession, job_ids: Sequence[str]) -> list[Job]:
+    """Jobs as the API shows them, in the order asked: without their graph and patches (never shown)."""
+    if not job_ids:
+        return []
+    query = select(Job).where(Job.id.in_(job_ids)).options(defer(Job.graph), defer(Job.patches))
+    found = {j.id: j for j in (await session.scalars(query)).all()}
+    return [found[i] for i in job_ids if i in found]
+
+
+async def image_keys_of(session: AsyncSession, job_ids: Sequence[str]) -> dict[str, set[tuple[str, str, str]]]:
+    """(filename, subfolder, folder type) of the images already stored for each job."""
+    keys: dict[str, set[tuple[str, str, str]]] = {j: set() for j in job_ids}
+    if not job_ids:
+        return keys
+    rows = await session.execute(
+        select(Image.job_id, Image.filename, Image.subfolder, Image.folder_type).where(Image.job_id.in_(job_ids))
+    )
+    for job_id, filename, subfolder, folder_type in rows.all():
+        keys.setdefault(str(job_id), set()).add((filename, subfolder, folder_type))
+    return keys
+
+
+async def add_owned(session: AsyncSession, rows: Sequence[Image | ComfyCall], owner_id: int) -> None:
+    """New rows written now, their audit rows naming ``owner_id`` (the writer's transaction spans owners)."""
+    if not rows:
+        return
+    actor = session.info.get(ACTOR_KEY)
+    session.info[ACTOR_KEY] = owner_id
+    try:
+        session.add_all(rows)
+        await session.flush()
+    finally:
+        session.info[ACTOR_KEY] = actor

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, String, Text, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..engine.ids import SHORTCODE, new_id
@@ -43,3 +44,39 @@ class Shortcode(Base):
         Index("ix_shortcodes_owner_id_code", "owner_id", "code", unique=True),
         Index("ix_shortcodes_builtin_shared", "builtin", "shared"),
     )
+
+
+# -- queries ------------------------------------------------------------------------------------------
+
+
+async def builtin_codes(session: AsyncSession) -> set[str]:
+    return set((await session.scalars(select(Shortcode.code).where(Shortcode.builtin))).all())
+
+
+async def visible(session: AsyncSession, user_id: int) -> list[Shortcode]:
+    """Built-ins, this user's codes and everyone's shared ones, in creation order."""
+    query = (
+        select(Shortcode)
+        .where(or_(Shortcode.builtin, Shortcode.owner_id == user_id, Shortcode.shared))
+        .order_by(Shortcode.id)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def get(session: AsyncSession, shortcode_id: str) -> Shortcode | None:
+    return await session.get(Shortcode, shortcode_id)
+
+
+async def add(session: AsyncSession, rows: list[Shortcode]) -> None:
+    """New rows, flushed: their ids and defaults are known on return."""
+    session.add_all(rows)
+    await session.flush()
+
+
+async def save(session: AsyncSession) -> None:
+    """Write the changes made to loaded rows now (their new values are read back within the transaction)."""
+    await session.flush()
+
+
+async def delete(session: AsyncSession, row: Shortcode) -> None:
+    await session.delete(row)

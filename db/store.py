@@ -231,4 +231,7 @@ class Store:
             yield session
 
 
-__all__ = ["Base", "Store", "create_engine", "migrate"]
+# The session type services hold between a transaction and the repository functions they call.
+Session = AsyncSession
+
+__all__ = ["Base", "Session", "Store", "create_engine", "migrate"]

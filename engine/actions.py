@@ -185,7 +185,7 @@ def zoom_padding(width: int, height: int, factor: float) -> dict[str, int]:
 
 
 def pan_padding(
-    width: int, height: int, direction: str, pixels: int | None = None, fraction: float = PAN_FRACTION
+    width: int, height: int, direction: str, pixels: float | None = None, fraction: float = PAN_FRACTION
 ) -> dict[str, int]:
     """Padding on one side: ``pixels`` when given, else ``fraction`` of that side's length (Fooocus: 30%)."""
     if width <= 0 or height <= 0:

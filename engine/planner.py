@@ -173,7 +173,8 @@ def plan(
                  "no_positive_prompt")  # fmt: skip
     else:
         feed = {**(bound or {}), "prompt": parsed.text if text is not None else None}
-        text_ops, got = binding_patches(graph, dict(bindings), feed)  # type: ignore[arg-type]
+        bound_inputs = {key: value for key, value in bindings.items() if isinstance(value, dict)}
+        text_ops, got = binding_patches(graph, bound_inputs, feed)
         note(got, "binding")
     chosen = dict(values or {})
     param_ops, got = parameter_patches(graph, list(parameters), chosen)
@@ -240,10 +241,14 @@ def _computed_ops(
     try:
         if computed.kind == "zoom":
             factor = values.get("factor", 2.0)
-            pad = zoom_padding(computed.width, computed.height, float(factor))  # type: ignore[arg-type]
+            if not isinstance(factor, int | float) or isinstance(factor, bool):
+                raise ValueError(f"the zoom factor must be a number, not {factor!r}")
+            pad = zoom_padding(computed.width, computed.height, float(factor))
         else:
             pixels = values.get("pixels") or None
-            pad = pan_padding(computed.width, computed.height, str(values.get("direction")), pixels)  # type: ignore[arg-type]
+            if pixels is not None and (not isinstance(pixels, int | float) or isinstance(pixels, bool)):
+                raise ValueError(f"pixels must be a number, not {pixels!r}")
+            pad = pan_padding(computed.width, computed.height, str(values.get("direction")), pixels)
     except (ValueError, TypeError) as exc:
         raise StudioError("validation_error", f"{computed.label}: {exc}") from None
     ops: list[PatchOp] = []

@@ -16,11 +16,10 @@ import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from sqlalchemy import or_, select
-
-from ..db.models import Image, Job, Prompt, utcnow
-from ..db.store import Store
-from ..db.workflows import Action, Workflow, WorkflowVersion
+from ..db import actions as repo
+from ..db.models import Image, Job, utcnow
+from ..db.store import Session, Store
+from ..db.workflows import Action
 from ..engine import planner
 from ..engine.errors import StudioError, not_found
 from ..engine.graph import check_api_graph
@@ -128,11 +127,8 @@ class Actions:
             library = json.loads((LIBRARY_DIR / "library.json").read_text(encoding="utf-8"))
             owner = self.owner_id
             async with self.store.session(owner) as session:
-                rows = (
-                    await session.scalars(select(Workflow).where(Workflow.builtin_key.like(f"{BUILTIN_PREFIX}%")))
-                ).all()
-                ids = {r.builtin_key[len(BUILTIN_PREFIX) :]: r.id for r in rows if r.builtin_key}
-                slots = set((await session.scalars(select(Action.slot).where(Action.builtin.is_(True)))).all())
+                ids = await repo.builtin_workflows(session, BUILTIN_PREFIX)
+                slots = await repo.builtin_slots(session)
             for key, meta in library["workflows"].items():
                 if key in ids:
                     continue
@@ -151,26 +147,27 @@ class Actions:
             missing = [item for item in library["actions"] if item["slot"] not in slots]
             if not missing:
                 return
+            rows = [
+                Action(
+                    owner_id=owner,
+                    slot=item["slot"],
+                    label=item["label"],
+                    icon=item.get("icon", ""),
+                    position=library["actions"].index(item),
+                    workflow_id=ids[item["workflow"]],
+                    parameters=[normalize_param(p, None, {}) for p in item.get("parameters", [])],
+                    compute=item.get("compute", ""),
+                    needs_image=item.get("needs_image", True),
+                    needs_mask=item.get("needs_mask", False),
+                    shared=True,
+                    builtin=True,
+                    created_by=owner,
+                    updated_by=owner,
+                )
+                for item in missing
+            ]
             async with self.store.session(owner) as session, session.begin():
-                for item in missing:
-                    session.add(
-                        Action(
-                            owner_id=owner,
-                            slot=item["slot"],
-                            label=item["label"],
-                            icon=item.get("icon", ""),
-                            position=library["actions"].index(item),
-                            workflow_id=ids[item["workflow"]],
-                            parameters=[normalize_param(p, None, {}) for p in item.get("parameters", [])],
-                            compute=item.get("compute", ""),
-                            needs_image=item.get("needs_image", True),
-                            needs_mask=item.get("needs_mask", False),
-                            shared=True,
-                            builtin=True,
-                            created_by=owner,
-                            updated_by=owner,
-                        )
-                    )
+                await repo.add(session, rows)
             log.info("Seeded the default actions: %s", ", ".join(item["slot"] for item in missing))
 
     async def checkpoint_status(self) -> dict[str, JSON]:
@@ -179,12 +176,11 @@ class Actions:
         names = checkpoints(info)
         models = upscale_models(info)
         async with self.store.session() as session:
-            from ..db.models import Setting
-
-            setting = await session.get(Setting, CHECKPOINT_SETTING)
-            model_setting = await session.get(Setting, UPSCALE_MODEL_SETTING)
-        configured = setting.value if setting is not None and isinstance(setting.value, str) else None
-        wanted = model_setting.value if model_setting is not None and isinstance(model_setting.value, str) else None
+            stored = await repo.setting_values(session, [CHECKPOINT_SETTING, UPSCALE_MODEL_SETTING])
+        configured = stored.get(CHECKPOINT_SETTING)
+        configured = configured if isinstance(configured, str) else None
+        wanted = stored.get(UPSCALE_MODEL_SETTING)
+        wanted = wanted if isinstance(wanted, str) else None
         model = wanted if wanted in models else (models[0] if models else None)
         chosen = configured if configured in names else (names[0] if names else None)
         message = None
@@ -207,12 +203,8 @@ class Actions:
 
     # -- reading and editing actions ---------------------------------------------------------------
 
-    async def _visible(self, session: object, user_id: int) -> list[Action]:
-        rows = (
-            await session.scalars(  # type: ignore[attr-defined]
-                select(Action).where(or_(Action.owner_id == user_id, Action.shared.is_(True))).order_by(Action.position)
-            )
-        ).all()
+    async def _visible(self, session: Session, user_id: int) -> list[Action]:
+        rows = await repo.visible_actions(session, user_id)
         # A user's own action for a slot replaces the shared one.
         chosen: dict[str, Action] = {}
         for row in rows:
@@ -249,12 +241,10 @@ class Actions:
             problem = "ComfyUI is unavailable"
         async with self.store.session(user_id) as session:
             rows = await self._visible(session, user_id)
-            builtin_wf = set(
-                (await session.scalars(select(Workflow.id).where(Workflow.builtin_key.is_not(None)))).all()
-            )
+            builtin_wf = await repo.builtin_workflow_ids(session)
         return [self._to_dict(a, user_id, problem if a.workflow_id in builtin_wf else None) for a in rows]
 
-    async def _resolve(self, session: object, user_id: int, slot: str) -> Action:
+    async def _resolve(self, session: Session, user_id: int, slot: str) -> Action:
         for action in await self._visible(session, user_id):
             if action.slot == slot:
                 return action
@@ -276,7 +266,7 @@ class Actions:
     async def create(self, user_id: int, fields: dict[str, JSON]) -> dict[str, JSON]:
         await self.workflows.head(user_id, str(fields["workflow_id"]))  # visible to this user
         async with self.store.session(user_id) as session, session.begin():
-            mine = await session.scalar(select(Action).where(Action.owner_id == user_id, Action.slot == fields["slot"]))
+            mine = await repo.own_action(session, user_id, str(fields["slot"]))
             if mine is not None:
                 raise StudioError(
                     "conflict", f"You already have an action in slot {fields['slot']!r}; change it instead"
@@ -296,11 +286,11 @@ class Actions:
                 created_by=user_id,
                 updated_by=user_id,
             )
-            session.add(action)
+            await repo.add(session, [action])
         return self._to_dict(action, user_id)
 
-    async def _own(self, session: object, user_id: int, slot: str) -> Action:
-        action = await session.scalar(select(Action).where(Action.owner_id == user_id, Action.slot == slot))  # type: ignore[attr-defined]
+    async def _own(self, session: Session, user_id: int, slot: str) -> Action:
+        action = await repo.own_action(session, user_id, slot)
         if action is None:
             visible = await self._resolve(session, user_id, slot)
             raise StudioError(
@@ -325,7 +315,7 @@ class Actions:
     async def delete(self, user_id: int, slot: str) -> dict[str, JSON]:
         async with self.store.session(user_id) as session, session.begin():
             action = await self._own(session, user_id, slot)
-            await session.delete(action)
+            await repo.delete(session, action)
         return {"deleted": slot}
 
     async def graph_for_slot(self, user_id: int, slot: str) -> dict[str, JSON] | None:
@@ -368,16 +358,7 @@ class Actions:
             text = check_prompt_text(text, self.jobs.config.max_prompt_chars) or None
         async with self.store.session(user_id) as session:
             action = await self._resolve(session, user_id, slot)
-            workflow = await session.get(Workflow, action.workflow_id)
-            if version_id is not None:
-                version = await session.get(WorkflowVersion, version_id)
-            else:
-                version = await session.scalar(
-                    select(WorkflowVersion).where(
-                        WorkflowVersion.workflow_id == action.workflow_id,
-                        WorkflowVersion.number == (workflow.head_version if workflow else 0),
-                    )
-                )
+            workflow, version = await repo.workflow_version(session, action.workflow_id, version_id)
         if workflow is None or version is None:
             raise StudioError("conflict", f"Action {slot!r} has no workflow to run; assign it one")
         source = await self._image(user_id, image_id, "source")
@@ -471,16 +452,16 @@ class Actions:
     async def lineage(self, user_id: int, image_id: str) -> dict[str, JSON]:
         """The tree of jobs and images around an image: from its root source down to every descendant."""
         async with self.store.session(user_id) as session:
-            image = await session.get(Image, image_id)
+            image = await repo.image(session, image_id)
             if image is None or image.owner_id != user_id:
                 raise not_found("Image")
             path = [image.id]
             current = image
             while current.job_id and len(path) < MAX_LINEAGE:
-                job = await session.get(Job, current.job_id)
+                job = await repo.job(session, current.job_id)
                 if job is None or not job.parent_image_id:
                     break
-                parent = await session.get(Image, job.parent_image_id)
+                parent = await repo.image(session, job.parent_image_id)
                 if parent is None or parent.owner_id != user_id:
                     break
                 path.insert(0, parent.id)
@@ -490,22 +471,17 @@ class Actions:
             tree = await self._subtree(session, user_id, root, count)
         return {"image_id": image_id, "path": path, "root": tree}
 
-    async def _subtree(self, session: object, user_id: int, image: Image, count: list[int]) -> dict[str, JSON]:
+    async def _subtree(self, session: Session, user_id: int, image: Image, count: list[int]) -> dict[str, JSON]:
         count[0] += 1
         job_info: dict[str, JSON] | None = None
         if image.job_id:
-            job = await session.get(Job, image.job_id)  # type: ignore[attr-defined]
+            job = await repo.job(session, image.job_id)
             if job is not None:
                 job_info = await self._job_summary(session, job)
         children: list[dict[str, JSON]] = []
         if count[0] < MAX_LINEAGE:
-            jobs = (
-                await session.scalars(  # type: ignore[attr-defined]
-                    select(Job).where(Job.parent_image_id == image.id, Job.owner_id == user_id).order_by(Job.id)
-                )
-            ).all()
-            for job in jobs:
-                outputs = (await session.scalars(select(Image).where(Image.job_id == job.id).order_by(Image.id))).all()  # type: ignore[attr-defined]
+            for job in await repo.jobs_from_image(session, image.id, user_id):
+                outputs = await repo.outputs_of(session, job.id)
                 if not outputs:  # a job still running, or one that failed: a leaf without an image
                     children.append({"image": None, "job": await self._job_summary(session, job), "children": []})
                 for out in outputs:
@@ -513,11 +489,8 @@ class Actions:
         return {"image": image_to_dict(image), "job": job_info, "children": children}
 
     @staticmethod
-    async def _job_summary(session: object, job: Job) -> dict[str, JSON]:
-        text = None
-        if job.prompt_row_id:
-            prompt = await session.get(Prompt, job.prompt_row_id)  # type: ignore[attr-defined]
-            text = prompt.text if prompt else None
+    async def _job_summary(session: Session, job: Job) -> dict[str, JSON]:
+        text = await repo.prompt_text(session, job.prompt_row_id)
         return {
             "id": job.id,
             "state": job.state,
@@ -532,13 +505,10 @@ class Actions:
     async def rerun(self, user_id: int, job_id: str, *, same_seed: bool = False) -> dict[str, JSON]:
         """Run a recorded action step again: same version, source, prompt and values (a new seed unless asked)."""
         async with self.store.session(user_id) as session:
-            job = await session.get(Job, job_id)
+            job = await repo.job(session, job_id)
             if job is None or job.owner_id != user_id:
                 raise not_found("Job")
-            text = None
-            if job.prompt_row_id:
-                prompt = await session.get(Prompt, job.prompt_row_id)
-                text = prompt.text if prompt else None
+            text = await repo.prompt_text(session, job.prompt_row_id)
         if not job.action_slot:
             raise StudioError("conflict", "This job was not run by an action; replay its call instead")
         values = {k: v for k, v in (job.parameters or {}).items() if not k.startswith("pad_") and k != "rerun_of"}
@@ -549,7 +519,7 @@ class Actions:
             choice_seed = None
         async with self.store.session(user_id) as session:
             action = await self._resolve(session, user_id, job.action_slot)
-            version = await session.get(WorkflowVersion, job.workflow_version_id) if job.workflow_version_id else None
+            version = await repo.version(session, job.workflow_version_id) if job.workflow_version_id else None
             params = merge_params(list(version.parameters or []) if version else [], list(action.parameters or []))
         known = {str(p.get("name")) for p in params} | ({"seed"} if same_seed else set())
         values = {k: v for k, v in values.items() if k in known}

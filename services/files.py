@@ -11,7 +11,6 @@ from ..db.models import ComfyCall, Image
 from ..db.store import Store
 from ..engine.errors import StudioError, not_found
 from ..engine.ids import IMAGE, new_id
-from ..engine.text import check_prompt_text
 from .comfy_calls import LoggedComfy
 from .comfy_host import JSON, HostError, HostNotFound, HostUnavailable
 from .images import ImageInfo, inspect_image, make_thumbnail
@@ -71,9 +70,10 @@ class Files:
     # -- a job's outputs ------------------------------------------------------------------------------
 
     async def prepare_outputs(
-        self, owner_id: int, job_id: str, outputs: dict[str, JSON]
+        self, owner_id: int, job_id: str, outputs: dict[str, JSON], existing: set[tuple[str, str, str]]
     ) -> tuple[list[Image], list[ComfyCall]]:
-        """The new output images of a job, read from ComfyUI and thumbnailed, not yet stored."""
+        """The new output images of a job (``existing``: the keys already stored), read from ComfyUI and
+        thumbnailed, not yet stored."""
         refs: list[tuple[str, dict[str, str]]] = []
         for node_id, output in outputs.items():
             for ref in (output or {}).get("images") or []:
@@ -81,8 +81,7 @@ class Files:
                     refs.append((str(node_id), ref))
         if not refs:
             return [], []
-        async with self.store.session(owner_id) as session:
-            existing = await repo.image_keys(session, job_id)
+        existing = set(existing)
         images: list[Image] = []
         for node_id, ref in refs:
             key = (ref["filename"], ref.get("subfolder", ""), ref.get("type", "output"))
@@ -106,13 +105,6 @@ class Files:
         await asyncio.gather(*(self._inspect_output(image, calls) for image in images))
         return images, calls
 
-    async def store_outputs(self, owner_id: int, images: list[Image], calls: list[ComfyCall]) -> None:
-        """Images and their call-log rows in one commit."""
-        if not images and not calls:
-            return
-        async with self.store.session(owner_id) as session, session.begin():
-            await repo.add_all(session, [*images, *calls])
-
     async def _inspect_output(self, image: Image, calls: list[ComfyCall]) -> None:
         key = (image.filename, image.subfolder, image.folder_type)
         try:
@@ -128,16 +120,3 @@ class Files:
         if size:
             image.width, image.height = size
             image.has_thumb = True
-
-    async def record_studio_metadata(self, owner_id: int, job_id: str, meta: dict[str, JSON]) -> str | None:
-        """Keep the prompt text and Studio parameters a Studio Save Image node reported; returns the text."""
-        text = meta.get("prompt_text")
-        text = check_prompt_text(text, self.config.max_prompt_chars) if isinstance(text, str) and text else None
-        parameters = meta.get("parameters")
-        async with self.store.session(owner_id) as session, session.begin():
-            known = await repo.attach_studio_metadata(
-                session, job_id, owner_id, text, parameters if isinstance(parameters, dict) else None
-            )
-        if not known:
-            return None
-        return text

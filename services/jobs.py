@@ -12,12 +12,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from ..config import StudioConfig
 from ..db import jobs as repo
 from ..db.models import ComfyCall, Image, Job
-from ..db.store import Store
+from ..db.store import Session, Store
 from ..engine import dynprompts
 from ..engine.errors import StudioError, not_found
 from ..engine.ids import JOB, new_id
@@ -156,13 +154,13 @@ class Jobs:
 
     # -- reading -------------------------------------------------------------------------------
 
-    async def _load(self, session: AsyncSession, owner_id: int, job_id: str) -> Job:
+    async def _load(self, session: Session, owner_id: int, job_id: str) -> Job:
         job = await repo.owned_job(session, owner_id, job_id)
         if job is None:
             raise not_found("Job")
         return job
 
-    async def serialize(self, session: AsyncSession, jobs: list[Job]) -> list[dict[str, JSON]]:
+    async def serialize(self, session: Session, jobs: list[Job]) -> list[dict[str, JSON]]:
         """Jobs as the API shows them, with their images and prompt text, and the lifecycle's newest state."""
         if not jobs:
             return []

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
-
-from ..db.models import Job, utcnow
-from ..db.store import Store
+from ..db import jobs as db_jobs
+from ..db.models import ComfyCall, Image, Job, utcnow
+from ..db.store import Session, Store
 from ..engine.ids import JOB, new_id
 from ..engine.jobstate import Change, JobSnapshot, JobState, JobTracker
+from ..engine.text import check_prompt_text
 from .comfy_calls import LoggedComfy
 from .comfy_host import HostError
 from .eventhub import EventHub
@@ -355,131 +355,160 @@ class LiveJobs:
                     self.idle.set()
 
     async def _persist(self, batch: list[tuple[str, str, Any]]) -> None:
-        """Store a batch of pending changes in as few transactions as their order allows.
+        """Store a batch of pending changes in one transaction, with a handful of statements whatever its size.
 
-        Within a batch: new foreign jobs first (their rows must exist), then every job's outputs (read
-        side by side, stored together: a job's images are stored before its ending is), then every state
-        and progress change in one transaction per owner, then history look-ups (which feed new changes
-        back in). Under load the batches grow and the writer keeps up with the stream.
+        Before it: ComfyUI is asked for what the rows need (foreign jobs' graphs, output files and their
+        thumbnails). In it, in this order: new foreign jobs, every job's new images (a job's images are
+        stored before its ending is), each job's newest state and progress, and the jobs that ended, read
+        back with their images to be announced. After it: history look-ups, which feed new changes back in.
+        Under load the batches grow and the writer keeps up with the stream.
         """
-        # Progress ticks are coalesced: only the newest per job is written.
-        last_progress: dict[str, int] = {}
-        for index, (kind, prompt_id, _payload) in enumerate(batch):
-            if kind == "progress":
-                last_progress[prompt_id] = index
-        run: list[tuple[str, str, JobRef, Any]] = []
-        outputs: list[tuple[str, JobRef, Any]] = []
+        foreign: list[tuple[str, JobRef]] = []
+        outputs: list[tuple[str, JobRef, dict[str, Any]]] = []
         history: list[tuple[str, JobRef]] = []
+        states: dict[str, db_jobs.StateWrite] = {}  # prompt_id → newest state of this batch
+        order: dict[str, int] = {}  # prompt_id → index of its newest state
+        progress: dict[str, tuple[int, str, dict[str, Any]]] = {}  # prompt_id → newest progress
+        ended: dict[str, JobRef] = {}
         for index, (kind, prompt_id, payload) in enumerate(batch):
             if kind == "foreign":
-                await self._store_foreign(prompt_id, payload)
-                continue
-            if kind == "progress" and last_progress.get(prompt_id) != index:
+                foreign.append((prompt_id, payload))
                 continue
             ref = self.refs.get(prompt_id)
             if ref is None:
                 continue
-            if kind in ("state", "progress"):
-                run.append((kind, prompt_id, ref, payload))
+            if kind == "state":
+                snapshot, extra = payload
+                earlier = states.get(prompt_id)
+                states[prompt_id] = db_jobs.StateWrite(
+                    job_id=ref.job_id,
+                    owner_id=ref.owner_id,
+                    state=snapshot.state.value,
+                    progress=progress_of(snapshot),
+                    error=_error_of(snapshot),
+                    started_at=_from_ms(snapshot.started_at) or (earlier.started_at if earlier else None),
+                    finished_at=(_from_ms(snapshot.finished_at) or utcnow()) if snapshot.terminal else None,
+                    extra={**(earlier.extra if earlier else {}), **extra},
+                )
+                order[prompt_id] = index
+                if snapshot.terminal:
+                    ended[prompt_id] = ref
+                else:
+                    ended.pop(prompt_id, None)
+            elif kind == "progress":
+                progress[prompt_id] = (index, ref.job_id, progress_of(payload))
             elif kind == "output":
                 outputs.append((prompt_id, ref, payload))
             elif kind == "history":
                 history.append((prompt_id, ref))
-        if outputs:
-            await self._store_outputs(outputs)
-        if run:
-            await self._store_run(run)
-        for prompt_id, ref in history:
-            await self._settle_from_history(prompt_id, ref)
-
-    async def _store_run(self, run: list[tuple[str, str, JobRef, Any]]) -> None:
-        # One transaction per owner (audit rows name the job's owner); each job's changes stay in order.
-        by_owner: dict[int, list[tuple[str, str, JobRef, Any]]] = {}
-        for item in run:
-            by_owner.setdefault(item[2].owner_id, []).append(item)
-        for owner, items in by_owner.items():
-            await self._store_owner_run(owner, items)
-
-    async def _store_owner_run(self, owner: int, run: list[tuple[str, str, JobRef, Any]]) -> None:
-        ids = {ref.job_id for _kind, _pid, ref, _payload in run}
-        ended: dict[str, JobRef] = {}
-        async with self.store.session(owner) as session, session.begin():
-            rows = {j.id: j for j in (await session.scalars(select(Job).where(Job.id.in_(ids)))).all()}
-            for kind, prompt_id, ref, payload in run:
-                job = rows.get(ref.job_id)
-                if job is None:
-                    continue
-                if kind == "progress":
-                    if job.state in ("queued", "running"):
-                        job.progress = progress_of(payload)
-                    continue
-                snapshot, extra = payload
-                job.state = snapshot.state.value
-                job.progress = progress_of(snapshot)
-                job.error = _error_of(snapshot)
-                job.started_at = _from_ms(snapshot.started_at) or job.started_at
-                for key, value in extra.items():
-                    setattr(job, key, value)
-                if snapshot.terminal:
-                    job.finished_at = _from_ms(snapshot.finished_at) or utcnow()
-                    ended[prompt_id] = ref
-                else:
-                    ended.pop(prompt_id, None)
-        if not ended:
-            return
-        # Outputs were written before this (the writer is ordered): publish each complete job once.
-        async with self.store.session(owner) as session:
-            full = await self.jobs.serialize(session, [rows[ref.job_id] for ref in ended.values()])
-        for (prompt_id, ref), job in zip(ended.items(), full, strict=True):
-            self._publish_job(job, ref.owner_id)
+        # A state written after the newest progress tick already holds the newer progress.
+        ticks = [(job_id, p) for pid, (i, job_id, p) in progress.items() if i > order.get(pid, -1)]
+        foreign_rows = await self._foreign_rows(foreign)
+        prepared = await self._prepare_outputs(outputs)
+        async with self.store.session() as session, session.begin():
+            await db_jobs.insert_foreign(session, foreign_rows)
+            for owner, rows in _by_owner(prepared).items():
+                await db_jobs.add_owned(session, rows, owner)
+            texts = await self._attach_metadata(session, outputs)
+            await db_jobs.write_states(session, list(states.values()), ticks)
+            shown = await self.jobs.serialize(
+                session, await db_jobs.jobs_to_show(session, [ref.job_id for ref in ended.values()])
+            )
+        for row in foreign_rows:
+            if row["graph"]:
+                self.tracker.expect(row["prompt_id"], row["graph"].keys())
+        self._publish_outputs(outputs, prepared, texts)
+        by_id = {job["id"]: job for job in shown}
+        for prompt_id, ref in ended.items():
+            job = by_id.get(ref.job_id)
+            if job is not None:
+                self._publish_job(job, ref.owner_id)
             self.tracker.forget(prompt_id)
             self.refs.pop(prompt_id, None)
             self.cache.pop(prompt_id, None)
             self._progress_stored.pop(prompt_id, None)
+        for prompt_id, ref in history:
+            await self._settle_from_history(prompt_id, ref)
 
-    async def _store_outputs(self, items: list[tuple[str, JobRef, dict[str, Any]]]) -> None:
-        prepared = await asyncio.gather(
-            *(self.files.prepare_outputs(ref.owner_id, ref.job_id, outputs) for _pid, ref, outputs in items)
+    async def _foreign_rows(self, foreign: list[tuple[str, JobRef]]) -> list[dict[str, Any]]:
+        """Rows for jobs queued outside the studio, with the graph ComfyUI's queue holds for each (one read)."""
+        if not foreign:
+            return []
+        graphs: dict[str, dict[str, Any]] = {}
+        try:
+            queue = await self.comfy.queue(owner_id=foreign[0][1].owner_id)
+            for item in queue["queue_running"] + queue["queue_pending"]:
+                if len(item) > 2 and isinstance(item[2], dict):
+                    graphs[str(item[1])] = item[2]
+        except HostError:
+            pass
+        return [
+            {"id": ref.job_id, "owner_id": ref.owner_id, "prompt_id": prompt_id, "graph": graphs.get(prompt_id, {})}
+            for prompt_id, ref in foreign
+        ]
+
+    async def _prepare_outputs(
+        self, items: list[tuple[str, JobRef, dict[str, Any]]]
+    ) -> list[tuple[JobRef, list[Image], list[ComfyCall]]]:
+        """Each output's new images, read from ComfyUI and thumbnailed side by side (nothing stored yet)."""
+        if not items:
+            return []
+        job_ids = sorted({ref.job_id for _pid, ref, _outputs in items})
+        async with self.store.session() as session:
+            existing = await db_jobs.image_keys_of(session, job_ids)
+        found = await asyncio.gather(
+            *(
+                self.files.prepare_outputs(ref.owner_id, ref.job_id, outputs, existing[ref.job_id])
+                for _pid, ref, outputs in items
+            )
         )
-        by_owner: dict[int, tuple[list[Any], list[Any]]] = {}
-        for (_pid, ref, _outputs), (images, calls) in zip(items, prepared, strict=True):
-            images_of, calls_of = by_owner.setdefault(ref.owner_id, ([], []))
-            images_of += images
-            calls_of += calls
-        for owner, (images, calls) in by_owner.items():
-            await self.files.store_outputs(owner, images, calls)
-        for (prompt_id, ref, outputs), (images, _calls) in zip(items, prepared, strict=True):
+        # Two outputs of one job in a batch must not both add the same file.
+        seen: dict[str, set[tuple[str, str, str]]] = {}
+        prepared = []
+        for (_pid, ref, _outputs), (images, calls) in zip(items, found, strict=True):
+            keys = seen.setdefault(ref.job_id, set())
+            fresh = [i for i in images if (i.filename, i.subfolder, i.folder_type) not in keys]
+            keys.update((i.filename, i.subfolder, i.folder_type) for i in fresh)
+            prepared.append((ref, fresh, calls))
+        return prepared
+
+    async def _attach_metadata(
+        self, session: Session, items: list[tuple[str, JobRef, dict[str, Any]]]
+    ) -> dict[str, str]:
+        """What Studio Save Image nodes said made their images (prompt text, parameters), even for a graph
+        queued from ComfyUI's own editor; returns the prompt texts by prompt id."""
+        texts: dict[str, str] = {}
+        for prompt_id, ref, outputs in items:
             for meta in studio_metadata(outputs):
-                # Studio Save Image tells what prompt and parameters made its images, even for a
-                # graph queued from ComfyUI's own editor.
-                text = await self.files.record_studio_metadata(ref.owner_id, ref.job_id, meta)
-                cached = self.cache.get(prompt_id)
-                if cached is not None and text and not cached.get("prompt_text"):
-                    cached["prompt_text"] = text
+                text = meta.get("prompt_text")
+                text = check_prompt_text(text, self.files.config.max_prompt_chars) if isinstance(text, str) else None
+                parameters = meta.get("parameters")
+                await db_jobs.attach_studio_metadata(
+                    session,
+                    ref.job_id,
+                    ref.owner_id,
+                    text or None,
+                    parameters if isinstance(parameters, dict) else None,
+                )
+                if text:
+                    texts[prompt_id] = text
+        return texts
+
+    def _publish_outputs(
+        self,
+        items: list[tuple[str, JobRef, dict[str, Any]]],
+        prepared: list[tuple[JobRef, list[Image], list[ComfyCall]]],
+        texts: dict[str, str],
+    ) -> None:
+        for (prompt_id, ref, _outputs), (_ref, images, _calls) in zip(items, prepared, strict=True):
+            cached = self.cache.get(prompt_id)
+            if cached is not None and texts.get(prompt_id) and not cached.get("prompt_text"):
+                cached["prompt_text"] = texts[prompt_id]
             for image in images:
                 data = image_to_dict(image)
                 self.hub.publish("output", {"job_id": ref.job_id, "image": data}, user_id=ref.owner_id)
-                cached = self.cache.get(prompt_id)
                 if cached is not None:
                     cached["images"] = [*cached.get("images", []), data]
-
-    async def _store_foreign(self, prompt_id: str, ref: JobRef) -> None:
-        graph: dict[str, Any] = {}
-        try:
-            queue = await self.comfy.queue(owner_id=ref.owner_id)
-            for item in queue["queue_running"] + queue["queue_pending"]:
-                if item[1] == prompt_id and isinstance(item[2], dict):
-                    graph = item[2]
-        except HostError:
-            pass
-        async with self.store.session(ref.owner_id) as session, session.begin():
-            session.add(
-                Job(
-                    id=ref.job_id, owner_id=ref.owner_id, prompt_id=prompt_id, state="queued", graph=graph, foreign=True
-                )
-            )
-        if graph:
-            self.tracker.expect(prompt_id, graph.keys())
 
     async def _settle_from_history(self, prompt_id: str, ref: JobRef) -> None:
         try:
@@ -553,3 +582,10 @@ def queue_view(
         )
     payload = {"running": len(running), "pending": len(pending), "positions": positions, "connected": True}
     return payload, entries
+
+
+def _by_owner(prepared: list[tuple[JobRef, list[Image], list[ComfyCall]]]) -> dict[int, list[Image | ComfyCall]]:
+    rows: dict[int, list[Image | ComfyCall]] = {}
+    for ref, images, calls in prepared:
+        rows.setdefault(ref.owner_id, []).extend([*images, *calls])
+    return rows

@@ -17,12 +17,13 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from ..config import StudioConfig
+from ..db import jobs as repo
 from ..db.models import Job
+from ..db.store import Store
+from .comfy_calls import LoggedComfy
 from .comfy_host import JSON, HostError
-from .jobs import ACTIVE_STATES, Jobs
+from .jobs import Jobs
 from .live import LiveJobs
 
 log = logging.getLogger("comfyui_studio.reconcile")
@@ -53,8 +54,10 @@ def _order(job: Job) -> tuple[bool, float, object, str]:
 
 
 class Reconciler:
-    def __init__(self, config: StudioConfig, jobs: Jobs, live: LiveJobs) -> None:
+    def __init__(self, config: StudioConfig, store: Store, comfy: LoggedComfy, jobs: Jobs, live: LiveJobs) -> None:
         self.config = config
+        self.store = store
+        self.comfy = comfy
         self.jobs = jobs
         self.live = live
         self._lock = asyncio.Lock()  # a reconnect during start-up must not reconcile twice at once
@@ -66,13 +69,13 @@ class Reconciler:
     async def _run(self) -> ReconcileReport:
         report = ReconcileReport()
         await self.live.drain()  # the store must be as new as what the tracker has seen
-        async with self.jobs.store.session() as session:
-            rows = list((await session.scalars(select(Job).where(Job.state.in_(ACTIVE_STATES)))).all())
+        async with self.store.session() as session:
+            rows = await repo.active_jobs(session, None, None)
         rows = [j for j in rows if j.prompt_id and j.id not in self.jobs.in_flight]
         if not rows:
             return report
         try:
-            queue = await self.jobs.comfy.queue()
+            queue = await self.comfy.queue()
         except HostError as exc:
             # Absence can only be concluded from an answer: leave everything as it is.
             log.warning("Cannot reconcile %d active jobs: ComfyUI's queue is unreadable (%s)", len(rows), exc)
@@ -88,7 +91,7 @@ class Reconciler:
                 report.following.append(job.id)
                 continue
             try:
-                history = await self.jobs.comfy.history(prompt_id, job_id=job.id, owner_id=job.owner_id)
+                history = await self.comfy.history(prompt_id, job_id=job.id, owner_id=job.owner_id)
             except HostError as exc:
                 log.warning("Cannot read ComfyUI's history for job %s (%s); left as %s", job.id, exc, job.state)
                 continue

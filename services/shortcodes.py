@@ -21,11 +21,11 @@ from dataclasses import replace
 from typing import Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import or_, select
 
+from ..db import shortcodes as repo
 from ..db.models import utcnow
 from ..db.shortcodes import Shortcode
-from ..db.store import Store
+from ..db.store import Session, Store
 from ..engine import shortcodes as sc
 from ..engine.errors import StudioError, not_found
 from ..engine.selectors import JSON, Graph
@@ -251,29 +251,23 @@ class Shortcodes:
             if self._seeded:
                 return
             async with self.store.session() as session, session.begin():
-                have = set((await session.scalars(select(Shortcode.code).where(Shortcode.builtin))).all())
-                added = []
+                have = await repo.builtin_codes(session)
+                added: list[Shortcode] = []
                 for defn in sc.BUILTIN_CODES:
                     if defn.code in have:
                         continue
                     row = Shortcode(owner_id=None, builtin=True)
                     _fill_row(row, defn, shared=True, workflow_id=None)
-                    session.add(row)
-                    added.append(defn.code)
+                    added.append(row)
+                await repo.add(session, added)
             if added:
-                log.info("Seeded built-in shortcodes: %s", ", ".join(added))
+                log.info("Seeded built-in shortcodes: %s", ", ".join(row.code for row in added))
                 self.changed()
             self._seeded = True
 
-    async def _visible(self, session: object, user_id: int) -> list[Shortcode]:
+    async def _visible(self, session: Session, user_id: int) -> list[Shortcode]:
         """Built-ins, then the user's own codes, then others' shared codes: the registry's precedence."""
-        rows = (
-            await session.scalars(  # type: ignore[attr-defined]
-                select(Shortcode)
-                .where(or_(Shortcode.builtin, Shortcode.owner_id == user_id, Shortcode.shared))
-                .order_by(Shortcode.id)
-            )
-        ).all()
+        rows = await repo.visible(session, user_id)
         rank = {d.code: i for i, d in enumerate(sc.BUILTIN_CODES)}
 
         def precedence(r: Shortcode) -> tuple[int, int, str]:
@@ -317,8 +311,8 @@ class Shortcodes:
             rows = await self._visible(session, user_id)
         return {"items": [_row_to_dict(r, user_id, owner) for r in rows]}
 
-    async def _load(self, session: object, user_id: int, shortcode_id: str) -> Shortcode:
-        row = await session.get(Shortcode, shortcode_id)  # type: ignore[attr-defined]
+    async def _load(self, session: Session, user_id: int, shortcode_id: str) -> Shortcode:
+        row = await repo.get(session, shortcode_id)
         # Another user's private code does not exist, as far as this user can tell.
         if row is None or not (row.builtin or row.shared or row.owner_id == user_id):
             raise not_found("Shortcode")
@@ -352,8 +346,7 @@ class Shortcodes:
                 raise _refuse(problems)
             row = Shortcode(owner_id=user_id, builtin=False)
             _fill_row(row, defn, shared=body.shared, workflow_id=body.workflow_id)
-            session.add(row)
-            await session.flush()
+            await repo.add(session, [row])
             return _row_to_dict(row, user_id, owner)
 
     @_changes
@@ -373,7 +366,7 @@ class Shortcodes:
                 raise _refuse(problems)
             _fill_row(row, defn, shared=True if row.builtin else body.shared, workflow_id=body.workflow_id)
             row.updated_at = utcnow()
-            await session.flush()
+            await repo.save(session)
             return _row_to_dict(row, user_id, owner)
 
     @staticmethod
@@ -420,7 +413,7 @@ class Shortcodes:
             if row.builtin:
                 raise StudioError("conflict", f"--{row.code} is built in: edit it, but it cannot be deleted")
             self._check_may_edit(row, user_id, owner)
-            await session.delete(row)
+            await repo.delete(session, row)
             return {"id": shortcode_id, "deleted": True}
 
     async def export(self, user_id: int, owner: bool) -> dict[str, JSON]:
@@ -481,13 +474,15 @@ class Shortcodes:
             if len(own) + created > MAX_CODES_PER_USER:
                 raise StudioError("conflict", f"The import would give you more than {MAX_CODES_PER_USER} shortcodes")
             now = utcnow()
+            new_rows: list[Shortcode] = []
             for row, item, defn in plans:
                 if row is None:
                     row = Shortcode(owner_id=user_id, builtin=False)
-                    session.add(row)
+                    new_rows.append(row)
                 else:
                     row.updated_at = now
                 _fill_row(row, defn, shared=True if row.builtin else item.shared, workflow_id=item.workflow_id)
+            await repo.add(session, new_rows)
             return {"created": created, "updated": len(plans) - created}
 
     async def draft_registry(

@@ -101,7 +101,7 @@ class Studio:
         self.jobs.lifecycle = self.live
         self.host.subscribe(self.live.on_event)
         self.live.start()
-        self.reconciler = Reconciler(self.config, self.jobs, self.live)
+        self.reconciler = Reconciler(self.config, self.store, self.comfy, self.jobs, self.live)
         if not follow_comfy:
             return
         # The built-in shortcodes and the default library exist before the first request, so a request the
