@@ -82,18 +82,21 @@ async def bench(rate: float, seconds: float, clients: int) -> None:
 
     published: dict[tuple[str, str], float] = {}
     lags: list[float] = []
-    original_store = LiveJobs._store_owner_run
+    original_persist = LiveJobs._persist
 
-    async def timed_store(self: LiveJobs, owner: int, run: list[tuple[str, str, Any, Any]]) -> None:
-        await original_store(self, owner, run)
+    async def timed_persist(self: LiveJobs, batch: list[tuple[str, str, Any]]) -> None:
+        # The batch's states are committed when the writer's one transaction for it returns.
+        refs = {prompt_id: self.refs.get(prompt_id) for _kind, prompt_id, _payload in batch}
+        await original_persist(self, batch)
         now = time.perf_counter()
-        for kind, _prompt_id, ref, payload in run:
-            if kind == "state":
+        for kind, prompt_id, payload in batch:
+            ref = refs.get(prompt_id)
+            if kind == "state" and ref is not None:
                 sent = published.pop((ref.job_id, payload[0].state.value), None)
                 if sent is not None:
                     lags.append((now - sent) * 1000)
 
-    LiveJobs._store_owner_run = timed_store  # type: ignore[method-assign]
+    LiveJobs._persist = timed_persist  # type: ignore[method-assign]
 
     with tempfile.TemporaryDirectory() as tmp:
         run = await start_studio(Path(tmp))
@@ -169,12 +172,14 @@ async def bench(rate: float, seconds: float, clients: int) -> None:
                     await asyncio.sleep(0.05)
                 settled_after = time.perf_counter() - submit_end
                 await run.studio.live.drain()
+                if check.done() and check.exception() is not None:
+                    raise RuntimeError("the read checker failed") from check.exception()
                 check.cancel()
                 out, _ = await proc.communicate()
                 client_stats = json.loads(out.decode().strip().splitlines()[-1])
         finally:
             await run.stop()
-            LiveJobs._store_owner_run = original_store  # type: ignore[method-assign]
+            LiveJobs._persist = original_persist  # type: ignore[method-assign]
 
     print(f"\n## Job lifecycle on the test host: target {rate:.0f} jobs/s for {seconds:.0f} s, {clients} SSE clients")
     print(f"submitted {len(submitted)} jobs, achieved {achieved:.1f} jobs/s")
