@@ -126,7 +126,7 @@ class Actions:
         async with self._seed_lock:
             library = json.loads((LIBRARY_DIR / "library.json").read_text(encoding="utf-8"))
             owner = self.owner_id
-            async with self.store.session(owner) as session:
+            async with self.store.transaction(owner) as session:
                 ids = await repo.builtin_workflows(session, BUILTIN_PREFIX)
                 slots = await repo.builtin_slots(session)
             for key, meta in library["workflows"].items():
@@ -166,7 +166,7 @@ class Actions:
                 )
                 for item in missing
             ]
-            async with self.store.session(owner) as session, session.begin():
+            async with self.store.transaction(owner) as session:
                 await repo.add(session, rows)
             log.info("Seeded the default actions: %s", ", ".join(item["slot"] for item in missing))
 
@@ -175,7 +175,7 @@ class Actions:
         info = await self.workflows.object_info()
         names = checkpoints(info)
         models = upscale_models(info)
-        async with self.store.session() as session:
+        async with self.store.transaction() as session:
             stored = await repo.setting_values(session, [CHECKPOINT_SETTING, UPSCALE_MODEL_SETTING])
         configured = stored.get(CHECKPOINT_SETTING)
         configured = configured if isinstance(configured, str) else None
@@ -239,7 +239,7 @@ class Actions:
             problem = status["message"] if status["checkpoint"] is None else None
         except StudioError:
             problem = "ComfyUI is unavailable"
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             rows = await self._visible(session, user_id)
             builtin_wf = await repo.builtin_workflow_ids(session)
         return [self._to_dict(a, user_id, problem if a.workflow_id in builtin_wf else None) for a in rows]
@@ -251,7 +251,7 @@ class Actions:
         raise not_found(f"Action {slot!r}")
 
     async def get(self, user_id: int, slot: str) -> dict[str, JSON]:
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             return self._to_dict(await self._resolve(session, user_id, slot), user_id)
 
     def _check_params(self, raw: list[JSON]) -> list[dict[str, JSON]]:
@@ -265,7 +265,7 @@ class Actions:
 
     async def create(self, user_id: int, fields: dict[str, JSON]) -> dict[str, JSON]:
         await self.workflows.head(user_id, str(fields["workflow_id"]))  # visible to this user
-        async with self.store.session(user_id) as session, session.begin():
+        async with self.store.transaction(user_id) as session:
             mine = await repo.own_action(session, user_id, str(fields["slot"]))
             if mine is not None:
                 raise StudioError(
@@ -301,7 +301,7 @@ class Actions:
     async def update(self, user_id: int, slot: str, fields: dict[str, JSON]) -> dict[str, JSON]:
         if fields.get("workflow_id") is not None:
             await self.workflows.head(user_id, str(fields["workflow_id"]))
-        async with self.store.session(user_id) as session, session.begin():
+        async with self.store.transaction(user_id) as session:
             action = await self._own(session, user_id, slot)
             for key in ("label", "icon", "position", "workflow_id", "compute", "needs_image", "needs_mask", "shared"):
                 if fields.get(key) is not None:
@@ -313,14 +313,14 @@ class Actions:
         return self._to_dict(action, user_id)
 
     async def delete(self, user_id: int, slot: str) -> dict[str, JSON]:
-        async with self.store.session(user_id) as session, session.begin():
+        async with self.store.transaction(user_id) as session:
             action = await self._own(session, user_id, slot)
             await repo.delete(session, action)
         return {"deleted": slot}
 
     async def graph_for_slot(self, user_id: int, slot: str) -> dict[str, JSON] | None:
         """The head graph of the workflow a slot runs (the checkpoint filled in for a default); None: no such slot."""
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             try:
                 action = await self._resolve(session, user_id, slot)
             except StudioError:
@@ -356,7 +356,7 @@ class Actions:
         """Gather the slot's workflow, images, values, registry and models; plan; submit in one first commit."""
         if text is not None:
             text = check_prompt_text(text, self.jobs.config.max_prompt_chars) or None
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             action = await self._resolve(session, user_id, slot)
             workflow, version = await repo.workflow_version(session, action.workflow_id, version_id)
         if workflow is None or version is None:
@@ -451,7 +451,7 @@ class Actions:
 
     async def lineage(self, user_id: int, image_id: str) -> dict[str, JSON]:
         """The tree of jobs and images around an image: from its root source down to every descendant."""
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             image = await repo.image(session, image_id)
             if image is None or image.owner_id != user_id:
                 raise not_found("Image")
@@ -504,7 +504,7 @@ class Actions:
 
     async def rerun(self, user_id: int, job_id: str, *, same_seed: bool = False) -> dict[str, JSON]:
         """Run a recorded action step again: same version, source, prompt and values (a new seed unless asked)."""
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             job = await repo.job(session, job_id)
             if job is None or job.owner_id != user_id:
                 raise not_found("Job")
@@ -517,7 +517,7 @@ class Actions:
         if not same_seed:
             values.pop("seed", None)
             choice_seed = None
-        async with self.store.session(user_id) as session:
+        async with self.store.transaction(user_id) as session:
             action = await self._resolve(session, user_id, job.action_slot)
             version = await repo.version(session, job.workflow_version_id) if job.workflow_version_id else None
             params = merge_params(list(version.parameters or []) if version else [], list(action.parameters or []))

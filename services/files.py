@@ -44,12 +44,12 @@ class Files:
             sha256=info.sha256,
         )
         image.has_thumb = bool(await make_thumbnail(data, self.config.thumbs_dir / f"{image.id}.webp"))
-        async with self.store.session(owner_id) as session, session.begin():
+        async with self.store.transaction(owner_id) as session:
             await repo.add_all(session, [image])
         return image_to_dict(image)
 
     async def image_row(self, owner_id: int, image_id: str) -> Image:
-        async with self.store.session(owner_id) as session:
+        async with self.store.transaction(owner_id) as session:
             image = await repo.image(session, image_id)
         if image is None or image.owner_id != owner_id:
             raise not_found("Image")

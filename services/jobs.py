@@ -177,7 +177,7 @@ class Jobs:
 
     async def owned(self, owner_id: int, job_id: str) -> Job:
         """The stored row of one of ``owner_id``'s jobs (404 otherwise)."""
-        async with self.store.session(owner_id) as session:
+        async with self.store.transaction(owner_id) as session:
             return await self._load(session, owner_id, job_id)
 
     def _live(self, item: dict[str, JSON]) -> dict[str, JSON] | None:
@@ -186,13 +186,13 @@ class Jobs:
 
     async def get(self, owner_id: int, job_id: str) -> dict[str, JSON]:
         """The job, never older than what the event stream has said of it."""
-        async with self.store.session(owner_id) as session:
+        async with self.store.transaction(owner_id) as session:
             job = await self._load(session, owner_id, job_id)
             item = (await self.serialize(session, [job]))[0]
         live = self._live(item)
         if live is not None and live["state"] not in ACTIVE_STATES and live["state"] != item["state"]:
             await self.current_lifecycle().drain()  # the stream said it ended: answer the stored ending
-            async with self.store.session(owner_id) as session:
+            async with self.store.transaction(owner_id) as session:
                 job = await self._load(session, owner_id, job_id)
                 item = (await self.serialize(session, [job]))[0]
         return item
@@ -204,7 +204,7 @@ class Jobs:
         query = repo.page_query(owner_id, cursor, limit + 1)
         if filters is not None:
             query = filters.apply(query, self.store)
-        async with self.store.session(owner_id) as session:
+        async with self.store.transaction(owner_id) as session:
             jobs = await repo.page(session, query)
             more = len(jobs) > limit
             jobs = jobs[:limit]
@@ -212,7 +212,7 @@ class Jobs:
         return {"items": items, "next_cursor": jobs[-1].id if more else None}
 
     async def active(self, owner_id: int | None) -> list[dict[str, JSON]]:
-        async with self.store.session(owner_id) as session:
+        async with self.store.transaction(owner_id) as session:
             return await self.serialize(session, await repo.active_jobs(session, owner_id, MAX_PAGE))
 
     # -- submitting ------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ class Jobs:
             if prompt_text:
                 clean = prompt_text if clean_text is None else clean_text
                 prompt = {"owner_id": owner_id, "text": prompt_text, "clean_text": clean}
-            async with self.store.session(owner_id) as session, session.begin():
+            async with self.store.transaction(owner_id) as session:
                 created = await repo.insert_submitted(session, prompt=prompt, job=row)
             # The job is durable before ComfyUI hears of it: a crash in between is repaired at start-up.
             data = submitted_job(row, created, prompt_text or None)
@@ -318,7 +318,7 @@ class Jobs:
             raise StudioError("comfy_unavailable", f"ComfyUI did not take the job: {exc}") from exc
         # The second commit: everything ComfyUI answered, with the call-log row.
         try:
-            async with self.store.session(owner_id) as session, session.begin():
+            async with self.store.transaction(owner_id) as session:
                 await repo.record_accepted(
                     session, job_id, number=result.number, node_errors=result.node_errors or None, calls=calls
                 )
@@ -351,7 +351,7 @@ class Jobs:
     # -- the call log -----------------------------------------------------------------------------
 
     async def replay_call(self, owner_id: int, call_id: int) -> dict[str, JSON]:
-        async with self.store.session(owner_id) as session:
+        async with self.store.transaction(owner_id) as session:
             call = await repo.call(session, call_id)
         if call is None or call.owner_id not in (owner_id, None):
             raise not_found("Call")

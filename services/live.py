@@ -405,7 +405,7 @@ class LiveJobs:
         ticks = [(job_id, p) for pid, (i, job_id, p) in progress.items() if i > order.get(pid, -1)]
         foreign_rows = await self._foreign_rows(foreign)
         prepared = await self._prepare_outputs(outputs)
-        async with self.store.session() as session, session.begin():
+        async with self.store.transaction() as session:
             await db_jobs.insert_foreign(session, foreign_rows)
             for owner, rows in _by_owner(prepared).items():
                 await db_jobs.add_owned(session, rows, owner)
@@ -454,7 +454,7 @@ class LiveJobs:
         if not items:
             return []
         job_ids = sorted({ref.job_id for _pid, ref, _outputs in items})
-        async with self.store.session() as session:
+        async with self.store.transaction() as session:
             existing = await db_jobs.image_keys_of(session, job_ids)
         found = await asyncio.gather(
             *(

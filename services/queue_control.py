@@ -74,7 +74,7 @@ class QueueControl:
         """Cancel this user's pending jobs (or every pending job, for the owner)."""
         raw = await self.comfy.queue(owner_id=owner_id)
         pending = [item[1] for item in raw["queue_pending"]]
-        async with self.store.session(owner_id) as session:
+        async with self.store.transaction(owner_id) as session:
             rows = await repo.jobs_by_prompt_ids(session, pending)
         targets = [j for j in rows if everyone or j.owner_id == owner_id]
         if everyone:
@@ -93,7 +93,7 @@ class QueueControl:
         if not raw["queue_running"]:
             raise StudioError("conflict", "Nothing is running")
         prompt_id = raw["queue_running"][0][1]
-        async with self.store.session(owner_id) as session:
+        async with self.store.transaction(owner_id) as session:
             job = await repo.job_by_prompt_id(session, prompt_id)
         if (job is None or job.owner_id != owner_id) and not is_owner:
             raise StudioError("forbidden", "The running job belongs to someone else")

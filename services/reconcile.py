@@ -69,7 +69,7 @@ class Reconciler:
     async def _run(self) -> ReconcileReport:
         report = ReconcileReport()
         await self.live.drain()  # the store must be as new as what the tracker has seen
-        async with self.store.session() as session:
+        async with self.store.transaction() as session:
             rows = await repo.active_jobs(session, None, None)
         rows = [j for j in rows if j.prompt_id and j.id not in self.jobs.in_flight]
         if not rows:

@@ -250,7 +250,7 @@ class Shortcodes:
         async with self._seed_lock:
             if self._seeded:
                 return
-            async with self.store.session() as session, session.begin():
+            async with self.store.transaction() as session:
                 have = await repo.builtin_codes(session)
                 added: list[Shortcode] = []
                 for defn in sc.BUILTIN_CODES:
@@ -298,7 +298,7 @@ class Shortcodes:
             return cached
         await self.ensure_seeded()
         generation = self._generation
-        async with self.store.session() as session:
+        async with self.store.transaction() as session:
             rows = await self._visible(session, user_id)
         registry = sc.Registry.with_user_codes(self._definitions(rows, workflow_id))
         if generation == self._generation:  # no write landed while this one was read
@@ -307,7 +307,7 @@ class Shortcodes:
 
     async def list(self, user_id: int, owner: bool) -> dict[str, JSON]:
         await self.ensure_seeded()
-        async with self.store.session() as session:
+        async with self.store.transaction() as session:
             rows = await self._visible(session, user_id)
         return {"items": [_row_to_dict(r, user_id, owner) for r in rows]}
 
@@ -320,7 +320,7 @@ class Shortcodes:
 
     async def get(self, user_id: int, owner: bool, shortcode_id: str) -> dict[str, JSON]:
         await self.ensure_seeded()
-        async with self.store.session() as session:
+        async with self.store.transaction() as session:
             return _row_to_dict(await self._load(session, user_id, shortcode_id), user_id, owner)
 
     @_changes
@@ -335,7 +335,7 @@ class Shortcodes:
             )
         defn = _in_to_definition(body, [])
         await self.ensure_seeded()
-        async with self.store.session(user_id) as session, session.begin():
+        async with self.store.transaction(user_id) as session:
             rows = await self._visible(session, user_id)
             if sum(1 for r in rows if r.owner_id == user_id) >= MAX_CODES_PER_USER:
                 raise StudioError("conflict", f"You already have {MAX_CODES_PER_USER} shortcodes; delete some first")
@@ -354,7 +354,7 @@ class Shortcodes:
         self, user_id: int, owner: bool, shortcode_id: str, body: DefinitionIn, *, graph: Graph | None = None
     ) -> dict[str, JSON]:
         await self.ensure_seeded()
-        async with self.store.session(user_id) as session, session.begin():
+        async with self.store.transaction(user_id) as session:
             row = await self._load(session, user_id, shortcode_id)
             self._check_may_edit(row, user_id, owner)
             defn = self._checked_edit(row, body, [])
@@ -408,7 +408,7 @@ class Shortcodes:
     @_changes
     async def delete(self, user_id: int, owner: bool, shortcode_id: str) -> dict[str, JSON]:
         await self.ensure_seeded()
-        async with self.store.session(user_id) as session, session.begin():
+        async with self.store.transaction(user_id) as session:
             row = await self._load(session, user_id, shortcode_id)
             if row.builtin:
                 raise StudioError("conflict", f"--{row.code} is built in: edit it, but it cannot be deleted")
@@ -419,7 +419,7 @@ class Shortcodes:
     async def export(self, user_id: int, owner: bool) -> dict[str, JSON]:
         """The user's own codes (and for the owner the built-ins too) as an import document."""
         await self.ensure_seeded()
-        async with self.store.session() as session:
+        async with self.store.transaction() as session:
             rows = await self._visible(session, user_id)
         picked = [r for r in rows if r.owner_id == user_id or (owner and r.builtin)]
         return {"version": EXPORT_VERSION, "shortcodes": [_exported(r) for r in picked]}
@@ -429,7 +429,7 @@ class Shortcodes:
         """Create or update (by code) every definition; all are checked first and nothing is written
         unless every one is valid. Built-in entries update the built-ins and need the owner."""
         await self.ensure_seeded()
-        async with self.store.session(user_id) as session, session.begin():
+        async with self.store.transaction(user_id) as session:
             rows = await self._visible(session, user_id)
             builtins = {r.code: r for r in rows if r.builtin}
             own = {r.code: r for r in rows if r.owner_id == user_id and not r.builtin}
@@ -497,7 +497,7 @@ class Shortcodes:
         """The registry ``user_id`` would have with ``draft`` saved (replacing ``editing_id``), and what saving it
         would refuse (then the registry leaves the draft out). ``checked``: the graph its selectors must match."""
         await self.ensure_seeded()
-        async with self.store.session() as session:
+        async with self.store.transaction() as session:
             rows = await self._visible(session, user_id)
         editing = next((r for r in rows if r.id == editing_id), None)
         rest = [r for r in rows if r.id != editing_id]

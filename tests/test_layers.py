@@ -9,22 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 ROUTES = sorted((REPO / "server_routes").glob("*.py"))
-# The services whose queries moved to db/: they open transactions and call repository functions.
-SERVICES_WITHOUT_QUERIES = [
-    REPO / "services" / name
-    for name in (
-        "accounts.py",
-        "comfy_calls.py",
-        "gallery.py",
-        "search.py",
-        "secrets.py",
-        "security.py",
-        "sessions.py",
-        "settings.py",
-        "studio.py",
-        "workflows.py",
-    )
-]
+# Every service: it opens transactions and calls the repository functions of db/ (no query of its own).
+SERVICES = sorted((REPO / "services").glob("*.py"))
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -47,8 +33,8 @@ def test_routes_and_the_command_line_import_no_sqlalchemy(path: Path) -> None:
     assert used == [], f"{_rel(path)} imports {used}: put the query in db/ and call it from a service"
 
 
-@pytest.mark.parametrize("path", SERVICES_WITHOUT_QUERIES, ids=_rel)
-def test_these_services_hold_no_query(path: Path) -> None:
+@pytest.mark.parametrize("path", SERVICES, ids=_rel)
+def test_services_hold_no_query(path: Path) -> None:
     used = sorted(m for m in imported_modules(path) if m == "sqlalchemy" or m.startswith("sqlalchemy."))
     assert used == [], f"{_rel(path)} imports {used}"
 
@@ -64,3 +50,15 @@ def test_handlers_reach_services_only_through_the_studio(path: Path) -> None:
         elif isinstance(node, ast.Attribute) and node.attr in ("services_for", "shortcodes_of"):
             offending.append(node.attr)
     assert offending == [], f"{_rel(path)} uses {sorted(set(offending))}; use studio(request).<service>"
+
+
+def test_a_service_opens_transactions_only_through_the_store() -> None:
+    """`store.transaction(actor)` is the one way a service reaches the database (one transaction per use case)."""
+    offending = []
+    for path in SERVICES:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("session", "sessions", "engine"):
+                value = node.value
+                if isinstance(value, ast.Attribute) and value.attr == "store":
+                    offending.append(f"{_rel(path)}:{node.lineno}")
+    assert offending == [], offending
