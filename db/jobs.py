@@ -71,19 +71,45 @@ def _job_defaults() -> JSONDict:
     }
 
 
-async def record_accepted(
-    session: AsyncSession, job_id: str, *, number: float | None, node_errors: JSONDict | None, calls: list[ComfyCall]
-) -> None:
-    """The submit's second commit: ComfyUI's queue number and node warnings, and the call-log rows."""
-    changes: JSONDict = {"number": number}
-    if node_errors:
-        changes["node_errors"] = "<changed>"
-    values: JSONDict = {"number": number, **({"node_errors": node_errors} if node_errors else {})}
-    await session.execute(update(Job.__table__).where(Job.__table__.c.id == job_id).values(**values))
+@dataclass(slots=True)
+class Accepted:
+    """What ComfyUI answered to a submit: its queue number, node warnings, and the call-log rows."""
+
+    job_id: str
+    owner_id: int
+    number: float | None
+    node_errors: JSONDict | None
+    calls: list[ComfyCall]
+
+
+async def record_accepted(session: AsyncSession, accepted: Sequence[Accepted]) -> None:
+    """The submits' second commit: numbers and node warnings (one UPDATE each, executemany), call-log rows."""
+    if not accepted:
+        return
+    table = Job.__table__
+    plain = [{"b_id": a.job_id, "number": a.number} for a in accepted if not a.node_errors]
+    warned = [{"b_id": a.job_id, "number": a.number, "node_errors": a.node_errors} for a in accepted if a.node_errors]
+    if plain:
+        statement = update(table).where(table.c.id == bindparam("b_id")).values(number=bindparam("number"))
+        await session.execute(statement, plain)
+    if warned:
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(number=bindparam("number"), node_errors=bindparam("node_errors"))
+        )
+        await session.execute(statement, warned)
+    calls = [call for a in accepted for call in a.calls]
     if calls:
         session.add_all(calls)
         await session.flush()  # the call log has no audit rows of its own (it is one)
-    await _audit(session, [("update", Job.__tablename__, job_id, changes)])
+    now = utcnow()
+    audit = []
+    for a in accepted:
+        changes: JSONDict = {"number": a.number, **({"node_errors": "<changed>"} if a.node_errors else {})}
+        row = {"at": now, "actor_id": a.owner_id, "action": "update", "entity": Job.__tablename__}
+        audit.append({**row, "entity_id": a.job_id, "changes": changes})
+    await session.execute(insert(AuditLog.__table__), audit)
 
 
 async def store_calls(session: AsyncSession, calls: Sequence[ComfyCall]) -> None:

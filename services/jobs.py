@@ -129,6 +129,8 @@ class JobLifecycle(Protocol):
 
     def queue_changed(self) -> None: ...
 
+    def accepted(self, prompt_id: str, answer: repo.Accepted) -> None: ...
+
     def current(self, prompt_id: str) -> dict[str, JSON] | None: ...
 
     def queue_view(
@@ -316,15 +318,12 @@ class Jobs:
             lifecycle.end(data, owner_id, "error", message=str(exc), error_type="comfy_unavailable")
             await lifecycle.drain()
             raise StudioError("comfy_unavailable", f"ComfyUI did not take the job: {exc}") from exc
-        # The second commit: everything ComfyUI answered, with the call-log row.
-        try:
-            async with self.store.transaction(owner_id) as session:
-                await repo.record_accepted(
-                    session, job_id, number=result.number, node_errors=result.node_errors or None, calls=calls
-                )
-        except Exception:
-            # ComfyUI holds the job: a full disk must not turn it into a failed request.
-            log.exception("Could not store ComfyUI's answer for job %s", job_id)
+        # The second commit, everything ComfyUI answered with the call-log row, is the ordered writer's: the
+        # request answers now (a crash before it is written leaves a `queued` job that start-up reconciles).
+        lifecycle.accepted(
+            prompt_id,
+            repo.Accepted(job_id, owner_id, result.number, result.node_errors or None, calls),
+        )
         lifecycle.queue_changed()
         answered = dict(data)
         if result.node_errors:

@@ -176,6 +176,10 @@ class LiveJobs:
         for change in changes:
             self._apply(change, extra)
 
+    def accepted(self, prompt_id: str, answer: db_jobs.Accepted) -> None:
+        """ComfyUI took a stored job: its number, node warnings and call-log rows, stored in order by the writer."""
+        self._write("accepted", prompt_id, answer)
+
     def current(self, prompt_id: str) -> dict[str, Any] | None:
         """The job as the stream last said it, while the writer may not have stored it yet."""
         return self.cache.get(prompt_id) if prompt_id else None
@@ -364,6 +368,7 @@ class LiveJobs:
         Under load the batches grow and the writer keeps up with the stream.
         """
         foreign: list[tuple[str, JobRef]] = []
+        accepted: list[db_jobs.Accepted] = []
         outputs: list[tuple[str, JobRef, dict[str, Any]]] = []
         history: list[tuple[str, JobRef]] = []
         states: dict[str, db_jobs.StateWrite] = {}  # prompt_id → newest state of this batch
@@ -373,6 +378,9 @@ class LiveJobs:
         for index, (kind, prompt_id, payload) in enumerate(batch):
             if kind == "foreign":
                 foreign.append((prompt_id, payload))
+                continue
+            if kind == "accepted":
+                accepted.append(payload)  # the job row exists: its first commit came before ComfyUI was asked
                 continue
             ref = self.refs.get(prompt_id)
             if ref is None:
@@ -407,6 +415,7 @@ class LiveJobs:
         prepared = await self._prepare_outputs(outputs)
         async with self.store.transaction() as session:
             await db_jobs.insert_foreign(session, foreign_rows)
+            await db_jobs.record_accepted(session, accepted)
             for owner, rows in _by_owner(prepared).items():
                 await db_jobs.add_owned(session, rows, owner)
             texts = await self._attach_metadata(session, outputs)
