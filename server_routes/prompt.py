@@ -7,9 +7,10 @@ from pydantic import Field
 
 from ..engine.dynprompts import MAX_SEED
 from .context import CREATED, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, read_json
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 
 class PreviewPrompt(Schema):
