@@ -11,18 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeAlias
 
-JSONValue = dict | list | str | int | float | bool | None
+JSONValue: TypeAlias = dict | list | str | int | float | bool | None
 
 ASPECT_RATIOS = ("", "1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "9:21")
 _FALSE = ("0", "false", "no", "off")
 
 
 SettingType = Literal["string", "int", "float", "bool", "enum", "list"]
-JSONValue = dict | list | str | int | float | bool | None
-
-ASPECT_RATIOS = ("", "1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "9:21")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, inspect
+from sqlalchemy import event, insert, inspect
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -158,7 +158,8 @@ def _primary_key(obj: Base) -> str:
     identity = inspect(obj).identity
     if identity:
         return ",".join(str(v) for v in identity)
-    return ",".join(str(getattr(obj, c.key)) for c in inspect(type(obj)).primary_key)
+    mapper = inspect(type(obj))
+    return ",".join(str(getattr(obj, mapper.get_property_by_column(c).key)) for c in mapper.primary_key)
 
 
 @event.listens_for(Session, "before_flush")
@@ -187,7 +188,7 @@ def _write_audit_rows(session: Session, _ctx: object) -> None:
     now = utcnow()
     # Primary keys exist only after the flush; insert with Core so the flush is not re-entered.
     session.connection().execute(
-        AuditLog.__table__.insert(),
+        insert(AuditLog),
         [
             {
                 "at": now,

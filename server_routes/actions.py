@@ -124,7 +124,7 @@ async def run_action(request: web.Request) -> object:
         image_id=body.image_id,
         mask_id=body.mask_id,
         text=text,
-        parameters=body.parameters,  # type: ignore[arg-type]
+        parameters=body.parameters,
         front=body.front,
         choice_seed=body.choice_seed,
     )

@@ -208,7 +208,7 @@ def install_redaction(root: str = "comfyui_studio") -> None:
     prefix = root + "."
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        record = previous(*args, **kwargs)
         if record.name == root or record.name.startswith(prefix):
             REDACTION.filter(record)
         return record
