@@ -204,6 +204,12 @@ def from_environment(variable: str, environ: Mapping[str, str] | None = None) ->
     return raw
 
 
+def list_from_environment(variable: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """A declared `list` environment setting's items (its default when the variable is unset)."""
+    value = from_environment(variable, environ)
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
 def is_set(variable: str, environ: Mapping[str, str] | None = None) -> bool:
     """Whether a declared environment setting's variable is set (to anything but blanks)."""
     setting = ENVIRONMENT[variable]

@@ -93,7 +93,7 @@ def _clear(response: web.StreamResponse, request: web.Request, name: str, path: 
 
 
 def _respond(request: web.Request, data: object, status: int = 200) -> web.Response:
-    return envelope_response(success(data, request.get(REQUEST_ID, "")), status)  # type: ignore[arg-type]
+    return envelope_response(success(data, request.get(REQUEST_ID, "")), status)
 
 
 def _with_session(request: web.Request, data: dict[str, object], issued: Issued, status: int = 200) -> web.Response:

@@ -90,7 +90,7 @@ def envelope_middleware(*, dev: bool) -> Middleware:
         if isinstance(result, web.StreamResponse):
             return result
         status = 201 if request.method == "POST" and request.get(CREATED) else 200
-        body = success(result, request[REQUEST_ID])  # type: ignore[arg-type]
+        body = success(result, request[REQUEST_ID])
         if dev:
             body["debug"] = {"elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
         return envelope_response(body, status)
