@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, insert, inspect
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session as OrmSession
 
 from ..engine.jsoncodec import dumps
 from .models import AuditLog, Base, utcnow
@@ -162,8 +162,9 @@ def _primary_key(obj: Base) -> str:
     return ",".join(str(getattr(obj, mapper.get_property_by_column(c).key)) for c in mapper.primary_key)
 
 
-@event.listens_for(Session, "before_flush")
-def _collect_audit_rows(session: Session, _ctx: object, _instances: object) -> None:
+# Flush events fire on the ORM session under every AsyncSession.
+@event.listens_for(OrmSession, "before_flush")
+def _collect_audit_rows(session: OrmSession, _ctx: object, _instances: object) -> None:
     pending: list[tuple[str, Base, dict[str, object]]] = session.info.setdefault("_pending_audit", [])
     for action, objects in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
         for obj in objects:
@@ -179,8 +180,8 @@ def _collect_audit_rows(session: Session, _ctx: object, _instances: object) -> N
             pending.append((action, obj, changes))
 
 
-@event.listens_for(Session, "after_flush")
-def _write_audit_rows(session: Session, _ctx: object) -> None:
+@event.listens_for(OrmSession, "after_flush")
+def _write_audit_rows(session: OrmSession, _ctx: object) -> None:
     pending: list[tuple[str, Base, dict[str, object]]] = session.info.pop("_pending_audit", [])
     if not pending:
         return
