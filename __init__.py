@@ -19,8 +19,10 @@ def _inside_comfyui() -> bool:
 
 
 if __package__:
-    from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+    from . import nodes
 
+    NODE_CLASS_MAPPINGS = nodes.NODE_CLASS_MAPPINGS
+    NODE_DISPLAY_NAME_MAPPINGS = nodes.NODE_DISPLAY_NAME_MAPPINGS
     if _inside_comfyui():
         try:
             from .plugin import attach_to_comfyui
@@ -32,5 +34,5 @@ if __package__:
 else:
     # pytest imports the repository root's __init__.py on its own (no package) when the checkout's
     # folder name is not an identifier; there is nothing to attach to then.
-    NODE_CLASS_MAPPINGS: dict = {}
-    NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+    NODE_CLASS_MAPPINGS = {}
+    NODE_DISPLAY_NAME_MAPPINGS = {}

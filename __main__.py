@@ -39,11 +39,11 @@ async def _calls(args: argparse.Namespace) -> int:
     await studio.start(follow_comfy=False)  # a one-shot command: no /ws, no reconciliation
     try:
         if args.calls_command == "list":
-            for call in await studio.comfy.recent(args.limit, job_id=args.job):
-                status = call.status if call.status is not None else "---"
+            for row in await studio.comfy.recent(args.limit, job_id=args.job):
+                status = row.status if row.status is not None else "---"
                 sys.stdout.write(
-                    f"{call.id:>6}  {call.started_at:%Y-%m-%d %H:%M:%S}  {call.operation:<12} {call.method:<4} "
-                    f"{status!s:>3}  {call.runtime_ms:>9.2f} ms  {call.job_id or ''}\n"
+                    f"{row.id:>6}  {row.started_at:%Y-%m-%d %H:%M:%S}  {row.operation:<12} {row.method:<4} "
+                    f"{status!s:>3}  {row.runtime_ms:>9.2f} ms  {row.job_id or ''}\n"
                 )
             return 0
         call = await studio.comfy.logged(args.id)

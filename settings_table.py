@@ -11,18 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeAlias
 
-JSONValue = dict | list | str | int | float | bool | None
+JSONValue: TypeAlias = dict | list | str | int | float | bool | None
 
 ASPECT_RATIOS = ("", "1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "9:21")
 _FALSE = ("0", "false", "no", "off")
 
 
 SettingType = Literal["string", "int", "float", "bool", "enum", "list"]
-JSONValue = dict | list | str | int | float | bool | None
-
-ASPECT_RATIOS = ("", "1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "9:21")
 
 
 @dataclass(frozen=True)
@@ -205,6 +202,12 @@ def from_environment(variable: str, environ: Mapping[str, str] | None = None) ->
     if setting.type == "list":
         return [item.strip() for item in raw.split(",") if item.strip()]
     return raw
+
+
+def list_from_environment(variable: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """A declared `list` environment setting's items (its default when the variable is unset)."""
+    value = from_environment(variable, environ)
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def is_set(variable: str, environ: Mapping[str, str] | None = None) -> bool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .models import RefreshToken, SessionFamily, User
@@ -49,7 +50,8 @@ async def claim_token(session: AsyncSession, token_id: int, at: datetime) -> boo
     claimed = await session.execute(
         update(RefreshToken).where(RefreshToken.id == token_id, RefreshToken.used_at.is_(None)).values(used_at=at)
     )
-    return claimed.rowcount == 1  # type: ignore[attr-defined]
+    # An UPDATE's result is a CursorResult (with its rowcount); SQLAlchemy types execute() as returning any Result.
+    return cast("CursorResult[Any]", claimed).rowcount == 1
 
 
 async def live_families(session: AsyncSession, user_id: int) -> list[SessionFamily]:

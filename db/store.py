@@ -14,10 +14,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, inspect
+from sqlalchemy import event, insert, inspect
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session as OrmSession
 
 from ..engine.jsoncodec import dumps
 from .models import AuditLog, Base, utcnow
@@ -158,11 +158,13 @@ def _primary_key(obj: Base) -> str:
     identity = inspect(obj).identity
     if identity:
         return ",".join(str(v) for v in identity)
-    return ",".join(str(getattr(obj, c.key)) for c in inspect(type(obj)).primary_key)
+    mapper = inspect(type(obj))
+    return ",".join(str(getattr(obj, mapper.get_property_by_column(c).key)) for c in mapper.primary_key)
 
 
-@event.listens_for(Session, "before_flush")
-def _collect_audit_rows(session: Session, _ctx: object, _instances: object) -> None:
+# Flush events fire on the ORM session under every AsyncSession.
+@event.listens_for(OrmSession, "before_flush")
+def _collect_audit_rows(session: OrmSession, _ctx: object, _instances: object) -> None:
     pending: list[tuple[str, Base, dict[str, object]]] = session.info.setdefault("_pending_audit", [])
     for action, objects in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
         for obj in objects:
@@ -178,8 +180,8 @@ def _collect_audit_rows(session: Session, _ctx: object, _instances: object) -> N
             pending.append((action, obj, changes))
 
 
-@event.listens_for(Session, "after_flush")
-def _write_audit_rows(session: Session, _ctx: object) -> None:
+@event.listens_for(OrmSession, "after_flush")
+def _write_audit_rows(session: OrmSession, _ctx: object) -> None:
     pending: list[tuple[str, Base, dict[str, object]]] = session.info.pop("_pending_audit", [])
     if not pending:
         return
@@ -187,7 +189,7 @@ def _write_audit_rows(session: Session, _ctx: object) -> None:
     now = utcnow()
     # Primary keys exist only after the flush; insert with Core so the flush is not re-entered.
     session.connection().execute(
-        AuditLog.__table__.insert(),
+        insert(AuditLog),
         [
             {
                 "at": now,

@@ -6,7 +6,8 @@ from .errors import StudioError
 from .jsoncodec import JSON
 
 
-def success(data: JSON, request_id: str) -> dict[str, JSON]:
+def success(data: object, request_id: str) -> dict[str, object]:
+    # data is what a handler answered, written out by jsoncodec.dumps; not every service types it as JSON.
     return {"ok": True, "data": data, "error": None, "meta": {"request_id": request_id}}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .errors import StudioError
 from .jsoncodec import JSON, json_depth
+from .selectors import Graph
 
 MAX_NODES = 2000
 MAX_DEPTH = 24
@@ -13,8 +14,8 @@ def _problem(node_id: str, message: str, *loc: str) -> dict[str, JSON]:
     return {"loc": ["graph", node_id, *loc], "message": message, "type": "graph_error"}
 
 
-def check_api_graph(graph: JSON) -> dict[str, JSON]:
-    """Raise a validation error naming the node unless graph is a well-formed API-format graph."""
+def check_api_graph(graph: object) -> Graph:
+    """The graph, once it is a well-formed API-format graph; otherwise a validation error naming the node."""
     if not isinstance(graph, dict) or not graph:
         raise StudioError(
             "validation_error",

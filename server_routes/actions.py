@@ -11,9 +11,10 @@ from ..engine.dynprompts import MAX_SEED
 from ..engine.errors import StudioError
 from ..engine.ids import IMAGE, WORKFLOW
 from .context import CREATED, path_id, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, read_json
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 SLOT = re.compile(r"[a-z][a-z0-9_]{0,63}")
 SLOT_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
@@ -123,7 +124,7 @@ async def run_action(request: web.Request) -> object:
         image_id=body.image_id,
         mask_id=body.mask_id,
         text=text,
-        parameters=body.parameters,  # type: ignore[arg-type]
+        parameters=body.parameters,
         front=body.front,
         choice_seed=body.choice_seed,
     )

@@ -19,6 +19,7 @@ from ..services.security import Security
 from ..services.sessions import ACCESS_TTL_S, REFRESH_TTL_S, Identity, Issued, RefreshRefused
 from .context import CREATED, REQUEST_ID, is_owner, studio, user_id
 from .middleware import envelope_response
+from .routing import DataRoutes
 from .security import (
     ACCESS_COOKIE,
     CLAIMS,
@@ -32,7 +33,7 @@ from .validation import Schema, read_json
 
 log = logging.getLogger("comfyui_studio.security")
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 AUTH_BODY_LIMIT = 16 * 1024
 
@@ -92,7 +93,7 @@ def _clear(response: web.StreamResponse, request: web.Request, name: str, path: 
 
 
 def _respond(request: web.Request, data: object, status: int = 200) -> web.Response:
-    return envelope_response(success(data, request.get(REQUEST_ID, "")), status)  # type: ignore[arg-type]
+    return envelope_response(success(data, request.get(REQUEST_ID, "")), status)
 
 
 def _with_session(request: web.Request, data: dict[str, object], issued: Issued, status: int = 200) -> web.Response:

@@ -9,9 +9,10 @@ from ..engine.errors import not_found
 from ..engine.ids import JOB
 from ..services.comfy_calls import call_to_dict
 from .context import CREATED, path_id, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, query_model, read_json
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 
 class CallPage(Schema):

@@ -12,9 +12,10 @@ from ..engine.ids import JOB, WORKFLOW
 from ..services.gallery import MAX_BULK
 from ..services.search import JobFilter
 from .context import checked_id, path_id, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, query_model, read_json
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 ID_PATTERN = JOB.pattern
 

@@ -8,9 +8,10 @@ from aiohttp import web
 
 from ..engine.errors import StudioError
 from .context import CREATED, path_id, studio, user_id
+from .routing import DataRoutes
 from .validation import read_multipart
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 IMMUTABLE = "private, max-age=31536000, immutable"
 

@@ -9,9 +9,10 @@ from ..engine.dynprompts import MAX_SEED
 from ..engine.graph import check_api_graph
 from ..engine.ids import JOB
 from .context import CREATED, path_id, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, query_model, read_json
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 
 class SubmitJob(Schema):

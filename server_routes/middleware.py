@@ -6,18 +6,23 @@ import logging
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ..engine.envelope import failure, success
 from ..engine.errors import StudioError
-from ..engine.jsoncodec import dumps
+from ..engine.jsoncodec import JSON, dumps
 from .context import CREATED, REQUEST_ID
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Middleware
 
 log = logging.getLogger("comfyui_studio.http")
 
+# Inside the envelope middleware a handler answers with data or a response; the envelope makes the response.
 Handler = Callable[[web.Request], Awaitable[object]]
 
 
@@ -34,7 +39,7 @@ _HTTP_CODES = {
 }
 
 
-def envelope_response(body: dict[str, object], status: int = 200) -> web.Response:
+def envelope_response(body: Mapping[str, object], status: int = 200) -> web.Response:
     # dumps writes NaN/Infinity (say, in a graph ComfyUI reported) as null: a response is always JSON.
     return web.Response(text=dumps(body), status=status, content_type="application/json")
 
@@ -42,16 +47,17 @@ def envelope_response(body: dict[str, object], status: int = 200) -> web.Respons
 def error_response(request: web.Request, error: StudioError, *, dev: bool, started: float) -> web.Response:
     body = failure(error, request.get(REQUEST_ID, ""))
     if dev:
-        body["debug"] = {"elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
+        debug: dict[str, JSON] = {"elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
         if error.__cause__ is not None:
-            body["debug"]["traceback"] = traceback.format_exception(error.__cause__)
+            debug["traceback"] = [*traceback.format_exception(error.__cause__)]
+        body["debug"] = debug
     response = envelope_response(body, error.status)
     if error.code == "method_not_allowed" and "allow" in error.__dict__:
         response.headers["Allow"] = error.__dict__["allow"]
     return response
 
 
-def envelope_middleware(*, dev: bool) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def envelope_middleware(*, dev: bool) -> Middleware:
     @web.middleware
     async def envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
@@ -84,7 +90,7 @@ def envelope_middleware(*, dev: bool) -> Callable[[web.Request, Handler], Awaita
         if isinstance(result, web.StreamResponse):
             return result
         status = 201 if request.method == "POST" and request.get(CREATED) else 200
-        body = success(result, request[REQUEST_ID])  # type: ignore[arg-type]
+        body = success(result, request[REQUEST_ID])
         if dev:
             body["debug"] = {"elapsed_ms": round((time.perf_counter() - started) * 1000, 3)}
         return envelope_response(body, status)

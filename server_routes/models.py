@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from .context import studio, user_id
+from .routing import DataRoutes
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 
 @routes.get("/api/v1/models")

@@ -7,9 +7,10 @@ from pydantic import Field
 
 from ..engine.dynprompts import MAX_SEED
 from .context import CREATED, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, read_json
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 
 class PreviewPrompt(Schema):
@@ -31,7 +32,7 @@ class Generate(Schema):
 async def preview_prompt(request: web.Request) -> object:
     app = studio(request)
     body = await read_json(request, PreviewPrompt, limit=app.config.max_json_bytes)
-    return await app.prompts.preview(user_id(request), body.text, body.graph, body.workflow_id)  # type: ignore[arg-type]
+    return await app.prompts.preview(user_id(request), body.text, body.graph, body.workflow_id)
 
 
 @routes.post("/api/v1/generate")
@@ -41,7 +42,7 @@ async def generate(request: web.Request) -> object:
     job = await app.prompts.generate(
         user_id(request),
         body.text,
-        body.graph,  # type: ignore[arg-type]
+        body.graph,
         body.image_ids,
         choice_seed=body.choice_seed,
     )

@@ -8,9 +8,10 @@ from aiohttp import web
 
 from ..engine.errors import StudioError
 from .context import is_owner, path_id, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, read_json
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 
 class ClearQueue(Schema):

@@ -8,9 +8,10 @@ from pydantic import Field
 from ..engine.errors import StudioError
 from ..services.secrets import MAX_SECRET_CHARS, Secrets, check_secret_name
 from .context import CREATED, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, read_json
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 BODY_LIMIT = 16 * 1024
 

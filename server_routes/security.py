@@ -16,8 +16,9 @@ from __future__ import annotations
 import hmac
 import logging
 import urllib.parse
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
@@ -32,6 +33,10 @@ from ..services.security import (
 from ..services.sessions import AccessClaims, Identity
 from .context import USER_ID, USER_ROLE, request_key, studio
 from .middleware import Handler
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler as ResponseHandler
+    from aiohttp.typedefs import Middleware
 
 log = logging.getLogger("comfyui_studio.security")
 
@@ -242,13 +247,13 @@ def _is_websocket(request: web.Request) -> bool:
 
 
 @web.middleware
-async def host_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def host_guard(request: web.Request, handler: Handler) -> object:
     """Refuse Host names that are not this machine's (DNS rebinding) before anything else runs."""
     verdict = host_verdict(request.headers.get("Host"), _security(request).hosts)
     if not verdict.ok:
         log.warning("Refused a request for a host name that is not allowed (%.64r)", request.headers.get("Host"))
     verdict.raise_if_refused()
-    return await handler(request)  # type: ignore[return-value]
+    return await handler(request)
 
 
 def csrf_expected(request: web.Request, security: Security, claims: AccessClaims | None) -> list[str]:
@@ -268,7 +273,7 @@ def csrf_expected(request: web.Request, security: Security, claims: AccessClaims
 
 
 @web.middleware
-async def request_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def request_guard(request: web.Request, handler: Handler) -> object:
     """Origin/Fetch Metadata, then the content type, then the CSRF token on every write."""
     security = _security(request)
     headers = request.headers
@@ -291,11 +296,11 @@ async def request_guard(request: web.Request, handler: Handler) -> web.StreamRes
         csrf_verdict(
             request.method, headers.get(CSRF_HEADER), csrf_expected(request, security, claims)
         ).raise_if_refused()
-    return await handler(request)  # type: ignore[return-value]
+    return await handler(request)
 
 
 @web.middleware
-async def auth_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def auth_guard(request: web.Request, handler: Handler) -> object:
     """Who is asking: a live session, or the local owner of a loopback-only studio; else 401."""
     security = _security(request)
     route = api_route(request.path)
@@ -315,7 +320,7 @@ async def auth_guard(request: web.Request, handler: Handler) -> web.StreamRespon
     elif not public:
         expired = claims is not None and claims.expired
         raise StudioError("unauthorized", "Your session has expired" if expired else "Log in to use the studio")
-    return await handler(request)  # type: ignore[return-value]
+    return await handler(request)
 
 
 _API_HEADERS = {
@@ -327,9 +332,9 @@ _API_HEADERS = {
 
 
 @web.middleware
-async def api_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def api_headers(request: web.Request, handler: ResponseHandler) -> web.StreamResponse:
     """Headers on every API answer; auth answers are never cached. No CORS header, ever."""
-    response: web.StreamResponse = await handler(request)  # type: ignore[assignment]
+    response = await handler(request)
     route = api_route(request.path)
     if route is not None and not response.prepared:
         for name, value in _API_HEADERS.items():
@@ -339,6 +344,7 @@ async def api_headers(request: web.Request, handler: Handler) -> web.StreamRespo
     return response
 
 
-def middlewares() -> list[Callable[..., object]]:
+def middlewares() -> list[Middleware]:
     """The guards in order, to follow the envelope middleware."""
-    return [host_guard, request_guard, auth_guard]
+    # Inside the envelope they pass on the handler's data, where aiohttp's types expect a response.
+    return cast("list[Middleware]", [host_guard, request_guard, auth_guard])

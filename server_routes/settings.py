@@ -6,9 +6,10 @@ from aiohttp import web
 from pydantic import Field
 
 from .context import is_owner, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, read_json
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 
 class UpdateSettings(Schema):

@@ -10,9 +10,10 @@ from ..engine.ids import SHORTCODE
 from ..services.prompts import DefinitionPreview
 from ..services.shortcodes import DefinitionRequest, ExportDocument
 from .context import CREATED, is_owner, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, query_model, read_json
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 
 class SuggestQuery(Schema):

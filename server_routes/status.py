@@ -7,8 +7,9 @@ from aiohttp import web
 from ..services.comfy_host import HostError
 from ..services.studio import __version__
 from .context import studio, user_id
+from .routing import DataRoutes
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 
 @routes.get("/api/v1/status")

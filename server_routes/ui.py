@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler as ResponseHandler
 
 log = logging.getLogger("comfyui_studio.ui")
 
@@ -65,16 +69,22 @@ class StudioPage:
             app.router.add_static("/assets", assets, append_version=False)
         for name in ("favicon.svg", "favicon.ico"):
             if (self.dist / name).is_file():
-                path = self.dist / name
-                app.router.add_get(f"/{name}", lambda _r, p=path: web.FileResponse(p))
+                app.router.add_get(f"/{name}", _file_handler(self.dist / name))
         # Client-side routes (/studio/settings, /studio/workflows/w_01AbC…) all get the page; the router
         # in the page shows its own "not found". The API and the assets answer for themselves.
         app.router.add_get(CLIENT_ROUTE, self.index)
 
 
+def _file_handler(path: Path) -> ResponseHandler:
+    async def send_file(_request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(path)
+
+    return send_file
+
+
 @web.middleware
-async def asset_headers(request: web.Request, handler: object) -> web.StreamResponse:
-    response = await handler(request)  # type: ignore[operator]
+async def asset_headers(request: web.Request, handler: ResponseHandler) -> web.StreamResponse:
+    response = await handler(request)
     if request.path.startswith("/studio/assets/") and response.status == 200:
         # File names carry a content hash: cache them for a year.
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"

@@ -10,9 +10,10 @@ from pydantic import Field
 from ..engine.errors import StudioError
 from ..services.security import Security
 from .context import CREATED, is_owner, path_id, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, read_json
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 BODY_LIMIT = 16 * 1024
 

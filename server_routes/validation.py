@@ -10,7 +10,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..engine.errors import StudioError
-from ..engine.jsoncodec import JSONInputError, loads_input
+from ..engine.jsoncodec import JSON, JSONInputError, loads_input
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -23,21 +23,18 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def _validation_details(exc: ValidationError) -> list[dict[str, object]]:
-    return [
-        {"loc": [str(p) for p in err["loc"]], "message": err["msg"], "type": err["type"]}
-        for err in exc.errors(include_url=False, include_input=False)
-    ]
-
-
 def parse_model(model: type[M], data: object, *, strict: bool | None = None) -> M:
     try:
         return model.model_validate(data, strict=strict)
     except ValidationError as exc:
-        details = _validation_details(exc)
-        first = details[0]
-        where = ".".join(first["loc"]) or "body"  # type: ignore[arg-type]
-        raise StudioError("validation_error", f"{where}: {first['message']}", details) from None
+        errors = [
+            ([str(p) for p in err["loc"]], err["msg"], err["type"])
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        details: list[JSON] = [{"loc": [*loc], "message": message, "type": kind} for loc, message, kind in errors]
+        first_loc, first_message, _ = errors[0]
+        where = ".".join(first_loc) or "body"
+        raise StudioError("validation_error", f"{where}: {first_message}", details) from None
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -99,7 +96,8 @@ async def read_multipart(request: web.Request, limits: dict[str, int], *, expect
     parts: dict[str, FormPart] = {}
     try:
         reader = await request.multipart()
-        async for part in reader:
+        # reader.next() rather than `async for`: aiohttp's __aiter__ is mistyped before Python 3.11.
+        while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise StudioError("validation_error", "Nested multipart bodies are not accepted")
             name = part.name or ""

@@ -8,9 +8,10 @@ from pydantic import Field
 from ..engine.errors import StudioError
 from ..engine.ids import WORKFLOW
 from .context import CREATED, studio, user_id
+from .routing import DataRoutes
 from .validation import Schema, query_model, read_json, read_multipart
 
-routes = web.RouteTableDef()
+routes = DataRoutes()
 
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
 

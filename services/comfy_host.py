@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 JSON = Any
 
@@ -94,6 +94,15 @@ class ComfyHost(Protocol):
         """Call `sink(event, data)` on the event loop for every executor message, in order."""
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class FollowsEvents(Protocol):
+    """A host that reads ComfyUI's /ws itself (a remote ComfyUI) and says whenever it (re)connects."""
+
+    def on_connect(self, listener: Callable[[bool], Awaitable[None]]) -> None: ...
+
+    def start_events(self) -> None: ...
 
 
 def content_type_for(filename: str) -> str:

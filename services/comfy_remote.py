@@ -127,7 +127,7 @@ class RemoteHost:
                 await asyncio.sleep(backoff * (0.5 + random.random() / 2))  # noqa: S311
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
         async for msg in ws:
             if msg.type is aiohttp.WSMsgType.TEXT:
                 try:
@@ -135,8 +135,8 @@ class RemoteHost:
                 except ValueError:
                     log.debug("Unreadable text frame from ComfyUI")
                     continue
-                if isinstance(body, dict) and isinstance(body.get("type"), str):
-                    self.dispatch(body["type"], body.get("data"))
+                if isinstance(body, dict) and isinstance(kind := body.get("type"), str):
+                    self.dispatch(kind, body.get("data"))
             elif msg.type is aiohttp.WSMsgType.BINARY:
                 if len(msg.data) >= 4:
                     self.dispatch(struct.unpack(">I", msg.data[:4])[0], msg.data[4:])

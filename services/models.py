@@ -52,10 +52,9 @@ StatusProvider = Callable[[], Awaitable[dict[str, JSON]]]
 def combo_choices(object_info: dict[str, JSON], node: str, name: str) -> list[str]:
     """A combo input's choices, in either form ``/object_info`` gives: ``[[…], {…}]`` or ``["COMBO", {"options"…}]``."""
     info = object_info.get(node)
-    try:
-        spec = info["input"]["required"][name]  # type: ignore[index]
-    except (KeyError, IndexError, TypeError):
-        return []
+    inputs = info.get("input") if isinstance(info, dict) else None
+    required = inputs.get("required") if isinstance(inputs, dict) else None
+    spec = required.get(name) if isinstance(required, dict) else None
     if not isinstance(spec, list) or not spec:
         return []
     names = spec[0]

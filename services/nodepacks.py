@@ -10,6 +10,7 @@ import json
 import logging
 from pathlib import Path
 
+from ..engine.jsoncodec import JSON
 from ..engine.readiness import NodeMap
 
 log = logging.getLogger("comfyui_studio.nodepacks")
@@ -55,7 +56,7 @@ class NodePacks:
             self._search = []
         stamp = tuple((str(p), p.stat().st_mtime) for p in self.paths if p.is_file())
         if stamp != self._stamp:
-            merged: dict[str, object] = {}
+            merged: dict[str, JSON] = {}
             for path_str, _ in stamp:
                 try:
                     raw = json.loads(Path(path_str).read_text(encoding="utf-8"))
@@ -64,6 +65,6 @@ class NodePacks:
                     continue
                 if isinstance(raw, dict):
                     merged.update(raw)
-            self._map = NodeMap(merged)  # type: ignore[arg-type]
+            self._map = NodeMap(merged)
             self._stamp = stamp
         return self._map

@@ -47,9 +47,9 @@ def preview_dict(plan: planner.Plan, text: str) -> dict[str, JSON]:
             for t in plan.parsed.tokens
             if t.code is not None
         ],
-        "errors": plan.errors,
-        "warnings": plan.warnings,
-        "patches": [dict(op) for op in plan.ops],  # type: ignore[misc]
+        "errors": [*plan.errors],
+        "warnings": [*plan.warnings],
+        "patches": [{"op": op["op"], "path": op["path"], "value": op["value"]} for op in plan.ops],
         "reports": [r.to_dict() for r in plan.reports],
     }
 
@@ -97,16 +97,15 @@ class Prompts:
         return graph
 
     async def preview(
-        self, user: int, text: str, graph: Graph | None = None, workflow_id: str | None = None
+        self, user: int, text: str, graph: dict[str, object] | None = None, workflow_id: str | None = None
     ) -> dict[str, JSON]:
-        """What submitting ``text`` would do, without queueing anything."""
+        """What submitting ``text`` would do (on ``graph`` as sent, checked here), without queueing anything."""
         self.checked_text(text)  # offsets refer to the text as sent
-        if graph is not None:
-            graph = check_api_graph(graph)  # type: ignore[arg-type,assignment]
+        checked = check_api_graph(graph) if graph is not None else None
         registry = await self.shortcodes.registry(user, workflow_id)
-        if graph is None:
-            graph = await self._default_graph_if_ready(user)
-        return preview_dict(planner.plan(text, registry, graph, workflow_id=workflow_id), text)
+        if checked is None:
+            checked = await self._default_graph_if_ready(user)
+        return preview_dict(planner.plan(text, registry, checked, workflow_id=workflow_id), text)
 
     async def submit(
         self,
@@ -132,11 +131,11 @@ class Prompts:
         assert plan.graph is not None
         return await self.jobs.submit(
             user,
-            plan.graph,  # type: ignore[arg-type]
+            plan.graph,
             prompt_text=stored_text,
             clean_text=plan.parsed.text,  # the prompt without its codes, kept beside what was typed
             front=front,
-            patches=plan.ops,  # type: ignore[arg-type]
+            patches=plan.ops,
             choice_seed=choice_seed,
         )
 
@@ -144,12 +143,12 @@ class Prompts:
         self,
         user: int,
         text: str,
-        graph: Graph | None = None,
+        graph: dict[str, object] | None = None,
         image_ids: list[str] | None = None,
         *,
         choice_seed: int | None = None,
     ) -> dict[str, JSON]:
-        """The prompt bar's submit: ``text`` on the given graph, or on the default generate workflow.
+        """The prompt bar's submit: ``text`` on the given graph (as sent), or on the default generate workflow.
 
         An image prompt (one image chip) runs the img2img action on that image with the text, as
         Midjourney's image prompts do; it keeps its source's size and look (no prompt defaults).
@@ -164,14 +163,15 @@ class Prompts:
                 user, "img2img", image_id=checked_image_id(image_ids[0]), text=text, choice_seed=choice_seed
             )
         text = await self.settings.prompt_with_defaults(user, text)
+        checked: Graph | None
         if graph is None:
-            graph = await self.default_graph(user)
-            if graph is None:
+            checked = await self.default_graph(user)
+            if checked is None:
                 raise StudioError("conflict", "No generate workflow configured")
         else:
-            graph = check_api_graph(graph)  # type: ignore[arg-type,assignment]
+            checked = check_api_graph(graph)
         return await self.submit(
-            user, graph, self.checked_text(text), field="text", choice_seed=choice_seed, checked=True
+            user, checked, self.checked_text(text), field="text", choice_seed=choice_seed, checked=True
         )
 
     async def suggest(self, user: int, text: str, cursor: int) -> dict[str, JSON]:
@@ -183,6 +183,7 @@ class Prompts:
             {"label": s.label, "insert": s.insert, "kind": s.kind, "description": s.description, "type": s.type}
             for s in found
         ]
+        replace: dict[str, JSON]
         if found:
             replace = {"start": offsets.out(found[0].start), "end": offsets.out(found[0].end)}
         else:
@@ -194,7 +195,7 @@ class Prompts:
     async def _selector_graph(self, user: int, body: DefinitionRequest) -> Graph | None:
         """The graph a definition's selectors must match: the one sent along, else its workflow's."""
         if body.graph is not None:
-            return check_api_graph(body.graph)  # type: ignore[arg-type,return-value]
+            return check_api_graph(body.graph)
         if body.workflow_id is not None:
             return await self.workflow_graph(user, body.workflow_id)
         return None
@@ -218,7 +219,7 @@ class Prompts:
         checked = await self.workflow_graph(user, limited) if limited is not None else None
         graph: Graph | None = None
         if body.graph is not None:
-            graph = check_api_graph(body.graph)  # type: ignore[arg-type,assignment]
+            graph = check_api_graph(body.graph)
         elif body.workflow_id is not None:
             graph = await self.workflow_graph(user, body.workflow_id)
         if graph is None:
@@ -227,4 +228,4 @@ class Prompts:
             user, body.definition, editing_id=body.shortcode_id, checked=checked, workflow_id=body.workflow_id
         )
         plan = planner.plan(body.text, registry, graph, workflow_id=body.workflow_id)
-        return {**preview_dict(plan, body.text), "definition_errors": problems}  # type: ignore[dict-item]
+        return {**preview_dict(plan, body.text), "definition_errors": problems}

@@ -18,6 +18,7 @@ import os
 import re
 import secrets as pysecrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -208,7 +209,7 @@ def install_redaction(root: str = "comfyui_studio") -> None:
     prefix = root + "."
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
-        record = previous(*args, **kwargs)  # type: ignore[arg-type]
+        record = previous(*args, **kwargs)
         if record.name == root or record.name.startswith(prefix):
             REDACTION.filter(record)
         return record
@@ -260,8 +261,8 @@ def check_secret_name(name: str) -> str:
 
 
 def _meta(row: Secret) -> dict[str, object]:
-    def iso(value: object) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value is not None else None  # type: ignore[attr-defined]
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
     return {"name": row.name, "created_at": iso(row.created_at), "updated_at": iso(row.updated_at)}
 

@@ -18,7 +18,7 @@ from ..config import StudioConfig
 from ..db import settings as settings_db
 from ..db.private import ensure_private_dir
 from ..db.store import Store
-from ..settings_table import ENVIRONMENT, from_environment, is_set
+from ..settings_table import ENVIRONMENT, from_environment, is_set, list_from_environment
 from .accounts import Accounts, LoginGuard, SetupCode
 from .secrets import Secrets, install_redaction, secret_key
 from .sessions import Sessions, SigningKeys
@@ -111,7 +111,7 @@ class Security:
 
     @classmethod
     def build(cls, config: StudioConfig, store: Store) -> Security:
-        extra = [*config.extra_allowed_hosts, *from_environment(ALLOWED_HOSTS_ENV)]  # type: ignore[misc]
+        extra = [*config.extra_allowed_hosts, *list_from_environment(ALLOWED_HOSTS_ENV)]
         return cls(
             config=config,
             store=store,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 
 from ..db import settings as repo
 from ..db.store import Store
@@ -126,7 +127,7 @@ class Settings:
             for s in STORED
         ]
 
-    async def update(self, user_id: int, owner: bool, changes: dict[str, JSONValue]) -> None:
+    async def update(self, user_id: int, owner: bool, changes: Mapping[str, JSONValue]) -> None:
         """Set (or, with null, reset to the default) several settings at once: all checked before any is written."""
         planned: list[tuple[str, JSONValue | None]] = []
         for name, value in changes.items():

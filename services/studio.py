@@ -11,7 +11,7 @@ from ..db.private import ensure_private_dir
 from ..db.store import Store
 from .actions import Actions
 from .comfy_calls import LoggedComfy
-from .comfy_host import ComfyHost
+from .comfy_host import ComfyHost, FollowsEvents
 from .eventhub import EventHub
 from .files import Files
 from .gallery import Gallery
@@ -112,11 +112,10 @@ class Studio:
         # Jobs a previous process left active: followed, settled, re-queued or lost.
         await self.reconciler.run()
         await self.security.start(self.owner_id)
-        start_events = getattr(self.host, "start_events", None)
-        if callable(start_events):
+        if isinstance(self.host, FollowsEvents):
             # A remote ComfyUI: its /ws, and after every reconnect a reconciliation for what was missed.
-            self.host.on_connect(self._on_host_connect)  # type: ignore[attr-defined]
-            start_events()
+            self.host.on_connect(self._on_host_connect)
+            self.host.start_events()
 
     async def _on_host_connect(self, first: bool) -> None:
         if not first:

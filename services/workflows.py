@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from ..db import workflows as workflows_db
 from ..db.models import utcnow
 from ..db.store import Store
 from ..db.workflows import Workflow, WorkflowVersion
-from ..engine.actions import BINDING_KEYS, discover_bindings
+from ..engine.actions import BINDING_KEYS, Binding, discover_bindings
 from ..engine.errors import StudioError, not_found
 from ..engine.graph import check_api_graph
-from ..engine.jsoncodec import JSONInputError, loads_input
+from ..engine.jsoncodec import JSON, JSONInputError, loads_input
 from ..engine.params import ParamError, discover_parameters, normalize_param
 from ..engine.readiness import readiness, ui_node_types
+from ..engine.selectors import Graph
 from ..engine.uiformat import (
     MAX_DOCUMENT_DEPTH,
     PNG_SIGNATURE,
@@ -33,7 +37,6 @@ from ..engine.uiformat import (
     workflow_from_png,
 )
 from .comfy_calls import LoggedComfy
-from .comfy_host import JSON
 from .models import Models
 from .nodepacks import NodePacks
 
@@ -44,7 +47,7 @@ MAX_VERSIONS_PAGE = 200
 
 @dataclass
 class Imported:
-    graph: dict[str, JSON]
+    graph: Graph
     source: dict[str, JSON] | None
     source_format: str
     parameters: list[dict[str, JSON]]
@@ -57,12 +60,22 @@ def _json_file(data: bytes) -> JSON:
         return loads_input(data, max_depth=MAX_DOCUMENT_DEPTH, what="The workflow file")
     except JSONInputError as exc:
         message = "The file is neither a PNG nor JSON" if exc.kind == "syntax" else exc.message
-        detail = {"loc": ["file", *exc.loc], "message": message, "type": f"json_{exc.kind}"}
+        detail: dict[str, JSON] = {"loc": ["file", *exc.loc], "message": message, "type": f"json_{exc.kind}"}
         raise StudioError("validation_error", message, [detail]) from None
 
 
-def iso(value: object) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None  # type: ignore[attr-defined]
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def json_list(items: Iterable[JSON]) -> list[JSON]:
+    """The items as a JSON list (a list[str] is not a list[JSON]: lists are invariant)."""
+    return list(items)
+
+
+def _problem_count(report: dict[str, JSON]) -> int:
+    """The node types and model files a readiness report finds missing."""
+    return sum(len(found) for key in ("missing_nodes", "missing_models") if isinstance(found := report[key], list))
 
 
 def conversion_error(exc: ConversionError | ParamError, where: str = "document") -> StudioError:
@@ -84,7 +97,7 @@ class Workflows:
 
     # -- import ------------------------------------------------------------------------------------
 
-    async def import_document(self, document: JSON) -> Imported:
+    async def import_document(self, document: JSON | bytes | bytearray) -> Imported:
         """An API-format graph from whatever the user gave: API JSON, UI JSON, or a PNG (as base64 or bytes)."""
         if isinstance(document, str):
             try:
@@ -107,14 +120,14 @@ class Workflows:
             # The UI workflow brings App Mode's parameters; the API prompt is what actually ran.
             imported = self._import_json(workflow, info)
             if is_api_graph(prompt):
-                imported.graph = check_api_graph(prompt)  # type: ignore[arg-type]
+                imported.graph = check_api_graph(prompt)
         else:
             imported = self._import_json(prompt, info)
         imported.source_format = "png"
         return imported
 
     def _import_json(self, document: JSON, info: dict[str, JSON]) -> Imported:
-        if is_ui_workflow(document):
+        if isinstance(document, dict) and is_ui_workflow(document):
             lacking = self._lacking_ui_types(document, info)
             if lacking:
                 # Kept, not ready: it converts once the packs are installed and the file is uploaded again.
@@ -123,14 +136,16 @@ class Workflows:
                 converted = convert(document, info)
             except ConversionError as exc:
                 raise conversion_error(exc) from None
-            params = discover_parameters(converted.graph, info, converted.linear_inputs)  # type: ignore[arg-type]
+            # The converter writes API-format nodes (class_type, inputs, _meta): the shape Graph describes.
+            graph = cast("Graph", converted.graph)
+            params = discover_parameters(graph, info, converted.linear_inputs)
             return Imported(
-                converted.graph,
+                graph,
                 document,
                 "ui",
                 params,
                 converted.linear_outputs,
-                converted.warnings,  # type: ignore[arg-type]
+                converted.warnings,
             )
         pair = self._editor_pair(document)
         if pair is not None:
@@ -149,9 +164,9 @@ class Workflows:
             f"node {nid} has the unknown node type {n['class_type']!r}"
             for nid, n in graph.items()
             if n["class_type"] not in info
-        ]  # type: ignore[index]
+        ]
         for nid, node in graph.items():
-            for name, value in (node.get("inputs") or {}).items():  # type: ignore[union-attr]
+            for name, value in (node.get("inputs") or {}).items():
                 if (
                     isinstance(value, list)
                     and len(value) == 2
@@ -169,22 +184,25 @@ class Workflows:
                             }
                         ],
                     )
-        params = discover_parameters(graph, info)  # type: ignore[arg-type]
-        return Imported(graph, None, "api", params, [], unknown)  # type: ignore[arg-type]
+        params = discover_parameters(graph, info)
+        return Imported(graph, None, "api", params, [], unknown)
 
     @staticmethod
     def _editor_pair(document: JSON) -> tuple[dict[str, JSON], dict[str, JSON]] | None:
         """(API prompt, UI workflow) from what ComfyUI's editor sends: `{"prompt", "workflow"}` or the
         `POST /prompt` body, whose `extra_data.extra_pnginfo.workflow` is the UI workflow."""
-        if not isinstance(document, dict) or not is_api_graph(document.get("prompt")):
+        if not isinstance(document, dict):
+            return None
+        prompt = document.get("prompt")
+        if not isinstance(prompt, dict) or not is_api_graph(prompt):
             return None
         workflow = document.get("workflow")
         extra = document.get("extra_data")
-        if workflow is None and isinstance(extra, dict) and isinstance(extra.get("extra_pnginfo"), dict):
-            workflow = extra["extra_pnginfo"].get("workflow")
-        if not is_ui_workflow(workflow):
+        if workflow is None and isinstance(extra, dict) and isinstance(pnginfo := extra.get("extra_pnginfo"), dict):
+            workflow = pnginfo.get("workflow")
+        if not isinstance(workflow, dict) or not is_ui_workflow(workflow):
             return None
-        return document["prompt"], workflow  # type: ignore[return-value]
+        return prompt, workflow
 
     def _import_pair(self, prompt: dict[str, JSON], workflow: dict[str, JSON], info: dict[str, JSON]) -> Imported:
         """The editor's own export is the graph, exactly; the UI workflow brings App Mode's parameters."""
@@ -194,23 +212,23 @@ class Workflows:
         except StudioError as exc:
             # The editor converted it, so its prompt stands even where our converter cannot follow.
             imported = Imported(graph, workflow, "editor", [], [], [f"UI workflow not converted: {exc.message}"])
-        imported.graph = graph  # type: ignore[assignment]
+        imported.graph = graph
         imported.source = workflow
         imported.source_format = "editor"
         if not imported.parameters:
-            imported.parameters = discover_parameters(graph, info)  # type: ignore[arg-type]
+            imported.parameters = discover_parameters(graph, info)
         unknown = [
             f"node {nid} has the unknown node type {n['class_type']!r}"
             for nid, n in graph.items()
             if n["class_type"] not in info
-        ]  # type: ignore[index]
+        ]
         imported.warnings = [w for w in imported.warnings if "unknown node type" not in w] + unknown
         return imported
 
     @staticmethod
-    def _lacking_ui_types(document: JSON, info: dict[str, JSON]) -> str | None:
+    def _lacking_ui_types(document: dict[str, JSON], info: dict[str, JSON]) -> str | None:
         """A warning naming the UI workflow's node types this ComfyUI does not have, if any."""
-        missing = {t: ids for t, ids in ui_node_types(document).items() if t not in info}  # type: ignore[arg-type]
+        missing = {t: ids for t, ids in ui_node_types(document).items() if t not in info}
         if not missing:
             return None
         return "; ".join(f"node {ids[0]} has the unknown node type {t!r}" for t, ids in sorted(missing.items()))
@@ -294,12 +312,10 @@ class Workflows:
             head = heads.get(row.id)
             summary = self._summary(row, user_id)
             summary["node_count"] = len(head.graph or {}) if head else 0
-            summary["used_by"] = sorted(used_by.get(row.id, ()))
+            summary["used_by"] = json_list(sorted(used_by.get(row.id, ())))
             report = await self.readiness_of(head, builtin=row.builtin_key is not None) if head else None
             summary["ready"] = report["ready"] if report else None
-            summary["problems"] = (
-                len(report["missing_nodes"]) + len(report["missing_models"]) if report else 0  # type: ignore[arg-type]
-            )
+            summary["problems"] = _problem_count(report) if report else 0
             out.append(summary)
         return out
 
@@ -311,7 +327,7 @@ class Workflows:
         return {
             **self._summary(row, user_id),
             "head": self.version_dict(version),
-            "used_by": sorted(set(used_by)),
+            "used_by": json_list(sorted(set(used_by))),
             "readiness": await self.readiness_of(version, builtin=row.builtin_key is not None),
         }
 
@@ -324,7 +340,7 @@ class Workflows:
         async with self.store.transaction() as session:
             return await workflows_db.version_by_id(session, version_id)
 
-    async def versions(self, user_id: int, workflow_id: str) -> list[dict[str, JSON]]:
+    async def versions(self, user_id: int, workflow_id: str) -> builtins.list[dict[str, JSON]]:
         async with self.store.transaction(user_id) as session:
             row = await self._load(session, user_id, workflow_id)
             versions = await workflows_db.history(session, row.id, MAX_VERSIONS_PAGE)
@@ -332,13 +348,13 @@ class Workflows:
 
     # -- writing -----------------------------------------------------------------------------------
 
-    async def _checked_parameters(self, raw: list[JSON], graph: dict[str, JSON]) -> list[dict[str, JSON]]:
+    async def _checked_parameters(self, raw: builtins.list[JSON], graph: Graph) -> builtins.list[dict[str, JSON]]:
         info = await self.object_info()
         out: list[dict[str, JSON]] = []
         seen: set[str] = set()
         for index, item in enumerate(raw):
             try:
-                param = normalize_param(item, graph, info)  # type: ignore[arg-type]
+                param = normalize_param(item, graph, info)
             except ParamError as exc:
                 raise StudioError(
                     "validation_error",
@@ -352,8 +368,8 @@ class Workflows:
         return out
 
     @staticmethod
-    def _checked_bindings(raw: dict[str, JSON], graph: dict[str, JSON]) -> dict[str, JSON]:
-        out: dict[str, JSON] = {}
+    def _checked_bindings(raw: dict[str, JSON], graph: Graph) -> dict[str, Binding]:
+        out: dict[str, Binding] = {}
         for key, value in raw.items():
             if key not in BINDING_KEYS:
                 raise StudioError(
@@ -371,11 +387,11 @@ class Workflows:
         user_id: int,
         *,
         name: str,
-        document: JSON,
+        document: JSON | bytes | bytearray,
         description: str = "",
-        tags: list[str] | None = None,
+        tags: builtins.list[str] | None = None,
         shared: bool = False,
-        parameters: list[JSON] | None = None,
+        parameters: builtins.list[JSON] | None = None,
         bindings: dict[str, JSON] | None = None,
         builtin_key: str | None = None,
         imported: Imported | None = None,
@@ -385,7 +401,7 @@ class Workflows:
         params = imported.parameters
         if parameters is not None:
             params = await self._checked_parameters(parameters, imported.graph)
-        found = discover_bindings(imported.graph)  # type: ignore[arg-type]
+        found = discover_bindings(imported.graph)
         if bindings is not None:
             found.update(self._checked_bindings(bindings, imported.graph))
         async with self.store.transaction(user_id) as session:
@@ -416,7 +432,7 @@ class Workflows:
             )
         log.info("Workflow %s (%s) imported from %s", row.id, name, imported.source_format)
         result = await self.get(user_id, row.id)
-        result["warnings"] = imported.warnings  # type: ignore[assignment]
+        result["warnings"] = json_list(imported.warnings)
         return result
 
     async def update(
@@ -426,10 +442,10 @@ class Workflows:
         *,
         name: str | None = None,
         description: str | None = None,
-        tags: list[str] | None = None,
+        tags: builtins.list[str] | None = None,
         shared: bool | None = None,
         document: JSON | None = None,
-        parameters: list[JSON] | None = None,
+        parameters: builtins.list[JSON] | None = None,
         bindings: dict[str, JSON] | None = None,
         note: str = "",
     ) -> dict[str, JSON]:
@@ -446,7 +462,7 @@ class Workflows:
             params = await self._checked_parameters(parameters, graph)
         new_bindings = dict(head.bindings or {})
         if imported is not None:
-            new_bindings = discover_bindings(graph)  # type: ignore[arg-type]
+            new_bindings = discover_bindings(graph)
         if bindings is not None:
             new_bindings.update(self._checked_bindings(bindings, graph))
             new_bindings = {k: v for k, v in new_bindings.items() if bindings.get(k, v) is not None}
@@ -482,17 +498,17 @@ class Workflows:
             row.updated_by = user_id
             row.updated_at = utcnow()
         result = await self.get(user_id, workflow_id)
-        result["warnings"] = warnings  # type: ignore[assignment]
+        result["warnings"] = json_list(warnings)
         return result
 
     @staticmethod
-    def _still_applies(param: JSON, graph: dict[str, JSON]) -> bool:
+    def _still_applies(param: JSON, graph: Graph) -> bool:
         from ..engine.selectors import GraphIndex
 
         if not isinstance(param, dict) or param.get("selector") is None:
             return True
-        nodes = GraphIndex(graph).select(param["selector"])  # type: ignore[arg-type]
-        return any(str(param.get("input")) in (graph[n].get("inputs") or {}) for n in nodes)  # type: ignore[operator]
+        nodes = GraphIndex(graph).select(param["selector"])
+        return any(str(param.get("input")) in (graph[n].get("inputs") or {}) for n in nodes)
 
     async def restore(self, user_id: int, workflow_id: str, number: int) -> dict[str, JSON]:
         """Make an old version the head again, as a new version (history is never rewritten)."""
