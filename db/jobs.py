@@ -16,10 +16,14 @@ from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from .models import AuditLog, ComfyCall, Image, Job, Prompt, utcnow
+from .models import AuditLog, Base, ComfyCall, Image, Job, Prompt, utcnow
 from .store import ACTOR_KEY
 
 ACTIVE_STATES = ("queued", "running")
+# The tables the Core statements write (typed as tables, which the mapped classes' ``__table__`` is not).
+JOBS = Base.metadata.tables[Job.__tablename__]
+PROMPTS = Base.metadata.tables[Prompt.__tablename__]
+AUDIT_LOG = Base.metadata.tables[AuditLog.__tablename__]
 JSONDict = dict[str, Any]
 
 
@@ -31,7 +35,7 @@ async def _audit(session: AsyncSession, rows: Iterable[tuple[str, str, str, JSON
         {"at": now, "actor_id": actor, "action": a, "entity": e, "entity_id": i, "changes": c} for a, e, i, c in rows
     ]
     if values:
-        await session.execute(insert(AuditLog.__table__), values)
+        await session.execute(insert(AUDIT_LOG), values)
 
 
 # -- the submit path ----------------------------------------------------------------------------------
@@ -47,13 +51,11 @@ async def insert_submitted(session: AsyncSession, *, prompt: JSONDict | None, jo
     prompt_row_id = None
     if prompt is not None:
         prompt_row_id = (
-            await session.execute(
-                insert(Prompt.__table__).values(**prompt, created_at=now).returning(Prompt.__table__.c.id)
-            )
+            await session.execute(insert(PROMPTS).values(**prompt, created_at=now).returning(PROMPTS.c.id))
         ).scalar_one()
         audit.append(("create", Prompt.__tablename__, str(prompt_row_id), {}))
     row = {**_job_defaults(), **job, "prompt_row_id": prompt_row_id, "created_at": now}
-    await session.execute(insert(Job.__table__).values(**row))
+    await session.execute(insert(JOBS).values(**row))
     audit.append(("create", Job.__tablename__, str(job["id"]), {}))
     await _audit(session, audit)
     return now
@@ -86,7 +88,7 @@ async def record_accepted(session: AsyncSession, accepted: Sequence[Accepted]) -
     """The submits' second commit: numbers and node warnings (one UPDATE each, executemany), call-log rows."""
     if not accepted:
         return
-    table = Job.__table__
+    table = JOBS
     plain = [{"b_id": a.job_id, "number": a.number} for a in accepted if not a.node_errors]
     warned = [{"b_id": a.job_id, "number": a.number, "node_errors": a.node_errors} for a in accepted if a.node_errors]
     if plain:
@@ -109,7 +111,7 @@ async def record_accepted(session: AsyncSession, accepted: Sequence[Accepted]) -
         changes: JSONDict = {"number": a.number, **({"node_errors": "<changed>"} if a.node_errors else {})}
         row = {"at": now, "actor_id": a.owner_id, "action": "update", "entity": Job.__tablename__}
         audit.append({**row, "entity_id": a.job_id, "changes": changes})
-    await session.execute(insert(AuditLog.__table__), audit)
+    await session.execute(insert(AUDIT_LOG), audit)
 
 
 async def store_calls(session: AsyncSession, calls: Sequence[ComfyCall]) -> None:
@@ -165,7 +167,7 @@ async def prompt_texts(session: AsyncSession, prompt_row_ids: set[int]) -> dict[
     return {int(i): str(t) for i, t in rows.all()}
 
 
-def page_query(owner_id: int, cursor: str | None, limit: int) -> Select[tuple[Job]]:
+def page_query(owner_id: int, cursor: str | None, limit: int) -> Select[Job]:
     """A user's live jobs, newest first, after ``cursor`` (filters are added by the search service)."""
     query = select(Job).where(Job.owner_id == owner_id, Job.deleted_at.is_(None))
     if cursor:
@@ -173,7 +175,7 @@ def page_query(owner_id: int, cursor: str | None, limit: int) -> Select[tuple[Jo
     return query.order_by(Job.id.desc()).limit(limit)
 
 
-async def page(session: AsyncSession, query: Select[tuple[Job]]) -> list[Job]:
+async def page(session: AsyncSession, query: Select[Job]) -> list[Job]:
     return list((await session.scalars(query)).all())
 
 
@@ -247,7 +249,7 @@ async def write_states(
 
     ``started_at`` never goes back to null; progress is written only while a job is queued or running.
     """
-    table = Job.__table__
+    table = JOBS
     groups: dict[tuple[str, ...], list[JSONDict]] = {}
     for write in states:
         groups.setdefault(tuple(sorted(write.extra)), []).append(
@@ -300,7 +302,7 @@ async def write_states(
             }
         )
     if audit:
-        await session.execute(insert(AuditLog.__table__), audit)
+        await session.execute(insert(AUDIT_LOG), audit)
 
 
 async def insert_foreign(session: AsyncSession, rows: Sequence[JSONDict]) -> None:
@@ -309,10 +311,10 @@ async def insert_foreign(session: AsyncSession, rows: Sequence[JSONDict]) -> Non
         return
     now = utcnow()
     await session.execute(
-        insert(Job.__table__), [{**_job_defaults(), **row, "foreign": True, "created_at": now} for row in rows]
+        insert(JOBS), [{**_job_defaults(), **row, "foreign": True, "created_at": now} for row in rows]
     )
     await session.execute(
-        insert(AuditLog.__table__),
+        insert(AUDIT_LOG),
         [
             {
                 "at": now,

@@ -43,7 +43,7 @@ class JobFilter:
     since: datetime | None = None
     until: datetime | None = None
 
-    def apply(self, query: Select[tuple[Job]], store: Store) -> Select[tuple[Job]]:
+    def apply(self, query: Select[Job], store: Store) -> Select[Job]:
         if self.q:
             if make_url(store.url).get_backend_name() == "sqlite":
                 match = fts_query(self.q)

@@ -10,6 +10,7 @@ slot, values and parent image on the job, so every image has a lineage that can 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import random
@@ -60,12 +61,8 @@ def image_ref(image: Image) -> str:
 
 
 def checkpoints(object_info: dict[str, JSON]) -> list[str]:
-    info = object_info.get("CheckpointLoaderSimple")
-    try:
-        names = info["input"]["required"]["ckpt_name"][0]  # type: ignore[index]
-    except (KeyError, IndexError, TypeError):
-        return []
-    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+    """The checkpoints ComfyUI lists (``CheckpointLoaderSimple``'s ``ckpt_name``); [] without the node."""
+    return combo_choices(object_info, "CheckpointLoaderSimple", "ckpt_name")
 
 
 def upscale_models(object_info: dict[str, JSON]) -> list[str]:
@@ -96,7 +93,7 @@ class Actions:
         jobs: Jobs,
         files: Files,
         workflows: Workflows,
-        owner_id: object,
+        owner_id: Callable[[], int],
         *,
         registry: RegistryFor,
     ) -> None:
@@ -111,7 +108,7 @@ class Actions:
 
     @property
     def owner_id(self) -> int:
-        return int(self._owner_id())  # type: ignore[operator]
+        return self._owner_id()
 
     # -- the default library -------------------------------------------------------------------------
 
@@ -132,12 +129,13 @@ class Actions:
             for key, meta in library["workflows"].items():
                 if key in ids:
                     continue
-                graph = check_api_graph(json.loads((LIBRARY_DIR / meta["file"]).read_text(encoding="utf-8")))
+                document = json.loads((LIBRARY_DIR / meta["file"]).read_text(encoding="utf-8"))
+                graph = check_api_graph(document)
                 created = await self.workflows.create(
                     owner,
                     name=meta["name"],
                     description=meta.get("description", ""),
-                    document=graph,
+                    document=document,
                     tags=["default"],
                     shared=True,
                     builtin_key=BUILTIN_PREFIX + key,
@@ -254,7 +252,7 @@ class Actions:
         async with self.store.transaction(user_id) as session:
             return self._to_dict(await self._resolve(session, user_id, slot), user_id)
 
-    def _check_params(self, raw: list[JSON]) -> list[dict[str, JSON]]:
+    def _check_params(self, raw: builtins.list[JSON]) -> builtins.list[dict[str, JSON]]:
         out = []
         for item in raw:
             try:
@@ -278,7 +276,7 @@ class Actions:
                 icon=fields.get("icon") or "",
                 position=fields.get("position") if fields.get("position") is not None else 100,
                 workflow_id=fields["workflow_id"],
-                parameters=self._check_params(fields.get("parameters") or []),  # type: ignore[arg-type]
+                parameters=self._check_params(fields.get("parameters") or []),
                 compute=fields.get("compute") or "",
                 needs_image=bool(fields.get("needs_image", True)),
                 needs_mask=bool(fields.get("needs_mask", False)),
@@ -307,7 +305,7 @@ class Actions:
                 if fields.get(key) is not None:
                     setattr(action, key, fields[key])
             if fields.get("parameters") is not None:
-                action.parameters = self._check_params(fields["parameters"])  # type: ignore[arg-type]
+                action.parameters = self._check_params(fields["parameters"])
             action.updated_by = user_id
             action.updated_at = utcnow()
         return self._to_dict(action, user_id)
@@ -407,11 +405,11 @@ class Actions:
         # The job and its action metadata in the submit's first commit: one shape from the first event on.
         return await self.jobs.submit(
             user_id,
-            plan.graph,  # type: ignore[arg-type]
+            plan.graph,
             prompt_text=text,
             clean_text=plan.parsed.text,
             front=front,
-            patches=plan.ops,  # type: ignore[arg-type]
+            patches=plan.ops,
             choice_seed=choice_seed,
             parameters={**values, **({"rerun_of": rerun_of} if rerun_of else {})},
             workflow_version_id=version.id,
@@ -427,7 +425,7 @@ class Actions:
         )
 
     @staticmethod
-    def _values(params: list[dict[str, JSON]], given: dict[str, JSON]) -> dict[str, JSON]:
+    def _values(params: builtins.list[dict[str, JSON]], given: dict[str, JSON]) -> dict[str, JSON]:
         """The checked parameter values; a ``seed`` no parameter declares is taken as the sampler's seed."""
         seed = None if any(p.get("name") == "seed" for p in params) else given.pop("seed", None)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64):
@@ -471,7 +469,9 @@ class Actions:
             tree = await self._subtree(session, user_id, root, count)
         return {"image_id": image_id, "path": path, "root": tree}
 
-    async def _subtree(self, session: Session, user_id: int, image: Image, count: list[int]) -> dict[str, JSON]:
+    async def _subtree(
+        self, session: Session, user_id: int, image: Image, count: builtins.list[int]
+    ) -> dict[str, JSON]:
         count[0] += 1
         job_info: dict[str, JSON] | None = None
         if image.job_id:

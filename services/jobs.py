@@ -6,6 +6,7 @@ state after `queued` is the lifecycle's (services/live.py). Queries are db/jobs.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -213,7 +214,7 @@ class Jobs:
             items = await self.serialize(session, jobs)
         return {"items": items, "next_cursor": jobs[-1].id if more else None}
 
-    async def active(self, owner_id: int | None) -> list[dict[str, JSON]]:
+    async def active(self, owner_id: int | None) -> builtins.list[dict[str, JSON]]:
         async with self.store.transaction(owner_id) as session:
             return await self.serialize(session, await repo.active_jobs(session, owner_id, MAX_PAGE))
 
@@ -229,7 +230,7 @@ class Jobs:
         front: bool = False,
         replay_of: str | None = None,
         replay_call: int | None = None,
-        patches: list[JSON] | None = None,
+        patches: builtins.list[JSON] | None = None,
         parameters: dict[str, JSON] | None = None,
         choice_seed: int | None = None,
         dynamic_prompts: bool = True,

@@ -243,7 +243,7 @@ class LiveJobs:
         elif change.kind == "progress":
             progress = progress_of(snapshot)
             job["progress"] = progress
-            payload = {"job_id": ref.job_id, "prompt_id": prompt_id, "progress": progress}
+            payload: dict[str, object] = {"job_id": ref.job_id, "prompt_id": prompt_id, "progress": progress}
             self.hub.publish("progress", payload, user_id=ref.owner_id)
             # Stored at most every PROGRESS_STORE_S per job: a store write per tick would load the loop
             # ComfyUI's own delivery runs on. State changes store the latest progress anyway, and
@@ -263,8 +263,10 @@ class LiveJobs:
         ref = JobRef(new_id(JOB), owner_id)
         self.refs[prompt_id] = ref
         # The same dict every route and event uses, from a row not yet stored (the writer stores it).
-        row = Job(id=ref.job_id, owner_id=owner_id, prompt_id=prompt_id, state="queued", foreign=True)
-        row.created_at = _from_ms(now_ms())
+        created = _from_ms(now_ms()) or utcnow()
+        row = Job(
+            id=ref.job_id, owner_id=owner_id, prompt_id=prompt_id, state="queued", foreign=True, created_at=created
+        )
         self.cache[prompt_id] = job_to_dict(row, [])
         self._write("foreign", prompt_id, ref)
         return ref
@@ -577,12 +579,13 @@ def queue_view(
     entries: list[dict[str, Any]] = []
     for position, item in [(0, i) for i in running] + list(enumerate(pending, start=1)):
         ref = refs.get(item[1]) if len(item) > 1 else None
-        mine = ref is not None and (user_id is None or ref.owner_id == user_id)
-        if mine:
-            positions[ref.job_id] = position  # type: ignore[union-attr]
+        job_id = ref.job_id if ref is not None and (user_id is None or ref.owner_id == user_id) else None
+        mine = job_id is not None
+        if job_id is not None:
+            positions[job_id] = position
         entries.append(
             {
-                "job_id": ref.job_id if mine else None,  # type: ignore[union-attr]
+                "job_id": job_id,
                 "prompt_id": item[1] if mine else None,
                 "number": item[0],
                 "position": position,

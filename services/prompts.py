@@ -228,4 +228,5 @@ class Prompts:
             user, body.definition, editing_id=body.shortcode_id, checked=checked, workflow_id=body.workflow_id
         )
         plan = planner.plan(body.text, registry, graph, workflow_id=body.workflow_id)
-        return {**preview_dict(plan, body.text), "definition_errors": problems}
+        refused: list[JSON] = list(problems)
+        return {**preview_dict(plan, body.text), "definition_errors": refused}

@@ -13,12 +13,13 @@ does to a graph is planned in ``engine/planner.py``; ``services/prompts.py`` gat
 from __future__ import annotations
 
 import asyncio
+import builtins
 import functools
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from typing import Literal, ParamSpec, TypeVar
+from typing import Concatenate, Literal, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -143,12 +144,13 @@ def _row_to_dict(row: Shortcode, user_id: int, owner: bool) -> dict[str, JSON]:
 
 
 def _in_to_definition(body: DefinitionIn, loc: list[str | int]) -> sc.CodeDefinition:
-    data: dict[str, JSON] = body.model_dump(exclude={"shared", "workflow_id", "graph"})  # type: ignore[assignment]
+    data: dict[str, JSON] = body.model_dump(exclude={"shared", "workflow_id", "graph"})
     try:
         defn = sc.CodeDefinition.from_dict(data)
     except (ValueError, TypeError) as exc:
+        where: list[JSON] = list(loc)
         raise StudioError(
-            "validation_error", f"{_where(loc)}{exc}", [{"loc": loc, "message": str(exc), "type": "value_error"}]
+            "validation_error", f"{_where(loc)}{exc}", [{"loc": where, "message": str(exc), "type": "value_error"}]
         ) from None
     return _with_typed_default(defn)
 
@@ -202,24 +204,31 @@ def _ours(rows: Iterable[Shortcode], user_id: int) -> list[Shortcode]:
 
 def _refuse(problems: list[dict[str, JSON]], prefix: list[str | int] | None = None) -> StudioError:
     prefix = prefix or []
-    details: list[JSON] = [{**p, "loc": [*prefix, *p["loc"]]} for p in problems]  # type: ignore[list-item,misc]
-    first = details[0]
-    return StudioError("validation_error", f"{_where(first['loc'])}{first['message']}", details)  # type: ignore[index,arg-type]
+    located: list[dict[str, JSON]] = []
+    for problem in problems:
+        loc = problem.get("loc")
+        located.append({**problem, "loc": [*prefix, *(loc if isinstance(loc, list) else [])]})
+    first_loc = located[0]["loc"]
+    where = [p for p in first_loc if isinstance(p, str | int)] if isinstance(first_loc, list) else []
+    details: list[JSON] = list(located)
+    return StudioError("validation_error", f"{_where(where)}{located[0]['message']}", details)
 
 
 # --------------------------------------------------------------------------------------------------
 # The service
 
 
-def _changes(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def _changes(
+    method: Callable[Concatenate[Shortcodes, P], Awaitable[R]],
+) -> Callable[Concatenate[Shortcodes, P], Awaitable[R]]:
     """A method that may write definitions: cached registries are dropped when it ends, however it ends."""
 
     @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+    async def wrapper(self: Shortcodes, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return await method(*args, **kwargs)
+            return await method(self, *args, **kwargs)
         finally:
-            args[0].changed()  # type: ignore[attr-defined]
+            self.changed()
 
     return wrapper
 
@@ -377,7 +386,7 @@ class Shortcodes:
             raise StudioError("forbidden", f"--{row.code} is shared with you by another user; copy it to change it")
 
     @staticmethod
-    def _checked_edit(row: Shortcode, body: DefinitionIn, loc: list[str | int]) -> sc.CodeDefinition:
+    def _checked_edit(row: Shortcode, body: DefinitionIn, loc: builtins.list[str | int]) -> sc.CodeDefinition:
         """The new definition of ``row``; a built-in keeps its code, its type and its place for everyone."""
         if row.builtin:
             fixed = [(f, getattr(body, f), getattr(row, f)) for f in ("code", "type")]
@@ -493,7 +502,7 @@ class Shortcodes:
         editing_id: str | None,
         checked: Graph | None,
         workflow_id: str | None,
-    ) -> tuple[sc.Registry, list[dict[str, JSON]]]:
+    ) -> tuple[sc.Registry, builtins.list[dict[str, JSON]]]:
         """The registry ``user_id`` would have with ``draft`` saved (replacing ``editing_id``), and what saving it
         would refuse (then the registry leaves the draft out). ``checked``: the graph its selectors must match."""
         await self.ensure_seeded()
