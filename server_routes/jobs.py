@@ -6,7 +6,6 @@ from aiohttp import web
 from pydantic import Field
 
 from ..engine.dynprompts import MAX_SEED
-from ..engine.graph import check_api_graph
 from ..engine.ids import JOB
 from .context import CREATED, path_id, studio, user_id
 from .routing import DataRoutes
@@ -32,14 +31,11 @@ class Page(Schema):
 async def create_job(request: web.Request) -> object:
     app = studio(request)
     body = await read_json(request, SubmitJob, limit=app.config.max_json_bytes)
-    graph = check_api_graph(body.graph)
     request[CREATED] = True
-    if body.prompt:
-        # Shortcodes in the prompt become patches of the graph, stored with the job.
-        return await app.prompts.submit(
-            user_id(request), graph, body.prompt, front=body.front, choice_seed=body.choice_seed
-        )
-    return await app.jobs.submit(user_id(request), graph, front=body.front, choice_seed=body.choice_seed)
+    # Shortcodes in the prompt become patches of the graph, stored with the job.
+    return await app.prompts.submit_job(
+        user_id(request), body.graph, body.prompt, front=body.front, choice_seed=body.choice_seed
+    )
 
 
 @routes.get("/api/v1/jobs")

@@ -107,6 +107,15 @@ class Prompts:
             checked = await self._default_graph_if_ready(user)
         return preview_dict(planner.plan(text, registry, checked, workflow_id=workflow_id), text)
 
+    async def submit_job(
+        self, user: int, graph: object, text: str | None, *, front: bool = False, choice_seed: int | None = None
+    ) -> dict[str, JSON]:
+        """``POST /jobs``: an API-format graph as sent, with an optional prompt whose codes patch it."""
+        checked = check_api_graph(graph)
+        if text:
+            return await self.submit(user, checked, text, front=front, choice_seed=choice_seed)
+        return await self.jobs.submit(user, checked, front=front, choice_seed=choice_seed)
+
     async def submit(
         self,
         user: int,

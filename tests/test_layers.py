@@ -62,3 +62,19 @@ def test_a_service_opens_transactions_only_through_the_store() -> None:
                 if isinstance(value, ast.Attribute) and value.attr == "store":
                     offending.append(f"{_rel(path)}:{node.lineno}")
     assert offending == [], offending
+
+
+@pytest.mark.parametrize("path", ROUTES, ids=_rel)
+def test_prompt_text_and_graphs_are_checked_by_the_services_not_the_routes(path: Path) -> None:
+    """One layer checks what a prompt path receives (text length and characters, the graph): the services,
+    first, on every path (/jobs, /generate, preview, action runs); a route only reads the request's shape."""
+    used = sorted(m for m in imported_modules(path) | relative_modules(path) if m in ("engine.text", "engine.graph"))
+    assert used == [], f"{_rel(path)} checks prompt input itself: {used}"
+
+
+def relative_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level and node.module:
+            names.add(node.module)
+    return names
