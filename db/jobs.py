@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -277,7 +277,8 @@ async def write_states(
     if progress:
         statement = (
             update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.state.in_(ACTIVE_STATES))
+            # spelled out: an IN list cannot be bound in an executemany
+            .where(table.c.id == bindparam("b_id"), or_(*(table.c.state == state for state in ACTIVE_STATES)))
             .values(progress=bindparam("progress"))
         )
         await session.execute(statement, [{"b_id": j, "progress": p} for j, p in progress])

@@ -377,9 +377,12 @@ class LiveJobs:
         order: dict[str, int] = {}  # prompt_id → index of its newest state
         progress: dict[str, tuple[int, str, dict[str, Any]]] = {}  # prompt_id → newest progress
         ended: dict[str, JobRef] = {}
+        await self._claim_known(batch)  # before the refs are read below
         for index, (kind, prompt_id, payload) in enumerate(batch):
             if kind == "foreign":
-                foreign.append((prompt_id, payload))
+                adopted = self.refs.get(prompt_id)
+                if adopted is not None and adopted is payload:  # not claimed by a stored job
+                    foreign.append((prompt_id, adopted))
                 continue
             if kind == "accepted":
                 accepted.append(payload)  # the job row exists: its first commit came before ComfyUI was asked
@@ -440,6 +443,24 @@ class LiveJobs:
             self._progress_stored.pop(prompt_id, None)
         for prompt_id, ref in history:
             await self._settle_from_history(prompt_id, ref)
+
+    async def _claim_known(self, batch: list[tuple[str, str, Any]]) -> None:
+        """A prompt adopted as foreign that the store already holds (another process on this store submitted
+        it, e.g. a replay from the command line) is followed as that job, under its own id and owner."""
+        adopted = {prompt_id: ref for kind, prompt_id, ref in batch if kind == "foreign"}
+        if not adopted:
+            return
+        async with self.store.transaction() as session:
+            known = await db_jobs.jobs_by_prompt_ids(session, list(adopted))
+        for job in known:
+            prompt_id = job.prompt_id or ""
+            if self.refs.get(prompt_id) is not adopted[prompt_id]:
+                continue
+            self.refs[prompt_id] = JobRef(job.id, job.owner_id)
+            cached = self.cache.get(prompt_id)
+            if cached is not None:
+                self.cache[prompt_id] = {**cached, "id": job.id, "foreign": job.foreign}
+            log.info("Prompt %s belongs to stored job %s: followed as that job", prompt_id, job.id)
 
     async def _foreign_rows(self, foreign: list[tuple[str, JobRef]]) -> list[dict[str, Any]]:
         """Rows for jobs queued outside the studio, with the graph ComfyUI's queue holds for each (one read)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -12,14 +11,6 @@ from comfyui_studio.db.models import AuditLog, ComfyCall, Image, Job, Prompt
 from comfyui_studio.db.store import Store
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = Store(f"sqlite+aiosqlite:///{tmp_path / 'studio.db'}")
-    await s.open()
-    yield s
-    await s.close()
 
 
 async def _user(store: Store, name: str, role: str = "user") -> int:

@@ -14,14 +14,6 @@ from comfyui_studio.db.models import AuditLog, Base, Job, Prompt, User
 from comfyui_studio.db.store import Store, include_name, migrate
 
 
-@pytest.fixture
-async def store(tmp_path: Path):
-    s = Store(f"sqlite+aiosqlite:///{tmp_path / 'studio.db'}")
-    await s.open()
-    yield s
-    await s.close()
-
-
 async def test_migrations_bring_an_empty_database_to_head(store: Store) -> None:
     async with store.engine.connect() as conn:
         tables = set((await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))).scalars())
