@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 
 from ..db import settings as repo
 from ..db.store import Store
@@ -60,6 +61,8 @@ def checked_value(setting: SettingDef, value: JSONValue) -> JSONValue:
         raise bad("must be text")
     if len(value) > setting.max_length:
         raise bad(f"must be at most {setting.max_length} characters")
+    if setting.pattern and not re.fullmatch(setting.pattern, value):
+        raise bad("is not in the expected form")
     if setting.type == "enum" and setting.choices is not None and value not in setting.choices:
         raise bad(f"must be one of {', '.join(repr(c) for c in setting.choices)}")
     return value
