@@ -313,7 +313,9 @@ def image_resources(raw: object) -> list[Resource]:
     for entry in _list(meta.get("additionalResources")):
         kind = _str(entry.get("type")) or ""
         add(
-            Resource(resource_type(kind), _str(entry.get("name")) or "", weight=_float(entry.get("strength")), kind=kind)
+            Resource(
+                resource_type(kind), _str(entry.get("name")) or "", weight=_float(entry.get("strength")), kind=kind
+            )
         )
     model = _model_name(meta)
     model_hash = _hash(_get(meta, "Model hash"))
