@@ -213,6 +213,8 @@ class Secret(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_secrets_owner_id_name"),)
+
 
 # --- Civitai (migration 0006) ------------------------------------------------------------------------
 
@@ -241,8 +243,6 @@ class ModelFileHash(Base):
     mtime: Mapped[float] = mapped_column(Float)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     hashed_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_secrets_owner_id_name"),)
 
 
 from . import shortcodes as _shortcodes  # noqa: E402,F401
