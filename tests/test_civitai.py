@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from civitai_fake import PAGE_CAP, Fault, FakeCivitai
+from civitai_fake import PAGE_CAP, FakeCivitai, Fault
 from conftest import Api
 from harness import StudioRun
 
@@ -314,7 +314,7 @@ async def test_images_are_shaped_per_the_contract(run: StudioRun, civ: Api, fake
     status, body = await civ.get("/civitai/creators?query=maker&limit=5")
     assert status == 200 and body["data"]["items"][0] == {
         "username": "maker000",
-        "image_url": f"/cdn/xG1nkqKTMzGDvpLrqFT7WA/u/width=96/maker000.jpeg",
+        "image_url": "/cdn/xG1nkqKTMzGDvpLrqFT7WA/u/width=96/maker000.jpeg",
     }
     status, version = await civ.get(f"/civitai/model-versions/{LORA_VERSION}")
     assert status == 200 and version["data"]["model"] == {"name": "Glowing Runes (Illustrious / Pony)", "type": "LORA"}
