@@ -34,8 +34,8 @@ def _civitai(request: web.Request) -> Civitai:
 
 
 async def _level(request: web.Request, requested: str | None) -> str:
-    user_max = await studio(request).settings.value(user_id(request), "civitai_nsfw")
-    return Civitai.allowed_level(requested, str(user_max))
+    user_max = await _civitai(request).user_level(user_id(request))
+    return Civitai.allowed_level(requested, user_max)
 
 
 # --- key -------------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ log = logging.getLogger("comfyui_studio.civitai")
 KEY_NAME = "civitai"  # the secret's name in the owner's secrets
 USER_AGENT = "ComfyUI-Studio"
 MAX_BODY_BYTES = 32 * 1024 * 1024
-CONFIG_TTL_S = 1.0  # settings are read again at most this often (a PATCH /settings shows within it)
+CONFIG_TTL_S = 60.0  # a PATCH /settings takes effect at once (settings_changed); this bounds anything else
 MEMORY_ENTRIES = 1024
 STALE_KEEP_S = 7 * 24 * 3600.0  # stored answers older than this past expiry are pruned
 MAX_CURSORS = 20_000
@@ -443,6 +443,7 @@ class Civitai:
         self._chains: collections.OrderedDict[tuple[str, tuple[tuple[str, str], ...]], _Chain] = (
             collections.OrderedDict()
         )
+        self._levels: dict[int, str] = {}  # each user's civitai_nsfw, until it changes
         self.key_valid: bool | None = None  # the last validation's answer in this process
         self.upstream_calls = 0  # requests sent to Civitai (the benchmark counts what the cache saved)
 
@@ -473,6 +474,24 @@ class Civitai:
         for bucket in self._buckets.values():
             bucket.rate = self._config.rate
         return self._config
+
+    def settings_changed(self, user_id: int, names: list[str]) -> None:
+        """Settings.update's listener: forget what was read of the changed Civitai settings."""
+        if "civitai_url" in names or "civitai_rate" in names:
+            self._config = None
+        if "civitai_nsfw" in names:
+            self._levels.pop(user_id, None)
+
+    async def user_level(self, user_id: int) -> str:
+        """The user's `civitai_nsfw`, read once and kept until the user changes it."""
+        level = self._levels.get(user_id)
+        if level is None:
+            key = settings_repo.user_key(user_id, "civitai_nsfw")
+            async with self.store.transaction() as session:
+                stored = await settings_repo.read(session, [key])
+            value = stored.get(key, SETTING_DEFS["civitai_nsfw"].default)
+            level = self._levels[user_id] = str(value) if value in NSFW_LEVELS else "none"
+        return level
 
     def bucket(self, url: str, rate: float) -> TokenBucket:
         key = origin(url)

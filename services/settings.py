@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Callable
 
 from ..db import settings as repo
 from ..db.store import Store
@@ -73,6 +74,8 @@ class Settings:
         self.store = store
         self.shortcodes = shortcodes
         self.workflows = workflows
+        # called with (user id, changed names) after a change is stored: services that keep a setting in memory
+        self.listeners: list[Callable[[int, list[str]], None]] = []
 
     async def _choices(self, user_id: int) -> dict[str, list[str]]:
         """Choices that depend on the studio: --style's values, ComfyUI's checkpoints and upscale models."""
@@ -153,6 +156,8 @@ class Settings:
                 else:
                     await repo.write(session, key, value)
         log.info("User %s changed settings: %s", user_id, ", ".join(sorted(changes)))
+        for listener in self.listeners:
+            listener(user_id, list(changes))
 
     async def _check_choice(self, user_id: int, setting: SettingDef, value: JSONValue) -> None:
         if not setting.tags or value == "":

@@ -77,6 +77,7 @@ class Studio:
         queue = QueueControl(store, comfy, jobs)
         security = Security.build(config, store)
         civitai = Civitai(store, lambda: security.secrets, lambda: studio.owner_id)
+        settings.listeners.append(civitai.settings_changed)
         # ComfyUI's model folders (folder_paths in plugin mode); None: a remote ComfyUI, no files to reach
         local_models = LocalModels(store, getattr(host, "model_dirs", None))
         studio = cls(
