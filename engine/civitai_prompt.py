@@ -277,7 +277,9 @@ def image_resources(raw: object) -> list[Resource]:
         for i, old in enumerate(found):
             same_version = item.model_version_id is not None and item.model_version_id == old.model_version_id
             same_name = bool(item.name) and item.type == old.type and item.name.casefold() == old.name.casefold()
-            if same_version or same_name:
+            # an image has one checkpoint: a nameless one (a version id, a bare hash) is the named one
+            one_checkpoint = item.type == old.type == "checkpoint" and not (item.name and old.name)
+            if same_version or same_name or one_checkpoint:
                 found[i] = replace(
                     old,
                     name=old.name or item.name,
