@@ -45,7 +45,8 @@ ModelDirs = Callable[[str], list[str]]
 HASHED_FOLDERS = ("checkpoints", "loras", "embeddings", "vae", "upscale_models")
 EXTENSIONS = {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"}
 CHUNK = 1024 * 1024
-RESCAN_S = 300.0
+RESCAN_S = 300.0  # a full walk at least this often
+WATCH_S = 10.0  # the folders' modification times are compared this often (a new file changes its folder's)
 EVENT_INTERVAL_S = 0.25  # at most ~4 progress events a second per download
 MAX_RESUMES = 5
 MAX_REDIRECTS = 5
@@ -75,10 +76,14 @@ def sha256_file(path: Path) -> str:
 class LocalModels:
     """SHA-256 → local file, for `present` and to refuse downloading a file that is already here."""
 
-    def __init__(self, store: Store, model_dirs: ModelDirs | None, *, rescan_s: float = RESCAN_S) -> None:
+    def __init__(
+        self, store: Store, model_dirs: ModelDirs | None, *, rescan_s: float = RESCAN_S, watch_s: float = WATCH_S
+    ) -> None:
         self.store = store
         self.model_dirs = model_dirs
         self.rescan_s = rescan_s
+        self.watch_s = watch_s
+        self._signature: tuple[tuple[str, float], ...] = ()
         self.by_sha: dict[str, LocalFile] = {}
         self.hashed = 0  # files hashed by this process (unchanged files are not)
         self._lock = asyncio.Lock()
@@ -118,12 +123,24 @@ class LocalModels:
                         found.append((str(path), folder, rel, st.st_size, st.st_mtime))
         return found
 
+    def signature(self) -> tuple[tuple[str, float], ...]:
+        """Every model directory's modification time: a file added, removed or renamed changes its folder's."""
+        out = []
+        for folder in HASHED_FOLDERS:
+            for root in self.dirs(folder):
+                for dirpath, subdirs, _files in os.walk(root, followlinks=True):
+                    subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+                    with contextlib.suppress(OSError):
+                        out.append((dirpath, os.stat(dirpath).st_mtime))
+        return tuple(out)
+
     async def scan(self) -> int:
         """Hash new and changed files, forget removed ones; the number of files hashed."""
         if self.model_dirs is None:
             self.ready.set()
             return 0
         async with self._lock:
+            self._signature = await asyncio.to_thread(self.signature)
             files = await asyncio.to_thread(self._walk)
             async with self.store.transaction() as session:
                 rows = {r.path: r for r in await repo.model_hashes(session)}
@@ -175,8 +192,13 @@ class LocalModels:
             except Exception:
                 log.exception("The model hash worker failed a round")
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.rescan_s)
+            waited = 0.0
+            while waited < self.rescan_s and not self._wake.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.watch_s)
+                waited += self.watch_s
+                if await asyncio.to_thread(self.signature) != self._signature:
+                    break
 
     async def stop(self) -> None:
         if self._task is not None:

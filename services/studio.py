@@ -126,6 +126,7 @@ class Studio:
         await self.reconciler.run()
         await self.security.start(self.owner_id)
         self.local_models.start()  # hashes ComfyUI's model files in the background, once each
+        await self.civitai.prune()  # Civitai answers too old to serve even as stale
         start_events = getattr(self.host, "start_events", None)
         if callable(start_events):
             # A remote ComfyUI: its /ws, and after every reconnect a reconciliation for what was missed.

@@ -23,6 +23,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,7 +186,7 @@ class FakeCivitai:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def start(self, host: str = "127.0.0.1", storage_host: str = "127.0.0.2") -> None:
+    async def start(self, host: str = "127.0.0.1", storage_host: str = "127.0.0.2", port: int = 0) -> None:
         api = web.Application(middlewares=[self._middleware])
         api.router.add_get("/api/v1/images", self.get_images)
         api.router.add_get("/api/v1/models", self.get_models)
@@ -196,16 +197,19 @@ class FakeCivitai:
         api.router.add_get("/api/v1/me", self.get_me)
         api.router.add_get("/api/download/models/{id}", self.get_download)
         api.router.add_get("/__fake/requests", self.get_recorded)
+        api.router.add_post("/__fake/faults", self.post_faults)
+        api.router.add_post("/__fake/ratelimit", self.post_ratelimit)
+        api.router.add_post("/__fake/reset", self.post_reset)
         api.router.add_get("/cdn/{tail:.*}", self.get_cdn)
         storage = web.Application()
         storage.router.add_get("/files/{id}", self.get_storage)
-        self.url = await self._serve(api, host)
+        self.url = await self._serve(api, host, port)
         self.storage_url = await self._serve(storage, storage_host)
 
-    async def _serve(self, app: web.Application, host: str) -> str:
+    async def _serve(self, app: web.Application, host: str, port: int = 0) -> str:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, 0)
+        site = web.TCPSite(runner, host, port)
         await site.start()
         self._runners.append(runner)
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
@@ -438,6 +442,35 @@ class FakeCivitai:
     async def get_recorded(self, request: web.Request) -> web.Response:
         return web.json_response([r.__dict__ for r in self.requests])
 
+    async def post_faults(self, request: web.Request) -> web.Response:
+        """`{"path": "/api/v1/images", "count": 3, "status": 503, "headers": {...}, "body": "...", "delay_ms": 0}`"""
+        raw = await request.json()
+        self.faults.append(
+            Fault(
+                raw["path"],
+                int(raw.get("count", 1)),
+                int(raw.get("status", 500)),
+                dict(raw.get("headers") or {}),
+                raw.get("body", Fault.body),
+                float(raw.get("delay_ms", 0)) / 1000,
+            )
+        )
+        return web.json_response({"ok": True})
+
+    async def post_ratelimit(self, request: web.Request) -> web.Response:
+        """`{"windowSec": 10, "max": 20, "retryAfter": "seconds"|"http-date"|"none"}`; `{}` turns it off."""
+        raw = await request.json()
+        self.rate_limit = (float(raw["windowSec"]), int(raw["max"]), raw.get("retryAfter", "seconds")) if raw else None
+        return web.json_response({"ok": True})
+
+    async def post_reset(self, request: web.Request) -> web.Response:
+        self.faults.clear()
+        self.requests.clear()
+        self.storage_requests.clear()
+        self.rate_limit = None
+        self.delay_s = 0.0
+        return web.json_response({"ok": True})
+
     # -- the storage host ---------------------------------------------------------------------------------
 
     async def get_storage(self, request: web.Request) -> web.StreamResponse:
@@ -474,3 +507,19 @@ class FakeCivitai:
                 await asyncio.sleep(self.storage_delay_s)
         await resp.write_eof()
         return resp
+
+
+async def _serve_forever(port: int) -> None:
+    fake = FakeCivitai()
+    await fake.start(port=port)
+    sys.stdout.write(f"fake Civitai at {fake.url} (storage {fake.storage_url}); keys: {', '.join(VALID_KEYS)}\n")
+    sys.stdout.flush()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await fake.stop()
+
+
+if __name__ == "__main__":
+    # `python tests/civitai_fake.py [PORT]`: a fake to point the studio's civitai_url at while working on the UI
+    asyncio.run(_serve_forever(int(sys.argv[1]) if len(sys.argv) > 1 else 0))

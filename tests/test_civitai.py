@@ -470,3 +470,61 @@ async def test_local_hashes_are_computed_once(run: StudioRun, fake: FakeCivitai)
     await local.scan()
     assert set(local.by_sha) == {hashlib.sha256(b"c" * 1001).hexdigest()}
     assert local.hashed == before + 1
+
+
+# --- rate limits, slow answers, redirects -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["seconds", "http-date", "none"])
+async def test_a_rate_limit_is_waited_out_in_every_retry_after_mode(
+    run: StudioRun, civ: Api, fake: FakeCivitai, mode: str
+) -> None:
+    fake.rate_limit = (1.0, 2, mode)  # two requests a second, then 429
+    run.studio.civitai.retry = RetryPolicy(base_s=0.05, rate_limit_base_s=0.4, budget_s=5.0)  # no header: 0.4, 0.8 s…
+    results = [await civ.get(f"/civitai/images?limit=3&username=u{i}") for i in range(4)]
+    assert [status for status, _ in results] == [200] * 4
+    assert all(body["data"]["stale"] is False for _, body in results)
+    limited = len(fake.calls("/api/v1/images")) - 4
+    assert limited >= 1  # some were refused, waited out and sent again
+
+
+async def test_a_slow_civitai_times_out_into_the_stored_copy(run: StudioRun, civ: Api, fake: FakeCivitai) -> None:
+    from comfyui_studio.services.civitai import Timeouts
+
+    _, fresh = await civ.get("/civitai/images?limit=5")
+    expire_cache(run)
+    run.studio.civitai.timeouts = Timeouts(total_s=0.3, connect_s=0.3)
+    await run.studio.civitai.close()  # a new session with the short timeouts
+    fake.delay_s = 1.0
+    started = time.monotonic()
+    status, body = await civ.get("/civitai/images?limit=5")
+    assert status == 200 and body["data"]["stale"] is True
+    assert body["data"]["items"] == fresh["data"]["items"]
+    assert time.monotonic() - started < 3.5  # four timed-out tries and the backoffs, bounded by the budget
+
+
+async def test_the_key_never_follows_a_redirect(run: StudioRun, civ: Api, fake: FakeCivitai) -> None:
+    fake.faults.append(
+        Fault("/api/v1/me", count=1, status=302, headers={"Location": f"{fake.storage_url}/files/{LORA_VERSION}"})
+    )
+    status, body = await civ.call("PUT", "/civitai/key", json={"key": KEY})
+    assert status == 503 and body["error"]["code"] == "civitai_unavailable"
+    assert fake.storage_requests == []  # not followed at all, so never with the key
+    assert (await civ.get("/civitai/status"))[1]["data"]["key_set"] is False
+
+
+async def test_a_model_file_added_later_is_hashed_by_the_worker(run: StudioRun) -> None:
+    local = run.studio.local_models
+    await local.stop()
+    local.watch_s = 0.1
+    local.start()
+    await local.ready.wait()
+    loras = run.host.server.registry.models.folder("loras")
+    loras.mkdir(parents=True, exist_ok=True)
+    await asyncio.sleep(0.3)
+    (loras / "late.safetensors").write_bytes(b"late" * 100)
+    digest = hashlib.sha256(b"late" * 100).hexdigest()
+    deadline = time.monotonic() + 5
+    while digest not in local.by_sha and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert local.by_sha[digest].name == "late.safetensors"
