@@ -227,13 +227,13 @@ async def start_download(request: web.Request) -> web.StreamResponse:
     _owner(request)
     body = await read_json(request, StartDownload, limit=BODY_LIMIT)
     item = await studio(request).downloads.start(body.model_version_id, body.file_id)
-    return envelope_response(success(item, request[REQUEST_ID]), 202)  # accepted: it runs in the background
+    return envelope_response(dict(success(item, request[REQUEST_ID])), 202)  # accepted: it runs in the background
 
 
 @routes.get("/api/v1/civitai/downloads")
 async def list_downloads(request: web.Request) -> object:
     _owner(request)
-    return {"items": studio(request).downloads.list()}
+    return {"items": studio(request).downloads.listing()}
 
 
 @routes.delete("/api/v1/civitai/downloads/{download_id}")

@@ -241,6 +241,10 @@ def thumb_url(url: str, video: bool = False) -> str:
     return url
 
 
+def _obj(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -266,7 +270,7 @@ def shape_image(item: dict[str, Any], site: str) -> dict[str, Any] | None:
         nsfw_level = level.lower() if level.lower() in NSFW_LEVELS else "x"
     else:
         nsfw_level = _level_word(_int(level) or 1)
-    stats = item.get("stats") if isinstance(item.get("stats"), dict) else {}
+    stats = _obj(item.get("stats"))
     raw_meta = item.get("meta")
     return {
         "id": image_id,
@@ -303,7 +307,7 @@ def _level_word(mask: int) -> str:
 
 
 def shape_file(f: dict[str, Any]) -> dict[str, Any]:
-    hashes = f.get("hashes") if isinstance(f.get("hashes"), dict) else {}
+    hashes = _obj(f.get("hashes"))
     sha = hashes.get("SHA256")
     size = f.get("sizeKB")
     return {
@@ -350,7 +354,7 @@ def shape_model(m: dict[str, Any], site: str) -> dict[str, Any] | None:
     model_id = _int(m.get("id"))
     if model_id is None:
         return None
-    stats = m.get("stats") if isinstance(m.get("stats"), dict) else {}
+    stats = _obj(m.get("stats"))
     up, down = _num(stats.get("thumbsUpCount")), _num(stats.get("thumbsDownCount"))
     rating = stats.get("rating")
     versions = [v for v in m.get("modelVersions") or [] if isinstance(v, dict)]
@@ -363,7 +367,7 @@ def shape_model(m: dict[str, Any], site: str) -> dict[str, Any] | None:
                     break
         if image is not None:
             break
-    creator = m.get("creator") if isinstance(m.get("creator"), dict) else {}
+    creator = _obj(m.get("creator"))
     return {
         "id": model_id,
         "name": _str(m.get("name")) or "",
@@ -394,7 +398,7 @@ def shape_model(m: dict[str, Any], site: str) -> dict[str, Any] | None:
 
 def shape_model_version(v: dict[str, Any], site: str) -> dict[str, Any]:
     model_id = _int(v.get("modelId"))
-    model = v.get("model") if isinstance(v.get("model"), dict) else {}
+    model = _obj(v.get("model"))
     images = []
     for img in v.get("images") or []:
         if not isinstance(img, dict):
@@ -555,8 +559,9 @@ class Civitai:
                 elif answer.status >= 500:
                     last = f"failing (HTTP {answer.status})"
                     after = retry_after(answer.headers.get("retry-after"))
-                    wait = min(after, self.retry.retry_after_cap_s) if after is not None else None  # type: ignore[assignment]
-                    if wait is None:
+                    if after is not None:
+                        wait = min(after, self.retry.retry_after_cap_s)
+                    else:
                         wait = self.retry.backoff(attempt, self.retry.base_s)
                 elif answer.status == 404:
                     raise CivitaiRejected(answer.error_text() or "Not found on Civitai", 404)
@@ -996,8 +1001,8 @@ async def prompt_for(
 ) -> dict[str, Any]:
     """The prompt-bar text, warnings and resources (present locally or not) for one listed image."""
     meta = cp.normalize_meta(image.get("meta"))
-    resources = [_resource(r) for r in image.get("resources") or [] if isinstance(r, dict)]
-    resources = [r for r in resources if r is not None]
+    found = [_resource(r) for r in image.get("resources") or [] if isinstance(r, dict)]
+    resources = [r for r in found if r is not None]
     warnings: list[str] = []
     cfg = await civitai.config()
 

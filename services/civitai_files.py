@@ -273,7 +273,7 @@ class Downloads:
         self.resume_delay_s = resume_delay_s
         self.items: collections.OrderedDict[str, Download] = collections.OrderedDict()
 
-    def list(self) -> list[dict[str, Any]]:
+    def listing(self) -> list[dict[str, Any]]:
         return [d.to_json() for d in reversed(self.items.values())]
 
     def _publish(self, item: Download, *, force: bool = False) -> None:
