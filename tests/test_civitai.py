@@ -126,8 +126,22 @@ async def test_the_throttle_holds_under_50_concurrent_requests(run: StudioRun, c
     assert all(status == 200 for status, _ in results)
     times = [r.at for r in fake.calls("/api/v1/images")]
     assert len(times) == 50
-    assert most_in_any_window(times, 1.0) <= 21
+    # the bucket spaces the sends 50 ms apart; arrivals may bunch by a scheduling delay, never by more
+    assert most_in_any_window(times, 1.0) <= 20 + 2
+    assert most_in_any_window(times, 2.0) <= 40 + 2
     assert max(times) - min(times) >= 49 / 20 * 0.95
+
+
+def test_the_token_bucket_gives_each_caller_its_own_slot() -> None:
+    from comfyui_studio.services.civitai import TokenBucket
+
+    now = [100.0]
+    bucket = TokenBucket(4.0, clock=lambda: now[0])
+    assert [bucket.reserve() for _ in range(5)] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    now[0] += 10.0  # idle: no burst saved up beyond one request
+    assert [bucket.reserve() for _ in range(2)] == [0.0, 0.25]
+    bucket.pause(3.0)  # a 429: every later slot waits
+    assert bucket.reserve() == 3.0
 
 
 async def test_twenty_identical_requests_make_one_upstream_call(run: StudioRun, civ: Api, fake: FakeCivitai) -> None:
@@ -528,3 +542,22 @@ async def test_a_model_file_added_later_is_hashed_by_the_worker(run: StudioRun) 
     while digest not in local.by_sha and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert local.by_sha[digest].name == "late.safetensors"
+
+
+async def test_the_civitai_settings_are_listed_and_checked(run: StudioRun, api: Api) -> None:
+    _, body = await api.get("/settings")
+    by_name = {s["name"]: s for s in body["data"]["items"]}
+    assert by_name["civitai_url"]["value"] == "https://civitai.com" and by_name["civitai_url"]["section"] == "civitai"
+    assert by_name["civitai_rate"]["value"] == 2.0 and by_name["civitai_nsfw"]["scope"] == "user"
+    assert by_name["civitai_nsfw"]["choices"] == ["none", "soft", "mature", "x"]
+    for bad in (
+        {"civitai_url": "ftp://civitai.com"},
+        {"civitai_url": "civitai.com"},
+        {"civitai_rate": 50},
+        {"civitai_nsfw": "all"},
+    ):
+        status, body = await api.call("PATCH", "/settings", json={"values": bad})
+        assert status == 400, bad
+    status, _ = await api.call("PATCH", "/settings", json={"values": {"civitai_url": "https://civitai.red/api/v1/"}})
+    assert status == 200
+    assert (await run.studio.civitai.config()).site == "https://civitai.red"
