@@ -56,6 +56,7 @@ def attach(
     interrupt_processing: Callable[[], None],
     folder_for_type: Callable[[str], Any],
     config: StudioConfig,
+    model_dirs: Callable[[str], list[str]] | None = None,
 ) -> Studio:
     """Mount the studio on a PromptServer-shaped object before its routes are frozen."""
     host = InProcessHost(
@@ -64,6 +65,7 @@ def attach(
         interrupt_processing=interrupt_processing,
         folder_for_type=folder_for_type,
         client_id=f"studio-{uuid.uuid4().hex}",
+        model_dirs=model_dirs,
     )
     studio = Studio.build(config, host)
     server.app.add_subapp(MOUNT, create_app(studio))
@@ -99,6 +101,7 @@ def attach_to_comfyui() -> Studio | None:
         interrupt_processing=comfy_nodes.interrupt_processing,
         folder_for_type=folder_paths.get_directory_by_type,
         config=config,
+        model_dirs=folder_paths.get_folder_paths,
     )
     server._comfyui_studio = studio
     log.info("ComfyUI Studio mounted at %s; data directory: %s", MOUNT, Path(config.data_dir))

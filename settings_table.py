@@ -46,6 +46,8 @@ class SettingDef:
     env: str = ""
     # a value never shown or logged (a key)
     secret: bool = False
+    # a regular expression a string value must match in full ("" = any)
+    pattern: str = ""
 
 
 SETTINGS: tuple[SettingDef, ...] = (
@@ -121,6 +123,39 @@ SETTINGS: tuple[SettingDef, ...] = (
         tags=("upscale_models",),
         blank="ComfyUI's first upscale model",
     ),
+    SettingDef(
+        "civitai_url",
+        "string",
+        "https://civitai.com",
+        "global",
+        "Civitai site",
+        "Where the studio asks Civitai (civitai.com; civitai.red also lists mature content). Any http(s) URL; "
+        "when never set here, STUDIO_CIVITAI_URL or civitai.com.",
+        "civitai",
+        max_length=300,
+        pattern=r"https?://[^\s/?#]+(/[^\s?#]*)?",
+    ),
+    SettingDef(
+        "civitai_rate",
+        "float",
+        2.0,
+        "global",
+        "Civitai requests per second",
+        "The most requests per second the studio sends to Civitai, however many pages are browsing.",
+        "civitai",
+        min=0.1,
+        max=20.0,
+    ),
+    SettingDef(
+        "civitai_nsfw",
+        "enum",
+        "none",
+        "user",
+        "Civitai content level",
+        "The most mature content you browse on Civitai: none, soft, mature or x.",
+        "civitai",
+        choices=("none", "soft", "mature", "x"),
+    ),
     # --- environment: read once at start-up; README.md's configuration table documents each
     SettingDef(
         "data_dir",
@@ -173,6 +208,16 @@ SETTINGS: tuple[SettingDef, ...] = (
         "Off: no password-less owner session for loopback requests when ComfyUI listens on loopback only.",
         "environment",
         env="STUDIO_LOCAL_OWNER_LOGIN",
+    ),
+    SettingDef(
+        "civitai_url_env",
+        "string",
+        "",
+        "environment",
+        "Civitai site",
+        "The Civitai site while the owner has not chosen one in Settings (empty: https://civitai.com).",
+        "environment",
+        env="STUDIO_CIVITAI_URL",
     ),
     SettingDef(
         "secret_key",

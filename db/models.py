@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -213,6 +214,35 @@ class Secret(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_secrets_owner_id_name"),)
+
+
+# --- Civitai (migration 0006) ------------------------------------------------------------------------
+
+
+class CivitaiCache(Base):
+    """Civitai answers as the studio shaped them, by request; served until `expires_at`, and stale after."""
+
+    __tablename__ = "civitai_cache"
+    __audit_ignore__ = frozenset({"*"})  # a cache, not a record
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of site, path and query
+    endpoint: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)  # JSON text
+    fetched_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ModelFileHash(Base):
+    """SHA-256 of one local model file, valid while its size and modification time are unchanged."""
+
+    __tablename__ = "model_file_hashes"
+    __audit_ignore__ = frozenset({"*"})  # derived from the files, rebuilt at will
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(512))  # as ComfyUI lists it: relative to its folder
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime: Mapped[float] = mapped_column(Float)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    hashed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 from . import shortcodes as _shortcodes  # noqa: E402,F401

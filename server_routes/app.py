@@ -11,6 +11,7 @@ from . import (
     actions,
     auth,
     calls,
+    civitai,
     events,
     gallery,
     images,
@@ -61,6 +62,7 @@ def create_app(studio: Studio) -> web.Application:
         workflows,
         actions,
         models,
+        civitai,
     ):
         app.add_routes(module.routes)
     events.add_routes(app)

@@ -52,8 +52,11 @@ class InProcessHost:
         interrupt_processing: Callable[[], None],
         folder_for_type: Callable[[str], str | os.PathLike[str] | None],
         client_id: str,
+        model_dirs: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.server = server
+        # folder_paths.get_folder_paths: the directories of a model folder (where Civitai downloads go)
+        self.model_dirs = model_dirs
         self.client_id = client_id
         self.description = "in-process"
         self._validate = validate_prompt

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 
 from ..db import settings as repo
 from ..db.store import Store
@@ -61,6 +62,8 @@ def checked_value(setting: SettingDef, value: JSONValue) -> JSONValue:
         raise bad("must be text")
     if len(value) > setting.max_length:
         raise bad(f"must be at most {setting.max_length} characters")
+    if setting.pattern and not re.fullmatch(setting.pattern, value):
+        raise bad("is not in the expected form")
     if setting.type == "enum" and setting.choices is not None and value not in setting.choices:
         raise bad(f"must be one of {', '.join(repr(c) for c in setting.choices)}")
     return value
@@ -71,6 +74,8 @@ class Settings:
         self.store = store
         self.shortcodes = shortcodes
         self.workflows = workflows
+        # called with (user id, changed names) after a change is stored: services that keep a setting in memory
+        self.listeners: list[Callable[[int, list[str]], None]] = []
 
     async def _choices(self, user_id: int) -> dict[str, list[str]]:
         """Choices that depend on the studio: --style's values, ComfyUI's checkpoints and upscale models."""
@@ -151,6 +156,8 @@ class Settings:
                 else:
                     await repo.write(session, key, value)
         log.info("User %s changed settings: %s", user_id, ", ".join(sorted(changes)))
+        for listener in self.listeners:
+            listener(user_id, list(changes))
 
     async def _check_choice(self, user_id: int, setting: SettingDef, value: JSONValue) -> None:
         if not setting.tags or value == "":

@@ -10,6 +10,8 @@ from ..db import accounts as accounts_db
 from ..db.private import ensure_private_dir
 from ..db.store import Store
 from .actions import Actions
+from .civitai import Civitai
+from .civitai_files import Downloads, LocalModels
 from .comfy_calls import LoggedComfy
 from .comfy_host import ComfyHost, FollowsEvents
 from .eventhub import EventHub
@@ -50,6 +52,9 @@ class Studio:
     prompts: Prompts
     gallery: Gallery
     security: Security
+    civitai: Civitai
+    local_models: LocalModels
+    downloads: Downloads
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
@@ -70,6 +75,11 @@ class Studio:
         models.status = actions.checkpoint_status  # the `models` event carries what the default actions can do
         settings = Settings(store, shortcodes, workflows)
         queue = QueueControl(store, comfy, jobs)
+        security = Security.build(config, store)
+        civitai = Civitai(store, lambda: security.secrets, lambda: studio.owner_id)
+        settings.listeners.append(civitai.settings_changed)
+        # ComfyUI's model folders (folder_paths in plugin mode); None: a remote ComfyUI, no files to reach
+        local_models = LocalModels(store, getattr(host, "model_dirs", None))
         studio = cls(
             config=config,
             store=store,
@@ -86,7 +96,10 @@ class Studio:
             settings=settings,
             prompts=Prompts(config, jobs, shortcodes, workflows, actions, settings),
             gallery=Gallery(store, jobs, queue, files),
-            security=Security.build(config, store),
+            security=security,
+            civitai=civitai,
+            local_models=local_models,
+            downloads=Downloads(civitai, local_models, hub, models, lambda: studio.owner_id),
         )
         return studio
 
@@ -112,6 +125,8 @@ class Studio:
         # Jobs a previous process left active: followed, settled, re-queued or lost.
         await self.reconciler.run()
         await self.security.start(self.owner_id)
+        self.local_models.start()  # hashes ComfyUI's model files in the background, once each
+        await self.civitai.prune()  # Civitai answers too old to serve even as stale
         if isinstance(self.host, FollowsEvents):
             # A remote ComfyUI: its /ws, and after every reconnect a reconciliation for what was missed.
             self.host.on_connect(self._on_host_connect)
@@ -140,6 +155,9 @@ class Studio:
         if callable(stop_events):
             await stop_events()  # no reconnect or reconciliation may start while we shut down
         await self.models.stop()
+        await self.downloads.stop()
+        await self.local_models.stop()
+        await self.civitai.close()
         if self.live is not None:
             await self.live.stop()
         self.hub.close()

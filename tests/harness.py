@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testhost import ComfyTestHost, FakePromptServer, start_test_host
+from testhost.models import LEGACY_NAMES
 from testhost.validation import validate_prompt
 
 from comfyui_studio.config import StudioConfig
@@ -42,6 +43,10 @@ def attach_studio(server: FakePromptServer, data_dir: Path, **config: object) ->
     async def validate(prompt_id: str, prompt: dict, targets: list[str] | None) -> tuple:
         return await validate_prompt(server.registry, prompt_id, prompt, targets)
 
+    def model_dirs(folder: str) -> list[str]:
+        models = server.registry.models
+        return list(models.paths[LEGACY_NAMES.get(folder, folder)][0])
+
     config.setdefault("listen", list(server.listen or ["127.0.0.1"]))
     return attach(
         server,
@@ -49,6 +54,7 @@ def attach_studio(server: FakePromptServer, data_dir: Path, **config: object) ->
         interrupt_processing=server.interrupt_processing,
         folder_for_type=folders.get,
         config=studio_config(data_dir, **config),
+        model_dirs=model_dirs,
     )
 
 
