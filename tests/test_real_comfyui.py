@@ -258,3 +258,38 @@ async def test_model_files_copied_into_comfyui_reach_the_studio_within_seconds(
     status, body = await real_api.get("/models")
     assert body["data"]["embeddings"] == ["studio_probe_embedding.pt"]
     assert str(base) not in str(body)
+
+
+async def test_a_model_downloaded_from_civitai_lands_where_comfyui_lists_it(
+    real_api: Api, comfyui: tuple[str, Path]
+) -> None:
+    """Downloads go into ComfyUI's own models folder for their type and ComfyUI lists them without a restart;
+    the key is sent to Civitai's host only, never to the storage host its download URL redirects to."""
+    from civitai_fake import FakeCivitai
+
+    version = 2094881  # the fake's LoRA
+    async with FakeCivitai() as fake:
+        fake.login_required.add(version)
+        await real_api.open_session()
+        status, body = await real_api.call("PATCH", "/settings", json={"values": {"civitai_url": fake.url}})
+        assert status == 200, body
+        status, body = await real_api.call("PUT", "/civitai/key", json={"key": "valid-key-alice"})
+        assert status == 200, body
+        status, body = await real_api.post("/civitai/downloads", json={"model_version_id": version})
+        assert status == 202, body
+        download_id = body["data"]["id"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            _, listing = await real_api.get("/civitai/downloads")
+            item = next(i for i in listing["data"]["items"] if i["id"] == download_id)
+            if item["state"] in ("done", "error", "cancelled"):
+                break
+            await asyncio.sleep(0.2)
+        assert item["state"] == "done", item
+        assert fake.storage_requests and all("Authorization" not in h for h in fake.storage_requests)
+        name = item["file_name"]
+        assert (comfyui[1] / "models" / "loras" / name).read_bytes() == fake.files[version]
+        async with real_api.session.get(comfyui[0] + "/object_info/LoraLoader") as resp:
+            choices = (await resp.json())["LoraLoader"]["input"]["required"]["lora_name"][0]
+        assert name in choices, "ComfyUI sees the new file without a restart"
+        await real_api.call("DELETE", "/civitai/key")
