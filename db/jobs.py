@@ -140,13 +140,6 @@ async def jobs_by_prompt_ids(session: AsyncSession, prompt_ids: Sequence[str]) -
     return list((await session.scalars(select(Job).where(Job.prompt_id.in_(prompt_ids)))).all())
 
 
-async def jobs_by_ids(session: AsyncSession, job_ids: Sequence[str]) -> dict[str, Job]:
-    if not job_ids:
-        return {}
-    rows = (await session.scalars(select(Job).where(Job.id.in_(job_ids)))).all()
-    return {j.id: j for j in rows}
-
-
 async def images_of(session: AsyncSession, job_ids: Sequence[str]) -> dict[str, list[Image]]:
     """The visible images of each job, oldest first."""
     images = (
@@ -188,12 +181,6 @@ async def active_jobs(session: AsyncSession, owner_id: int | None, limit: int | 
 
 
 # -- outputs, uploads, files --------------------------------------------------------------------------
-
-
-async def image_keys(session: AsyncSession, job_id: str) -> set[tuple[str, str, str]]:
-    """(filename, subfolder, folder type) of every image already stored for a job."""
-    rows = (await session.scalars(select(Image).where(Image.job_id == job_id))).all()
-    return {(i.filename, i.subfolder, i.folder_type) for i in rows}
 
 
 async def image(session: AsyncSession, image_id: str) -> Image | None:

@@ -25,14 +25,9 @@ from .selectors import TEXT_INPUTS, Graph, GraphIndex, is_link
 Binding: TypeAlias = "dict[str, JSON]"
 
 BINDING_KEYS = ("image", "mask", "prompt", "negative", "seed")
-IMAGE_LOADERS = ("LoadImage", "StudioImage")
-MASK_LOADERS = ("LoadImageMask", "StudioMask")
 PAN_DIRECTIONS = ("left", "right", "up", "down")
 PAD_MULTIPLE = 8  # ImagePadForOutpaint's step
 MAX_PAD = 16384
-VARY_SUBTLE_DENOISE = 0.5
-VARY_STRONG_DENOISE = 0.85
-UPSCALE_DENOISE = 0.382
 PAN_FRACTION = 0.3
 
 

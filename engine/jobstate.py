@@ -144,7 +144,6 @@ class JobSnapshot:
 
 
 # The name for the progress part of a snapshot; one type serves both.
-JobProgress = JobSnapshot
 
 
 @dataclass(frozen=True)

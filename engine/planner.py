@@ -40,7 +40,6 @@ Span = dict[str, JSON]
 
 CHECKPOINT_LOADER = "CheckpointLoaderSimple"
 UPSCALE_TITLE = "upscale"  # the default workflows' ImageScaleBy that an upscale model replaces, by its title
-COMPUTES = ("", "zoom", "pan")
 
 
 class Utf16:

@@ -77,8 +77,8 @@ async def test_the_writer_stores_states_progress_foreign_jobs_and_images_in_one_
     assert [j.id for j in shown] == ["j_done", "j_far"] and shown[1].foreign
     assert keys == {"j_done": {("a.png", "", "output")}, "j_run": set()}
     async with store.transaction() as session:
-        found = await repo.jobs_by_ids(session, ["j_run", "j_done"])
-    running, done = found["j_run"], found["j_done"]
+        running, done = await repo.job(session, "j_run"), await repo.job(session, "j_done")
+    assert running is not None and done is not None
     assert running.progress == {"overall": 0.5}, "progress is written while a job is active"
     assert done.progress == {"overall": 1.0}, "never after it ended"
     assert done.finished_at is not None and done.started_at is not None
