@@ -128,6 +128,8 @@ class JobLifecycle(Protocol):
 
     async def drain(self) -> None: ...
 
+    async def stored(self, prompt_ids: list[str], timeout: float = ...) -> None: ...
+
     def queue_changed(self) -> None: ...
 
     def accepted(self, prompt_id: str, answer: repo.Accepted) -> None: ...
@@ -194,7 +196,8 @@ class Jobs:
             item = (await self.serialize(session, [job]))[0]
         live = self._live(item)
         if live is not None and live["state"] not in ACTIVE_STATES and live["state"] != item["state"]:
-            await self.current_lifecycle().drain()  # the stream said it ended: answer the stored ending
+            # The stream said it ended: answer the stored ending (this job's write, not the whole backlog).
+            await self.current_lifecycle().stored([str(item["prompt_id"])])
             async with self.store.transaction(owner_id) as session:
                 job = await self._load(session, owner_id, job_id)
                 item = (await self.serialize(session, [job]))[0]
@@ -312,12 +315,12 @@ class Jobs:
             message, details = rejection_details(exc.body)
             node_errors = (exc.body or {}).get("node_errors") if isinstance(exc.body, dict) else None
             lifecycle.end(data, owner_id, "rejected", message=message, node_errors=node_errors or {})
-            await lifecycle.drain()
+            await lifecycle.stored([prompt_id])
             raise StudioError("validation_error", message, details) from exc
         except HostError as exc:
             await self.comfy.store_calls(owner_id, calls)
             lifecycle.end(data, owner_id, "error", message=str(exc), error_type="comfy_unavailable")
-            await lifecycle.drain()
+            await lifecycle.stored([prompt_id])
             raise StudioError("comfy_unavailable", f"ComfyUI did not take the job: {exc}") from exc
         # The second commit, everything ComfyUI answered with the call-log row, is the ordered writer's: the
         # request answers now (a crash before it is written leaves a `queued` job that start-up reconciles).

@@ -36,6 +36,7 @@ PREVIEW_LEGACY = 1
 PREVIEW_UNENCODED = 2
 PREVIEW_WITH_METADATA = 4
 PROGRESS_STORE_S = 1.0
+ENDING_WAIT_S = 10.0
 
 
 def now_ms() -> int:
@@ -92,6 +93,7 @@ class LiveJobs:
         self._writes: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._progress_stored: dict[str, float] = {}  # prompt_id → monotonic time of the last progress write
+        self._endings: dict[str, asyncio.Future[None]] = {}  # prompt_id → resolved once its ending is stored
         self._queue_task: asyncio.Task[None] | None = None
         self._queue_dirty = False
         # Users who get per-user queue events: every user who opened a stream in this process
@@ -120,6 +122,23 @@ class LiveJobs:
             except asyncio.CancelledError:
                 pass
             self._writer = None
+
+    async def stored(self, prompt_ids: list[str], timeout: float = ENDING_WAIT_S) -> None:
+        """Wait until the writer has committed the endings of these jobs (at once for any not pending).
+
+        What a read after an ending waits for: that job's own write, never the whole backlog under load.
+        After ``timeout`` (a batch the store refused) the read answers what is stored."""
+        waits = []
+        for prompt_id in prompt_ids:
+            if prompt_id not in self.refs:
+                continue  # not followed any more: its ending is stored
+            future = self._endings.get(prompt_id)
+            if future is None:
+                future = self._endings[prompt_id] = asyncio.get_running_loop().create_future()
+            waits.append(future)
+        if waits:
+            with contextlib.suppress(asyncio.TimeoutError):  # not the builtin before Python 3.11
+                await asyncio.wait_for(asyncio.shield(asyncio.gather(*waits)), timeout)
 
     async def drain(self) -> None:
         """Wait until everything handed to the writer is stored."""
@@ -441,6 +460,9 @@ class LiveJobs:
             self.refs.pop(prompt_id, None)
             self.cache.pop(prompt_id, None)
             self._progress_stored.pop(prompt_id, None)
+            waiting = self._endings.pop(prompt_id, None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(None)
         for prompt_id, ref in history:
             await self._settle_from_history(prompt_id, ref)
 

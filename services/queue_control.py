@@ -40,7 +40,7 @@ class QueueControl:
             raise StudioError("conflict", f"Job {job_id} started before it could be cancelled")
         lifecycle = self.jobs.current_lifecycle()
         lifecycle.end(await self.jobs.get(owner_id, job_id), owner_id, "cancelled")
-        await lifecycle.drain()
+        await lifecycle.stored([job.prompt_id or ""])
         lifecycle.queue_changed()
         return await self.jobs.get(owner_id, job_id)
 
@@ -84,7 +84,7 @@ class QueueControl:
         lifecycle = self.jobs.current_lifecycle()
         for job in targets:
             lifecycle.end(await self.jobs.get(job.owner_id, job.id), job.owner_id, "cancelled")
-        await lifecycle.drain()
+        await lifecycle.stored([job.prompt_id or "" for job in targets])
         lifecycle.queue_changed()
         return {"cancelled": [j.id for j in targets]}
 
