@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+import { defineComponent, h, ref } from 'vue'
+import { flushPromises, mount } from '@vue/test-utils'
+import MasonryGrid from './MasonryGrid.vue'
+import { thumbHeight } from './masonry'
+
+type Item = { id: number; width: number; height: number }
+const items: Item[] = Array.from({ length: 5000 }, (_, i) => ({ id: i + 1, width: 512, height: 512 + (i % 5) * 128 }))
+
+function host(list: Item[]) {
+  const grid = ref<{ setScroll: (y: number) => void; layout: { height: number } } | null>(null)
+  const ends = ref(0)
+  const Host = defineComponent({
+    setup() {
+      return () =>
+        h(
+          MasonryGrid as never,
+          {
+            ref: grid,
+            items: list,
+            heightOf: (it: Item, w: number) => thumbHeight(it.width, it.height, w),
+            label: 'Images',
+            initialWidth: 1000,
+            initialViewport: 800,
+            overscan: 200,
+            onEnd: () => ends.value++,
+          },
+          { default: ({ item, height }: { item: Item; height: number }) => h('img', { class: 'tile', 'data-id': item.id, height }) },
+        )
+    },
+  })
+  return { wrapper: mount(Host), grid, ends }
+}
+
+describe('MasonryGrid', () => {
+  it('puts only the tiles near the viewport in the DOM, with their final size', async () => {
+    const { wrapper, grid } = host(items)
+    await flushPromises()
+    const ids = () => wrapper.findAll('.tile').map((t) => Number(t.attributes('data-id')))
+    expect(ids().length).toBeGreaterThan(4)
+    expect(ids().length).toBeLessThan(40)
+    expect(ids()).toContain(1)
+    const cell = wrapper.get('.cell').element as HTMLElement
+    expect(cell.style.height).toBe(wrapper.get('.tile').attributes('height') + 'px')
+    const total = grid.value!.layout.height
+    expect((wrapper.get('.masonry').element as HTMLElement).style.height).toBe(`${total}px`)
+
+    grid.value!.setScroll(total / 2)
+    await flushPromises()
+    expect(ids()).not.toContain(1)
+    expect(ids().length).toBeLessThan(40)
+    expect(Math.min(...ids())).toBeGreaterThan(1000)
+  })
+
+  it('asks for more near the bottom, not before', async () => {
+    const { grid, ends } = host(items)
+    await flushPromises()
+    const before = ends.value
+    grid.value!.setScroll(1000)
+    expect(ends.value).toBe(before)
+    grid.value!.setScroll(grid.value!.layout.height - 900)
+    expect(ends.value).toBe(before + 1)
+  })
+
+  it('asks for a page straight away when the first one does not fill the screen', async () => {
+    const { ends } = host(items.slice(0, 2))
+    await flushPromises()
+    expect(ends.value).toBeGreaterThan(0)
+  })
+})
