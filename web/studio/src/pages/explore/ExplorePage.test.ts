@@ -112,7 +112,7 @@ describe('Explore page', () => {
   it('shows prompts as text cards, only images that have one', async () => {
     setup({ pages: { '': { items: [image(1), image(2, null), image(3)], next_cursor: null } } })
     const { wrapper } = await mountPage('/explore?tab=prompts')
-    const cards = wrapper.findAll('article.card')
+    const cards = wrapper.findAll('article.text-card')
     expect(cards.map((c) => c.attributes('data-id'))).toEqual(['1', '3'])
     expect(cards[0].text()).toContain('prompt 1')
     expect(cards[0].text()).toContain('Euler a · 25 steps · CFG 6')

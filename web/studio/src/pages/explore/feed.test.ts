@@ -9,6 +9,14 @@ const page = (ids: number[], next: string | null, stale = false) => ({
 })
 
 describe('cursor feed', () => {
+  it('says whether it fetched anything (nothing before a query is set, nothing once done)', async () => {
+    const feed = createFeed<Item>()
+    expect(await feed.loadMore()).toBe(false)
+    feed.reset(async () => page([1], null))
+    expect(await feed.loadMore()).toBe(true)
+    expect(await feed.loadMore()).toBe(false)
+  })
+
   it('pages through with the server cursors and drops duplicate ids', async () => {
     const pages: Record<string, ReturnType<typeof page>> = {
       '': page([1, 2, 3], 'c1'),

@@ -52,8 +52,9 @@ export function createFeed<T extends { id: number }>() {
     return fresh.length
   }
 
-  async function loadMore(): Promise<void> {
-    if (!fetcher || state.loading || state.done) return
+  /** The next page; true when one was fetched (false: nothing to do, or it failed, or the query changed). */
+  async function loadMore(): Promise<boolean> {
+    if (!fetcher || state.loading || state.done) return false
     const gen = generation
     let from: string | null = null
     const c = new AbortController()
@@ -66,13 +67,15 @@ export function createFeed<T extends { id: number }>() {
         from = state.cursor
         if (from) cursorsUsed.add(from)
         const page = await fetcher(from, c.signal)
-        if (gen !== generation) return
+        if (gen !== generation) return false
         if (append(page) > 0 || state.done) break
       }
+      return true
     } catch (e) {
-      if (gen !== generation || (e instanceof DOMException && e.name === 'AbortError')) return
+      if (gen !== generation || (e instanceof DOMException && e.name === 'AbortError')) return false
       state.error = e // the failed cursor stays: the next loadMore tries it again
       if (from) cursorsUsed.delete(from)
+      return false
     } finally {
       if (gen === generation) {
         state.loading = false
