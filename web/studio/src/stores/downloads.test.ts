@@ -1,16 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest'
 import { handleEvent } from '../api/events'
 import { createJobsStore } from './jobs'
-import {
-  applyDownloadEvent,
-  applyDownloadList,
-  downloads,
-  formatEta,
-  fraction,
-  progressText,
-  reduceDownloads,
-  type Download,
-} from './downloads'
+import { applyDownloadEvent, applyDownloadList, downloads, reduceDownloads, type Download } from './downloads'
+import { formatEta, fraction, progressText } from '../pages/explore/downloadText'
 
 const dl = (over: Partial<Download> = {}): Download => ({
   id: 'd1',
