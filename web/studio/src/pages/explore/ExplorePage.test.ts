@@ -6,6 +6,7 @@ import type { CivitaiImage } from '../../api/civitai'
 import { makeRouter } from '../../router'
 import { session } from '../../stores/session'
 import { pendingDraft } from '../../stores/promptDraft'
+import { downloads } from '../../stores/downloads'
 import ExplorePage from './ExplorePage.vue'
 
 function image(id: number, prompt: string | null = `prompt ${id}`): CivitaiImage {
@@ -26,6 +27,22 @@ function image(id: number, prompt: string | null = `prompt ${id}`): CivitaiImage
   }
 }
 
+const MODEL = {
+  id: 4384,
+  name: 'DreamShaper',
+  type: 'Checkpoint',
+  nsfw: false,
+  creator: 'Lykon',
+  tags: ['anime'],
+  page_url: 'https://civitai.com/models/4384',
+  stats: { downloads: 1000, likes: 10, rating: 4.9 },
+  image: null,
+  versions: [
+    { id: 128713, name: '8', base_model: 'SD 1.5', page_url: '', files: [{ id: 93, name: 'dreamshaper_8.safetensors', size_kb: 2082642, sha256: null, type: 'Model', primary: true }] },
+    { id: 109123, name: '7', base_model: 'SD 1.5', page_url: '', files: [] },
+  ],
+}
+
 interface Setup {
   nsfw?: string
   pages?: Record<string, { items: CivitaiImage[]; next_cursor: string | null; stale?: boolean }>
@@ -40,6 +57,10 @@ function setup(o: Setup = {}) {
       if (o.fail) throw o.fail
       const p = o.pages?.[String(query?.cursor ?? '')]
       return (p ?? { items: [], next_cursor: null }) as never
+    }
+    if (path === '/civitai/models') {
+      calls.push({ models: true, ...(query ?? {}) })
+      return { items: [MODEL], next_cursor: null, stale: false } as never
     }
     if (path === '/civitai/downloads') return { items: [] } as never
     throw new ApiError('not_found', 'no', [], 404)
@@ -60,6 +81,7 @@ afterEach(() => {
   document.body.innerHTML = ''
   pendingDraft.value = null
   session.user = null
+  downloads.items = []
 })
 
 describe('Explore page', () => {
@@ -140,5 +162,20 @@ describe('Explore page', () => {
     expect(post).toHaveBeenCalledWith('/civitai/prompt', { image: image(8) })
     expect(pendingDraft.value?.text).toBe('prompt 8 --no blurry --seed 8')
     expect(router.currentRoute.value.name).toBe('create')
+  })
+  it('lists models with their versions and lets the owner download a file', async () => {
+    session.user = { username: 'owner', role: 'owner' }
+    const calls = setup()
+    const post = vi.spyOn(api, 'post').mockResolvedValue({ id: 'd1', state: 'queued', model_version_id: 128713, file_name: 'dreamshaper_8.safetensors', folder: 'checkpoints', bytes: 0, total: null, speed_bps: null, eta_s: null, error: null } as never)
+    const { wrapper } = await mountPage('/explore?tab=models&types=Checkpoint')
+    expect(calls.find((c) => c.models)).toMatchObject({ sort: 'Highest Rated', types: 'Checkpoint', nsfw: 'soft', limit: 40 })
+    await wrapper.get('article[data-id="4384"] button.open').trigger('click')
+    const dialog = wrapper.get('[role="dialog"]')
+    expect(dialog.get('[data-testid="base-model"]').text()).toBe('SD 1.5')
+    expect(dialog.findAll('#detail-version option').map((o) => o.text())).toEqual(['8 — SD 1.5', '7 — SD 1.5'])
+    await dialog.get('button[aria-label="Download dreamshaper_8.safetensors"]').trigger('click')
+    await flushPromises()
+    expect(post).toHaveBeenCalledWith('/civitai/downloads', { model_version_id: 128713, file_id: 93 })
+    expect(wrapper.get('aside.downloads').text()).toContain('dreamshaper_8.safetensors')
   })
 })

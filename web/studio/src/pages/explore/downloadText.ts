@@ -34,3 +34,19 @@ export function progressText(d: Download): string {
   if (eta) parts.push(eta)
   return parts.join(' · ')
 }
+
+export const STATE_WORDS: Record<string, string> = {
+  queued: 'Waiting',
+  downloading: 'Downloading',
+  verifying: 'Checking',
+  done: 'Done',
+  error: 'Failed',
+  cancelled: 'Cancelled',
+}
+/** "Downloading · 22 MB of 144 MB · 9.0 MB/s · 14 s left" */
+export function statusLine(d: Download): string {
+  const word = STATE_WORDS[d.state] ?? d.state
+  if (d.state === 'error') return `${word}${d.error ? `: ${d.error}` : ''}`
+  if (d.state === 'done') return `${word}, in ${d.folder}`
+  return `${word} · ${progressText(d)}`
+}

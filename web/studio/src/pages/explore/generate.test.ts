@@ -89,7 +89,7 @@ describe('generate from this prompt', () => {
     await missing.get('button').trigger('click')
     await flushPromises()
     expect(post).toHaveBeenCalledWith('/civitai/downloads', { model_version_id: 555, file_id: null })
-    expect(note.get('[data-present="false"]').text()).toContain('queued')
+    expect(note.get('[data-present="false"]').text()).toContain('Waiting · 0 B')
   })
 
   it('offers no Download to other users', () => {
