@@ -7,7 +7,7 @@ import { thumbHeight } from './masonry'
 type Item = { id: number; width: number; height: number }
 const items: Item[] = Array.from({ length: 5000 }, (_, i) => ({ id: i + 1, width: 512, height: 512 + (i % 5) * 128 }))
 
-function host(list: Item[]) {
+function host(list: Item[], attach = false) {
   const grid = ref<{ setScroll: (y: number) => void; layout: { height: number } } | null>(null)
   const ends = ref(0)
   const Host = defineComponent({
@@ -25,11 +25,14 @@ function host(list: Item[]) {
             overscan: 200,
             onEnd: () => ends.value++,
           },
-          { default: ({ item, height }: { item: Item; height: number }) => h('img', { class: 'tile', 'data-id': item.id, height }) },
+          {
+            default: ({ item, height }: { item: Item; height: number }) =>
+              h('button', { class: 'tile', 'data-id': item.id, height }, `#${item.id}`),
+          },
         )
     },
   })
-  return { wrapper: mount(Host), grid, ends }
+  return { wrapper: mount(Host, attach ? { attachTo: document.body } : {}), grid, ends }
 }
 
 describe('MasonryGrid', () => {
@@ -66,5 +69,28 @@ describe('MasonryGrid', () => {
     const { ends } = host(items.slice(0, 2))
     await flushPromises()
     expect(ends.value).toBeGreaterThan(0)
+  })
+  it('moves between tiles with the arrow keys, rendering the ones off screen', async () => {
+    const { wrapper, grid } = host(items, true)
+    await flushPromises()
+    const focused = () => Number((document.activeElement as HTMLElement | null)?.dataset.id)
+    const press = async (key: string) => {
+      await (document.activeElement as HTMLElement).dispatchEvent(new KeyboardEvent('keydown', { key, bubbles: true }))
+      await flushPromises()
+    }
+    ;(wrapper.get('[data-id="1"]').element as HTMLElement).focus()
+    await press('ArrowRight')
+    expect(focused()).toBe(2)
+    await press('ArrowLeft')
+    expect(focused()).toBe(1)
+    await press('ArrowDown')
+    const layout = (grid.value as unknown as { layout: { tiles: { col: number }[] } }).layout
+    expect(focused()).toBeGreaterThan(1)
+    expect(layout.tiles[focused() - 1].col).toBe(layout.tiles[0].col)
+    await press('End')
+    expect(focused()).toBe(5000)
+    await press('ArrowUp')
+    expect(focused()).toBeLessThan(5000)
+    wrapper.unmount()
   })
 })
