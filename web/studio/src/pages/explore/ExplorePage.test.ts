@@ -8,6 +8,7 @@ import { session } from '../../stores/session'
 import { pendingDraft } from '../../stores/promptDraft'
 import { downloads } from '../../stores/downloads'
 import ExplorePage from './ExplorePage.vue'
+import { loadedKey } from './state'
 
 function image(id: number, prompt: string | null = `prompt ${id}`): CivitaiImage {
   return {
@@ -82,6 +83,8 @@ afterEach(() => {
   pendingDraft.value = null
   session.user = null
   downloads.items = []
+  loadedKey.images = ''
+  loadedKey.models = ''
 })
 
 describe('Explore page', () => {
@@ -119,6 +122,7 @@ describe('Explore page', () => {
     expect(wrapper.find('[data-testid="stale-banner"]').exists()).toBe(true)
     wrapper.unmount()
     vi.restoreAllMocks()
+    loadedKey.images = '' // a new search, not the one kept from before
     setup({ pages: {} })
     const empty = await mountPage()
     expect(empty.wrapper.find('[data-testid="explore-empty"]').exists()).toBe(true)
@@ -177,5 +181,17 @@ describe('Explore page', () => {
     await flushPromises()
     expect(post).toHaveBeenCalledWith('/civitai/downloads', { model_version_id: 128713, file_id: 93 })
     expect(wrapper.get('aside.downloads').text()).toContain('dreamshaper_8.safetensors')
+  })
+  it('shows the same results again when the user comes back, without asking Civitai again', async () => {
+    const calls = setup({ pages: { '': { items: [image(1), image(2)], next_cursor: null } } })
+    const first = await mountPage('/explore?tab=images&sort=Newest&period=Day')
+    expect(calls).toHaveLength(1)
+    first.wrapper.unmount()
+    const again = await mountPage('/explore?tab=images&sort=Newest&period=Day')
+    expect(calls).toHaveLength(1)
+    expect(again.wrapper.findAll('article[data-id]').map((a) => a.attributes('data-id'))).toEqual(['1', '2'])
+    again.wrapper.unmount()
+    await mountPage('/explore?tab=images&sort=Newest&period=Week')
+    expect(calls).toHaveLength(2)
   })
 })

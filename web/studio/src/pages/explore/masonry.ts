@@ -27,6 +27,9 @@ export const MAX_RATIO = 2
 /** an image whose size Civitai does not know gets this ratio */
 export const UNKNOWN_RATIO = 1.25
 
+/** the grid's width when last measured (the page's width rarely changes between visits) */
+export const lastWidth = { value: 0 }
+
 export function columnsFor(width: number, minCol = MIN_COL, gap = GAP, maxCols = MAX_COLS): number {
   if (width < minCol + 50) return 1
   return Math.max(2, Math.min(maxCols, Math.floor((width + gap) / (minCol + gap))))
