@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from .keys import STUDIO
+
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler as ResponseHandler
 
@@ -17,14 +19,15 @@ log = logging.getLogger("comfyui_studio.ui")
 DIST_DIR = Path(__file__).resolve().parent.parent / "web" / "studio" / "dist"
 
 
-def _csp(script_hashes: list[str]) -> str:
+def _csp(script_hashes: list[str], image_sources: list[str] | None = None) -> str:
     scripts = " ".join(["'self'", *(f"'{h}'" for h in script_hashes)])
+    images = " ".join(["'self'", "data:", "blob:", *(image_sources or [])])
     return "; ".join(
         [
             "default-src 'self'",
             f"script-src {scripts}",
             "style-src 'self'",
-            "img-src 'self' data: blob:",
+            f"img-src {images}",
             "connect-src 'self'",
             "font-src 'self'",
             "object-src 'none'",
@@ -53,13 +56,19 @@ class StudioPage:
         index = dist / "index.html"
         self.html = index.read_bytes() if index.is_file() else None
         hashes_file = dist / "csp-hashes.json"
-        hashes = json.loads(hashes_file.read_text()).get("script-src", []) if hashes_file.is_file() else []
-        self.headers = {**PAGE_HEADERS_BASE, "Content-Security-Policy": _csp(hashes)}
+        self.hashes = json.loads(hashes_file.read_text()).get("script-src", []) if hashes_file.is_file() else []
+        self.headers = {**PAGE_HEADERS_BASE, "Content-Security-Policy": _csp(self.hashes)}
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         if self.html is None:
             raise web.HTTPServiceUnavailable(text="The studio UI is not built: run npm run build in web/studio")
-        return web.Response(body=self.html, content_type="text/html", charset="utf-8", headers=self.headers)
+        headers = self.headers
+        studio = request.config_dict.get(STUDIO)
+        if studio is not None:
+            # Explore shows Civitai's thumbnails: their hosts follow the configured Civitai address.
+            csp = _csp(self.hashes, await studio.civitai.image_sources())
+            headers = {**PAGE_HEADERS_BASE, "Content-Security-Policy": csp}
+        return web.Response(body=self.html, content_type="text/html", charset="utf-8", headers=headers)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("", self.index)

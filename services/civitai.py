@@ -210,6 +210,10 @@ class _Cursor:
     upstream: str
 
 
+# Civitai's image CDNs (civitai.com's and its mirror's): thumbnails load from these in the page.
+IMAGE_HOSTS = ("https://image.civitai.com", "https://*.civitai.com", "https://*.civitai.red")
+
+
 @dataclass
 class Config:
     site: str
@@ -478,6 +482,14 @@ class Civitai:
         for bucket in self._buckets.values():
             bucket.rate = self._config.rate
         return self._config
+
+    async def image_sources(self) -> list[str]:
+        """Where Civitai's images come from, for the page's Content-Security-Policy: its image CDN, and the
+        configured site itself (another mirror, or a local server) which may serve them too."""
+        scheme, host, port = origin((await self.config()).site)
+        default_port = {"http": 80, "https": 443}.get(scheme)
+        site = f"{scheme}://{host}" + (f":{port}" if port and port != default_port else "")
+        return [site, *IMAGE_HOSTS]
 
     def settings_changed(self, user_id: int, names: list[str]) -> None:
         """Settings.update's listener: forget what was read of the changed Civitai settings."""

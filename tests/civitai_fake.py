@@ -20,6 +20,7 @@ import asyncio
 import copy
 import email.utils
 import hashlib
+import io
 import json
 import random
 import re
@@ -31,6 +32,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+from PIL import Image
 
 SAMPLES = Path(__file__).parent / "fixtures" / "civitai"
 VALID_KEYS = {"valid-key-alice": {"id": 1, "username": "alice"}, "valid-key-mod": {"id": 2, "username": "mod"}}
@@ -437,7 +439,12 @@ class FakeCivitai:
         raise web.HTTPFound(f"{self.storage_url}/files/{vid}?sig=fake-signature")
 
     async def get_cdn(self, request: web.Request) -> web.Response:
-        return web.Response(body=b"\xff\xd8\xff\xd9", content_type="image/jpeg")
+        """A small real JPEG per image, its colour from the path, so pages show (and tests see) thumbnails."""
+        tail = request.match_info["tail"]
+        shade = hashlib.sha256(tail.encode()).digest()
+        out = io.BytesIO()
+        Image.new("RGB", (48, 64), (shade[0], shade[1], shade[2])).save(out, "JPEG", quality=70)
+        return web.Response(body=out.getvalue(), content_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
     async def get_recorded(self, request: web.Request) -> web.Response:
         return web.json_response([r.__dict__ for r in self.requests])

@@ -12,6 +12,8 @@ describe('router', () => {
     await router.push('/workflows/w_AbC_12')
     expect(router.currentRoute.value.name).toBe('workflow')
     expect(router.currentRoute.value.params.id).toBe('w_AbC_12')
+    await router.push('/explore?tab=models')
+    expect(router.currentRoute.value.name).toBe('explore')
     await router.push('/no/such/page')
     expect(router.currentRoute.value.name).toBe('not-found')
   })
@@ -26,5 +28,11 @@ describe('router', () => {
     const settings = NAV.find((n) => n.name === 'settings')!
     expect(inSection(settings, 'settings')).toBe(true)
     expect(inSection(settings, 'create')).toBe(false)
+    expect(NAV.map((n) => n.label)).toEqual(['Create', 'Explore', 'Workflows', 'Shortcodes', 'Settings'])
+  })
+
+  it('loads Explore as its own chunk, not with the Create page', () => {
+    const explore = makeRouter(createMemoryHistory('/studio/')).getRoutes().find((r) => r.name === 'explore')!
+    expect(typeof explore.components?.default).toBe('function')
   })
 })

@@ -17,6 +17,7 @@ export interface NavEntry {
 
 export const NAV: NavEntry[] = [
   { name: 'create', label: 'Create', section: ['create'] },
+  { name: 'explore', label: 'Explore', section: ['explore'] },
   { name: 'workflows', label: 'Workflows', section: ['workflows', 'workflow', 'actions'] },
   { name: 'shortcodes', label: 'Shortcodes', section: ['shortcodes'] },
   { name: 'settings', label: 'Settings', section: ['settings'] },
@@ -24,6 +25,12 @@ export const NAV: NavEntry[] = [
 
 export const routes: RouteRecordRaw[] = [
   { path: '/', name: 'create', component: CreatePage, meta: { title: 'Create' } },
+  {
+    path: '/explore',
+    name: 'explore',
+    component: () => import('./pages/explore/ExplorePage.vue'),
+    meta: { title: 'Explore' },
+  },
   {
     path: '/workflows',
     name: 'workflows',

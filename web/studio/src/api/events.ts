@@ -6,8 +6,9 @@ import { API_BASE } from './client'
 import type { JobsStore } from '../stores/jobs'
 import { applyStatus, status } from '../stores/status'
 import { applyModelsEvent } from '../stores/models'
+import { applyDownloadEvent } from '../stores/downloads'
 
-export const EVENT_KINDS = ['job', 'progress', 'output', 'queue', 'resync', 'status', 'models'] as const
+export const EVENT_KINDS = ['job', 'progress', 'output', 'queue', 'resync', 'status', 'models', 'download'] as const
 
 export interface EventsOptions {
   url?: string
@@ -57,6 +58,9 @@ export function handleEvent(store: JobsStore, kind: string, data: Record<string,
     }
     case 'models':
       applyModelsEvent(data)
+      break
+    case 'download':
+      applyDownloadEvent(data)
       break
   }
 }
