@@ -14,7 +14,7 @@ import json
 import logging
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -388,53 +388,10 @@ class LiveJobs:
         back with their images to be announced. After it: history look-ups, which feed new changes back in.
         Under load the batches grow and the writer keeps up with the stream.
         """
-        foreign: list[tuple[str, JobRef]] = []
-        accepted: list[db_jobs.Accepted] = []
-        outputs: list[tuple[str, JobRef, dict[str, Any]]] = []
-        history: list[tuple[str, JobRef]] = []
-        states: dict[str, db_jobs.StateWrite] = {}  # prompt_id → newest state of this batch
-        order: dict[str, int] = {}  # prompt_id → index of its newest state
-        progress: dict[str, tuple[int, str, dict[str, Any]]] = {}  # prompt_id → newest progress
-        ended: dict[str, JobRef] = {}
         await self._claim_known(batch)  # before the refs are read below
-        for index, (kind, prompt_id, payload) in enumerate(batch):
-            if kind == "foreign":
-                adopted = self.refs.get(prompt_id)
-                if adopted is not None and adopted is payload:  # not claimed by a stored job
-                    foreign.append((prompt_id, adopted))
-                continue
-            if kind == "accepted":
-                accepted.append(payload)  # the job row exists: its first commit came before ComfyUI was asked
-                continue
-            ref = self.refs.get(prompt_id)
-            if ref is None:
-                continue
-            if kind == "state":
-                snapshot, extra = payload
-                earlier = states.get(prompt_id)
-                states[prompt_id] = db_jobs.StateWrite(
-                    job_id=ref.job_id,
-                    owner_id=ref.owner_id,
-                    state=snapshot.state.value,
-                    progress=progress_of(snapshot),
-                    error=_error_of(snapshot),
-                    started_at=_from_ms(snapshot.started_at) or (earlier.started_at if earlier else None),
-                    finished_at=(_from_ms(snapshot.finished_at) or utcnow()) if snapshot.terminal else None,
-                    extra={**(earlier.extra if earlier else {}), **extra},
-                )
-                order[prompt_id] = index
-                if snapshot.terminal:
-                    ended[prompt_id] = ref
-                else:
-                    ended.pop(prompt_id, None)
-            elif kind == "progress":
-                progress[prompt_id] = (index, ref.job_id, progress_of(payload))
-            elif kind == "output":
-                outputs.append((prompt_id, ref, payload))
-            elif kind == "history":
-                history.append((prompt_id, ref))
-        # A state written after the newest progress tick already holds the newer progress.
-        ticks = [(job_id, p) for pid, (i, job_id, p) in progress.items() if i > order.get(pid, -1)]
+        work = self._sort(batch)
+        foreign, accepted, outputs, history, ended = work.foreign, work.accepted, work.outputs, work.history, work.ended
+        states, ticks = list(work.states.values()), work.ticks()
         foreign_rows = await self._foreign_rows(foreign)
         prepared = await self._prepare_outputs(outputs)
         async with self.store.transaction() as session:
@@ -443,7 +400,7 @@ class LiveJobs:
             for owner, rows in _by_owner(prepared).items():
                 await db_jobs.add_owned(session, rows, owner)
             texts = await self._attach_metadata(session, outputs)
-            await db_jobs.write_states(session, list(states.values()), ticks)
+            await db_jobs.write_states(session, states, ticks)
             shown = await self.jobs.serialize(
                 session, await db_jobs.jobs_to_show(session, [ref.job_id for ref in ended.values()])
             )
@@ -465,6 +422,31 @@ class LiveJobs:
                 waiting.set_result(None)
         for prompt_id, ref in history:
             await self._settle_from_history(prompt_id, ref)
+
+    def _sort(self, batch: list[tuple[str, str, Any]]) -> _Batch:
+        """What a batch asks the store for, by kind: each job's newest state and progress collapse into one."""
+        work = _Batch()
+        for index, (kind, prompt_id, payload) in enumerate(batch):
+            if kind == "foreign":
+                adopted = self.refs.get(prompt_id)
+                if adopted is not None and adopted is payload:  # not claimed by a stored job
+                    work.foreign.append((prompt_id, adopted))
+                continue
+            if kind == "accepted":
+                work.accepted.append(payload)  # the job row exists: its first commit came before ComfyUI was asked
+                continue
+            ref = self.refs.get(prompt_id)
+            if ref is None:
+                continue
+            if kind == "state":
+                work.add_state(index, prompt_id, ref, *payload)
+            elif kind == "progress":
+                work.progress[prompt_id] = (index, ref.job_id, progress_of(payload))
+            elif kind == "output":
+                work.outputs.append((prompt_id, ref, payload))
+            elif kind == "history":
+                work.history.append((prompt_id, ref))
+        return work
 
     async def _claim_known(self, batch: list[tuple[str, str, Any]]) -> None:
         """A prompt adopted as foreign that the store already holds (another process on this store submitted
@@ -637,6 +619,42 @@ def queue_view(
         )
     payload = {"running": len(running), "pending": len(pending), "positions": positions, "connected": True}
     return payload, entries
+
+
+@dataclass
+class _Batch:
+    """One writer batch sorted by what it asks of the store."""
+
+    foreign: list[tuple[str, JobRef]] = field(default_factory=list)
+    accepted: list[db_jobs.Accepted] = field(default_factory=list)
+    outputs: list[tuple[str, JobRef, dict[str, Any]]] = field(default_factory=list)
+    history: list[tuple[str, JobRef]] = field(default_factory=list)
+    states: dict[str, db_jobs.StateWrite] = field(default_factory=dict)  # prompt_id → newest state
+    order: dict[str, int] = field(default_factory=dict)  # prompt_id → index of its newest state
+    progress: dict[str, tuple[int, str, dict[str, Any]]] = field(default_factory=dict)  # prompt_id → newest tick
+    ended: dict[str, JobRef] = field(default_factory=dict)
+
+    def add_state(self, index: int, prompt_id: str, ref: JobRef, snapshot: JobSnapshot, extra: dict[str, Any]) -> None:
+        earlier = self.states.get(prompt_id)
+        self.states[prompt_id] = db_jobs.StateWrite(
+            job_id=ref.job_id,
+            owner_id=ref.owner_id,
+            state=snapshot.state.value,
+            progress=progress_of(snapshot),
+            error=_error_of(snapshot),
+            started_at=_from_ms(snapshot.started_at) or (earlier.started_at if earlier else None),
+            finished_at=(_from_ms(snapshot.finished_at) or utcnow()) if snapshot.terminal else None,
+            extra={**(earlier.extra if earlier else {}), **extra},
+        )
+        self.order[prompt_id] = index
+        if snapshot.terminal:
+            self.ended[prompt_id] = ref
+        else:
+            self.ended.pop(prompt_id, None)
+
+    def ticks(self) -> list[tuple[str, dict[str, Any]]]:
+        """The newest progress of each job, unless a later state of the batch already holds a newer one."""
+        return [(job_id, p) for pid, (i, job_id, p) in self.progress.items() if i > self.order.get(pid, -1)]
 
 
 def _by_owner(prepared: list[tuple[JobRef, list[Image], list[ComfyCall]]]) -> dict[int, list[Image | ComfyCall]]:
