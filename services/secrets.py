@@ -22,7 +22,7 @@ import os
 import re
 import secrets as pysecrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -432,7 +432,7 @@ class Secrets:
             self.keys = SecretKeys(new_box.key, (), data_dir=data_dir)
             self._install_next_key(data_dir)
         log.info("Rotated the secrets key: %d stored secrets re-encrypted", len(rows))
-        return {"rotated": len(rows), "at": _iso(datetime.now(UTC))}
+        return {"rotated": len(rows), "at": _iso(datetime.now(timezone.utc))}
 
     async def recover(self) -> int:
         """At start, once the store is open: rows that only an older key opens (STUDIO_SECRET_KEY_PREVIOUS, or
