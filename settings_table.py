@@ -230,6 +230,18 @@ SETTINGS: tuple[SettingDef, ...] = (
         env="STUDIO_SECRET_KEY",
         secret=True,
     ),
+    SettingDef(
+        "secret_key_previous",
+        "string",
+        "",
+        "environment",
+        "Previous secrets key",
+        "The secrets key being replaced (32 bytes, base64url): stored secrets only it opens are re-encrypted "
+        "under STUDIO_SECRET_KEY at start-up.",
+        "environment",
+        env="STUDIO_SECRET_KEY_PREVIOUS",
+        secret=True,
+    ),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 STORED = tuple(s for s in SETTINGS if s.scope != "environment")

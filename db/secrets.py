@@ -17,6 +17,11 @@ async def of_owner(session: AsyncSession, owner_id: int) -> list[Secret]:
     return list((await session.scalars(query)).all())
 
 
+async def every(session: AsyncSession) -> list[Secret]:
+    """Every user's rows (re-encrypting them under a new key)."""
+    return list((await session.scalars(select(Secret).order_by(Secret.id))).all())
+
+
 async def put(session: AsyncSession, owner_id: int, name: str, ciphertext: bytes) -> tuple[Secret, bool]:
     """The row holding this ciphertext now, and whether it is new."""
     row = await get(session, owner_id, name)

@@ -1,4 +1,5 @@
-"""Secrets (the Civitai key first): set, list names, read metadata, delete. A value is never sent back."""
+"""Secrets (the Civitai key first): set, list names, read metadata, delete; the owner rotates the key.
+A value (or a key) is never sent back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pydantic import Field
 
 from ..engine.errors import StudioError
 from ..services.secrets import MAX_SECRET_CHARS, Secrets, check_secret_name
-from .context import CREATED, studio, user_id
+from .context import CREATED, is_owner, studio, user_id
 from .routing import DataRoutes
 from .validation import Schema, read_json
 
@@ -18,6 +19,10 @@ BODY_LIMIT = 16 * 1024
 
 class PutSecret(Schema):
     value: str = Field(min_length=1, max_length=MAX_SECRET_CHARS)
+
+
+class RotateKey(Schema):
+    """No fields: the new key is made by the studio and never leaves it."""
 
 
 def _secrets(request: web.Request) -> Secrets:
@@ -60,3 +65,11 @@ async def put_secret(request: web.Request) -> object:
 @routes.delete("/api/v1/secrets/{name}")
 async def delete_secret(request: web.Request) -> object:
     return await _secrets(request).delete(user_id(request), _name(request))
+
+
+@routes.post("/api/v1/secrets/key/rotate")
+async def rotate_key(request: web.Request) -> object:
+    if not is_owner(request):
+        raise StudioError("forbidden", "Only the owner rotates the secrets key")
+    await read_json(request, RotateKey, limit=1024)
+    return await _secrets(request).rotate(user_id(request))

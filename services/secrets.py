@@ -4,6 +4,9 @@ Algorithm: AES-256-GCM from `cryptography` (NIST SP 800-38D) with a fresh 96-bit
 encryption and the row's owner and name as associated data, so a ciphertext copied onto another row (or
 another user's) fails to decrypt. The key is 32 random bytes in `secrets.key` (mode 0600) in the studio's
 data directory, or base64url in the STUDIO_SECRET_KEY environment variable.
+Rotation: a file key is replaced by `Secrets.rotate` (new key to secrets.key.next, every row re-encrypted in
+one transaction, then the rename); an environment key by STUDIO_SECRET_KEY_PREVIOUS at start-up. Either
+way, until the rows are committed under the new key the old key stays where the studio finds it.
 Don't: reuse or derive a nonce, return a secret's value from any route, put one in an exception message,
 a log line or the audit log, or accept a key file other users can read (checked on POSIX; on Windows the
 file's ACL is not checked: keep the data directory in your own profile).
@@ -11,6 +14,7 @@ file's ACL is not checked: keep the data directory in your own profile).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import logging
@@ -18,7 +22,7 @@ import os
 import re
 import secrets as pysecrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -34,7 +38,10 @@ from ..settings_table import from_environment
 log = logging.getLogger("comfyui_studio.security")
 
 SECRET_KEY_ENV = "STUDIO_SECRET_KEY"  # noqa: S105 (a variable name, not a key)
+SECRET_KEY_PREVIOUS_ENV = "STUDIO_SECRET_KEY_PREVIOUS"  # noqa: S105 (a variable name)
 SECRET_KEY_FILE = "secrets.key"  # noqa: S105 (a file name)
+NEXT_KEY_FILE = "secrets.key.next"  # a rotation's new key until its rows are committed
+KEY_BYTES = 32
 MAX_SECRET_CHARS = 4096
 _BLOB_VERSION = b"\x01"
 _NONCE_BYTES = 12
@@ -91,13 +98,11 @@ def b64d(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def load_or_create_key(path: Path, size: int = 32) -> bytes:
+def read_key(path: Path, size: int = KEY_BYTES) -> bytes | None:
+    """The key in a key file the studio wrote, None when there is no such file."""
     raw = read_private(path)
     if raw is None:
-        key = pysecrets.token_bytes(size)
-        write_private(path, (b64e(key) + "\n").encode("ascii"))
-        log.info("Created a new key file %s", path.name)
-        return key
+        return None
     try:
         key = b64d(raw.decode("ascii").strip())
     except ValueError as exc:
@@ -107,18 +112,63 @@ def load_or_create_key(path: Path, size: int = 32) -> bytes:
     return key
 
 
+def write_key(path: Path, key: bytes) -> None:
+    write_private(path, (b64e(key) + "\n").encode("ascii"))
+
+
+def load_or_create_key(path: Path, size: int = KEY_BYTES) -> bytes:
+    key = read_key(path, size)
+    if key is None:
+        key = pysecrets.token_bytes(size)
+        write_key(path, key)
+        log.info("Created a new key file %s", path.name)
+    return key
+
+
+@dataclass(frozen=True)
+class SecretKeys:
+    """The key that seals, older keys that may still open some rows, and where the key comes from."""
+
+    current: bytes
+    older: tuple[bytes, ...] = ()
+    from_environment: bool = False
+    data_dir: Path | None = None  # file keys: the folder of secrets.key (and of secrets.key.next)
+
+
+def _environment_key(variable: str, environ: dict[str, str] | None) -> bytes | None:
+    value = str(from_environment(variable, environ))
+    if not value:
+        return None
+    try:
+        key = b64d(value)
+    except ValueError:
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise KeyFileError(f"{variable} must be 32 random bytes in base64url")
+    return key
+
+
+def secret_keys(data_dir: Path, environ: dict[str, str] | None = None) -> SecretKeys:
+    """STUDIO_SECRET_KEY (and STUDIO_SECRET_KEY_PREVIOUS) when set, else secrets.key beside the database.
+
+    A secrets.key.next left by an unfinished rotation is the current key and secrets.key an older one:
+    `Secrets.recover` then finishes the rotation once the store is open.
+    """
+    key = _environment_key(SECRET_KEY_ENV, environ)
+    if key is not None:
+        previous = _environment_key(SECRET_KEY_PREVIOUS_ENV, environ)
+        older = (previous,) if previous is not None and previous != key else ()
+        return SecretKeys(key, older, from_environment=True)
+    pending = read_key(data_dir / NEXT_KEY_FILE)
+    if pending is not None:
+        old = read_key(data_dir / SECRET_KEY_FILE)
+        return SecretKeys(pending, (old,) if old is not None else (), data_dir=data_dir)
+    return SecretKeys(load_or_create_key(data_dir / SECRET_KEY_FILE), data_dir=data_dir)
+
+
 def secret_key(data_dir: Path, environ: dict[str, str] | None = None) -> bytes:
-    """The secrets key: STUDIO_SECRET_KEY (base64url, 32 bytes) when set, else secrets.key beside the database."""
-    value = str(from_environment(SECRET_KEY_ENV, environ))
-    if value:
-        try:
-            key = b64d(value)
-        except ValueError:
-            key = b""
-        if len(key) != 32:
-            raise KeyFileError(f"{SECRET_KEY_ENV} must be 32 random bytes in base64url")
-        return key
-    return load_or_create_key(data_dir / SECRET_KEY_FILE)
+    """The key that seals new secrets (see `secret_keys`)."""
+    return secret_keys(data_dir, environ).current
 
 
 # --- log redaction ---------------------------------------------------------------------------------
@@ -249,6 +299,13 @@ class SecretBox:
                 "A stored secret cannot be decrypted with the current key (was secrets.key replaced?)"
             ) from None
 
+    def try_open(self, owner_id: int, name: str, blob: bytes) -> str | None:
+        """The plaintext, None when this key does not open the blob."""
+        try:
+            return self.open(owner_id, name, blob)
+        except KeyFileError:
+            return None
+
 
 def check_secret_name(name: str) -> str:
     if not SECRET_NAME.fullmatch(name):
@@ -260,27 +317,32 @@ def check_secret_name(name: str) -> str:
     return name
 
 
-def _meta(row: Secret) -> dict[str, object]:
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value is not None else None
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
-    return {"name": row.name, "created_at": iso(row.created_at), "updated_at": iso(row.updated_at)}
+
+def _meta(row: Secret) -> dict[str, object]:
+    return {"name": row.name, "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at)}
 
 
 class Secrets:
     """Per-user encrypted values (the Civitai key first). Routes see names and dates, never values."""
 
-    def __init__(self, store: Store, key: bytes) -> None:
+    def __init__(self, store: Store, keys: bytes | SecretKeys) -> None:
         self.store = store
-        self.box = SecretBox(key)
+        self.keys = keys if isinstance(keys, SecretKeys) else SecretKeys(keys)
+        self.box = SecretBox(self.keys.current)
+        # Writes and rotations one at a time: a value sealed under the old key never lands after the re-encryption.
+        self._writing = asyncio.Lock()
 
     async def put(self, owner_id: int, name: str, value: str) -> tuple[dict[str, object], bool]:
         check_secret_name(name)
         REDACTION.remember(value)
-        blob = self.box.seal(owner_id, name, value)
-        async with self.store.transaction(owner_id) as session:
-            row, created = await secrets_db.put(session, owner_id, name, blob)
-            return _meta(row), created
+        async with self._writing:
+            blob = self.box.seal(owner_id, name, value)
+            async with self.store.transaction(owner_id) as session:
+                row, created = await secrets_db.put(session, owner_id, name, blob)
+                return _meta(row), created
 
     async def list(self, owner_id: int) -> list[dict[str, object]]:
         async with self.store.transaction(owner_id) as session:
@@ -311,6 +373,111 @@ class Secrets:
             row = await secrets_db.get(session, owner_id, name)
         if row is None:
             return None
-        value = self.box.open(owner_id, name, row.ciphertext)
+        value = self._open(owner_id, name, row.ciphertext)
         REDACTION.remember(value)
         return value
+
+    def _open(self, owner_id: int, name: str, blob: bytes) -> str:
+        """Open with the current key, else with an older one still kept (a rotation not yet finished)."""
+        for box in (self.box, *(SecretBox(key) for key in self.keys.older)):
+            value = box.try_open(owner_id, name, blob)
+            if value is not None:
+                return value
+        return self.box.open(owner_id, name, blob)  # raises the current key's error
+
+    async def rotate(self, actor_id: int) -> dict[str, object]:
+        """A new file key, every stored secret re-encrypted under it in one transaction, the key file replaced.
+
+        A crash at any point leaves each row openable by a key on disk: secrets.key.next is written (0600)
+        before the transaction and renamed over secrets.key after its commit; `recover` finishes the rest.
+        """
+        if self.keys.from_environment or self.keys.data_dir is None:
+            raise StudioError(
+                "conflict",
+                f"The secrets key comes from {SECRET_KEY_ENV}, so it is rotated where it is set: put the old "
+                f"key in {SECRET_KEY_PREVIOUS_ENV}, a new one in {SECRET_KEY_ENV}, and restart; the stored "
+                "secrets are re-encrypted under the new key at start",
+            )
+        data_dir = self.keys.data_dir
+        pending = data_dir / NEXT_KEY_FILE
+        async with self._writing:
+            await self._finish_pending()
+            new_box = SecretBox(pysecrets.token_bytes(KEY_BYTES))
+            write_key(pending, new_box.key)
+            committing = False
+            try:
+                async with self.store.transaction(actor_id) as session:
+                    rows = await secrets_db.every(session)
+                    for row in rows:
+                        try:
+                            value = self._open(row.owner_id, row.name, row.ciphertext)
+                        except KeyFileError:
+                            raise StudioError(
+                                "conflict",
+                                "A stored secret opens with none of the secrets keys; the key was not rotated "
+                                "(delete that secret, or put back the key it was stored with)",
+                            ) from None
+                        row.ciphertext = new_box.seal(row.owner_id, row.name, value)
+                    audit.record(session, actor_id, "rotate", "secrets", "key", {"rotated": len(rows)})
+                    committing = True
+            except BaseException:
+                if committing:
+                    # The commit itself failed: it may have happened, so both keys stay and a restart settles it.
+                    self.keys = SecretKeys(new_box.key, (self.box.key, *self.keys.older), data_dir=data_dir)
+                    self.box = new_box
+                else:
+                    pending.unlink(missing_ok=True)  # rolled back: the old key still opens every row
+                raise
+            self.box = new_box
+            self.keys = SecretKeys(new_box.key, (), data_dir=data_dir)
+            self._install_next_key(data_dir)
+        log.info("Rotated the secrets key: %d stored secrets re-encrypted", len(rows))
+        return {"rotated": len(rows), "at": _iso(datetime.now(timezone.utc))}
+
+    async def recover(self) -> int:
+        """At start, once the store is open: rows that only an older key opens (STUDIO_SECRET_KEY_PREVIOUS, or
+        secrets.key during an unfinished rotation) are re-encrypted under the current key in one transaction,
+        then secrets.key.next replaces secrets.key. The number of rows re-encrypted."""
+        async with self._writing:
+            return await self._finish_pending()
+
+    async def _finish_pending(self) -> int:
+        pending = self.keys.data_dir is not None and (self.keys.data_dir / NEXT_KEY_FILE).exists()
+        if not self.keys.older and not pending:
+            return 0
+        older = [SecretBox(key) for key in self.keys.older]
+        moved = unreadable = 0
+        async with self.store.transaction() as session:
+            for row in await secrets_db.every(session):
+                if self.box.try_open(row.owner_id, row.name, row.ciphertext) is not None:
+                    continue
+                value = next(
+                    (v for box in older if (v := box.try_open(row.owner_id, row.name, row.ciphertext)) is not None),
+                    None,
+                )
+                if value is None:
+                    unreadable += 1
+                    continue
+                row.ciphertext = self.box.seal(row.owner_id, row.name, value)
+                moved += 1
+            if moved:
+                audit.record(session, None, "rotate", "secrets", "key", {"rotated": moved, "at_start": True})
+        if unreadable:
+            log.warning("%d stored secrets open with none of the secrets keys; they are left as they are", unreadable)
+        if moved:
+            log.info("Re-encrypted %d stored secrets under the current secrets key", moved)
+        self.keys = SecretKeys(self.box.key, (), self.keys.from_environment, self.keys.data_dir)
+        if pending and self.keys.data_dir is not None:
+            self._install_next_key(self.keys.data_dir)
+        return moved
+
+    @staticmethod
+    def _install_next_key(data_dir: Path) -> None:
+        """secrets.key.next becomes secrets.key in one rename (the old key is gone with it)."""
+        os.replace(data_dir / NEXT_KEY_FILE, data_dir / SECRET_KEY_FILE)
+        if os.name == "posix":  # the rename itself survives a power cut
+            fd = os.open(data_dir, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)

@@ -20,7 +20,7 @@ from ..db.private import ensure_private_dir
 from ..db.store import Store
 from ..settings_table import ENVIRONMENT, from_environment, is_set, list_from_environment
 from .accounts import Accounts, LoginGuard, SetupCode
-from .secrets import Secrets, install_redaction, secret_key
+from .secrets import Secrets, install_redaction, secret_keys
 from .sessions import Sessions, SigningKeys
 
 log = logging.getLogger("comfyui_studio.security")
@@ -143,11 +143,13 @@ class Security:
         install_redaction()
         ensure_private_dir(self.config.data_dir)  # the studio's private folder: its owner only
         self.sessions.keys.load()
-        self.secrets = Secrets(self.store, secret_key(self.config.data_dir))
+        self.secrets = Secrets(self.store, secret_keys(self.config.data_dir))
 
     async def start(self, owner_id: int) -> None:
         """After the store is open: settings from the store, the setup code when one is needed."""
         self.owner_id = owner_id
+        if self.secrets is not None:
+            await self.secrets.recover()  # an unfinished rotation, or STUDIO_SECRET_KEY_PREVIOUS
         self.local_owner_login = await self._local_login_setting()
         pruned = await self.sessions.prune()
         if pruned:

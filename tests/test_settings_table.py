@@ -38,9 +38,9 @@ def test_an_undeclared_variable_cannot_be_read() -> None:
         from_environment("STUDIO_NOT_DECLARED", {})
 
 
-def test_the_secret_key_is_marked_secret() -> None:
-    assert ENVIRONMENT["STUDIO_SECRET_KEY"].secret
-    assert [s.env for s in ENVIRONMENT.values() if s.secret] == ["STUDIO_SECRET_KEY"]
+def test_the_secret_keys_are_marked_secret() -> None:
+    assert ENVIRONMENT["STUDIO_SECRET_KEY"].secret and ENVIRONMENT["STUDIO_SECRET_KEY_PREVIOUS"].secret
+    assert [s.env for s in ENVIRONMENT.values() if s.secret] == ["STUDIO_SECRET_KEY", "STUDIO_SECRET_KEY_PREVIOUS"]
 
 
 def test_the_configuration_reads_the_environment_through_the_table(monkeypatch, tmp_path: Path) -> None:
