@@ -112,7 +112,7 @@ async def test_generate_from_this_prompt_lands_in_the_prompt_bar(studio: Studio,
     await shot(ui, "1-prompts")
 
     # the detail view shows how the image was made
-    await card.locator("button.open").click()
+    await card.locator("button.tile-open").click()
     dialog = page.get_by_role("dialog")
     prompt_shown = await dialog.get_by_test_id("detail-prompt").inner_text()
     assert prompt_shown.strip()

@@ -147,7 +147,7 @@ describe('Explore page', () => {
   it('opens the detail with the generation settings, keyboard first', async () => {
     setup({ pages: { '': { items: [image(7)], next_cursor: null } } })
     const { wrapper } = await mountPage()
-    const open = wrapper.get('article[data-id="7"] button.open')
+    const open = wrapper.get('article[data-id="7"] button.tile-open')
     expect(open.element.tagName).toBe('BUTTON')
     await open.trigger('click')
     const dialog = wrapper.get('[role="dialog"]')
@@ -173,7 +173,7 @@ describe('Explore page', () => {
     const post = vi.spyOn(api, 'post').mockResolvedValue({ id: 'd1', state: 'queued', model_version_id: 128713, file_name: 'dreamshaper_8.safetensors', folder: 'checkpoints', bytes: 0, total: null, speed_bps: null, eta_s: null, error: null } as never)
     const { wrapper } = await mountPage('/explore?tab=models&types=Checkpoint')
     expect(calls.find((c) => c.models)).toMatchObject({ sort: 'Highest Rated', types: 'Checkpoint', nsfw: 'soft', limit: 40 })
-    await wrapper.get('article[data-id="4384"] button.open').trigger('click')
+    await wrapper.get('article[data-id="4384"] button.tile-open').trigger('click')
     const dialog = wrapper.get('[role="dialog"]')
     expect(dialog.get('[data-testid="base-model"]').text()).toBe('SD 1.5')
     expect(dialog.findAll('#detail-version option').map((o) => o.text())).toEqual(['8 — SD 1.5', '7 — SD 1.5'])

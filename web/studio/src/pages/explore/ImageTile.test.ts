@@ -28,7 +28,7 @@ describe('tiles', () => {
     const tag = w.get('img')
     expect(tag.attributes()).toMatchObject({ src: img.thumb_url, width: '240', height: String(h), loading: 'lazy', alt: '' })
     expect((w.get('.thumb').element as HTMLElement).style.height).toBe(`${h}px`)
-    expect(w.get('button.open').attributes('aria-label')).toBe('Image by alice. Open details')
+    expect(w.get('button.tile-open').attributes('aria-label')).toBe('Image by alice. Open details')
     expect(w.find('button.use').exists()).toBe(false) // no prompt shared: nothing to generate from
   })
 
