@@ -54,23 +54,11 @@ async def insert_submitted(session: AsyncSession, *, prompt: JSONDict | None, jo
             await session.execute(insert(PROMPTS).values(**prompt, created_at=now).returning(PROMPTS.c.id))
         ).scalar_one()
         audit.append(("create", Prompt.__tablename__, str(prompt_row_id), {}))
-    row = {**_job_defaults(), **job, "prompt_row_id": prompt_row_id, "created_at": now}
+    row = {**job, "prompt_row_id": prompt_row_id, "created_at": now}  # the rest: the columns' defaults
     await session.execute(insert(JOBS).values(**row))
     audit.append(("create", Job.__tablename__, str(job["id"]), {}))
     await _audit(session, audit)
     return now
-
-
-def _job_defaults() -> JSONDict:
-    return {
-        "state": "queued",
-        "patches": [],
-        "extra": {},
-        "progress": {},
-        "node_errors": {},
-        "parameters": {},
-        "foreign": False,
-    }
 
 
 @dataclass(slots=True)
@@ -112,10 +100,6 @@ async def record_accepted(session: AsyncSession, accepted: Sequence[Accepted]) -
         row = {"at": now, "actor_id": a.owner_id, "action": "update", "entity": Job.__tablename__}
         audit.append({**row, "entity_id": a.job_id, "changes": changes})
     await session.execute(insert(AUDIT_LOG), audit)
-
-
-async def store_calls(session: AsyncSession, calls: Sequence[ComfyCall]) -> None:
-    session.add_all(calls)
 
 
 # -- reading ------------------------------------------------------------------------------------------
@@ -298,9 +282,7 @@ async def insert_foreign(session: AsyncSession, rows: Sequence[JSONDict]) -> Non
     if not rows:
         return
     now = utcnow()
-    await session.execute(
-        insert(JOBS), [{**_job_defaults(), **row, "foreign": True, "created_at": now} for row in rows]
-    )
+    await session.execute(insert(JOBS), [{**row, "foreign": True, "created_at": now} for row in rows])
     await session.execute(
         insert(AUDIT_LOG),
         [

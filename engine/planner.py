@@ -201,10 +201,8 @@ def plan(
     if errors:  # refused for what the user typed, before anything about the models or the host
         return Plan(parsed, patched, ops, codes.reports, warnings, errors, computed_values)
     if models is not None:
-        model_ops = _model_ops(patched, models)
-        if model_ops:
-            ops += model_ops
-            patched = apply_patches(patched, model_ops)
+        patched, model_ops = with_models(patched, models)
+        ops += model_ops
     if node_definitions is not None:
         problems = check_graph_values(patched, dict(node_definitions))
         if problems:
@@ -258,6 +256,12 @@ def _computed_ops(
         note([f"{computed.label}: the workflow has no ImagePadForOutpaint node to pad the image"], "computed")
     out.update({f"pad_{k}": v for k, v in pad.items()})
     return ops
+
+
+def with_models(graph: Graph, models: Models) -> tuple[Graph, list[PatchOp]]:
+    """``graph`` on the models a default workflow runs on, and the operations that put them there."""
+    ops = _model_ops(graph, models)
+    return (apply_patches(graph, ops) if ops else graph), ops
 
 
 def _model_ops(graph: Graph, models: Models) -> list[PatchOp]:

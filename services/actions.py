@@ -442,8 +442,8 @@ class Actions:
         """A default workflow's graph on the configured or first installed checkpoint and upscale model."""
         if not planner.needs_models(graph):
             return graph
-        models = planner_models(await self.checkpoint_status())
-        return planner.plan(None, Registry.with_user_codes([]), graph, models=models).graph or graph
+        patched, _ops = planner.with_models(graph, planner_models(await self.checkpoint_status()))
+        return patched
 
     # -- lineage -----------------------------------------------------------------------------------
 

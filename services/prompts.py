@@ -126,13 +126,12 @@ class Prompts:
         field: str = "prompt",
         workflow_id: str | None = None,
         choice_seed: int | None = None,
-        checked: bool = False,
     ) -> dict[str, JSON]:
         """Parse, patch and submit; refused with the parse errors (and nothing written) when there are any.
 
         The text's ``{a|b}`` choices and comments are left for ``Jobs.submit``, which draws them in every text
         input that takes dynamic prompts, the prompt's own included."""
-        stored_text = text if checked else self.checked_text(text)
+        stored_text = self.checked_text(text)
         registry = await self.shortcodes.registry(user, workflow_id)
         plan = planner.plan(stored_text, registry, graph, workflow_id=workflow_id)
         if plan.errors:
@@ -179,9 +178,8 @@ class Prompts:
                 raise StudioError("conflict", "No generate workflow configured")
         else:
             checked = check_api_graph(graph)
-        return await self.submit(
-            user, checked, self.checked_text(text), field="text", choice_seed=choice_seed, checked=True
-        )
+        # checked again with the defaults added: what is stored stays within the limit
+        return await self.submit(user, checked, text, field="text", choice_seed=choice_seed)
 
     async def suggest(self, user: int, text: str, cursor: int) -> dict[str, JSON]:
         """Completions at ``cursor`` (UTF-16) and the span they replace."""
