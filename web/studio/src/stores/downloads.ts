@@ -18,13 +18,13 @@ export interface Download {
 }
 
 export const ACTIVE_STATES: readonly DownloadState[] = ['queued', 'downloading', 'verifying']
-const ORDER: readonly DownloadState[] = ['queued', 'downloading', 'verifying', 'done', 'error', 'cancelled']
-const FINAL = new Set<DownloadState>(['done', 'error', 'cancelled'])
+const FINAL_STATES: readonly DownloadState[] = ['done', 'error', 'cancelled']
+const ALL_STATES: readonly DownloadState[] = [...ACTIVE_STATES, ...FINAL_STATES]
 
 function isDownload(v: unknown): v is Download {
   if (!v || typeof v !== 'object') return false
   const d = v as Record<string, unknown>
-  return typeof d.id === 'string' && typeof d.state === 'string' && ORDER.includes(d.state as DownloadState)
+  return typeof d.id === 'string' && typeof d.state === 'string' && ALL_STATES.includes(d.state as DownloadState)
 }
 
 /** The list after one update: newest first; a late progress event never takes a finished download back. */
@@ -32,7 +32,7 @@ export function reduceDownloads(list: readonly Download[], d: Download): Downloa
   const i = list.findIndex((x) => x.id === d.id)
   if (i < 0) return [d, ...list]
   const old = list[i]
-  if (FINAL.has(old.state) && !FINAL.has(d.state)) return list as Download[]
+  if (FINAL_STATES.includes(old.state) && !FINAL_STATES.includes(d.state)) return list as Download[]
   const next = list.slice()
   next[i] = { ...old, ...d }
   return next

@@ -9,24 +9,7 @@ import { pendingDraft } from '../../stores/promptDraft'
 import { downloads } from '../../stores/downloads'
 import ExplorePage from './ExplorePage.vue'
 import { loadedKey } from './state'
-
-function image(id: number, prompt: string | null = `prompt ${id}`): CivitaiImage {
-  return {
-    id,
-    url: `https://image.civitai.com/x/${id}/original=true/${id}.jpeg`,
-    thumb_url: `https://image.civitai.com/x/${id}/width=450,optimized=true/${id}.jpeg`,
-    width: 832,
-    height: 1216,
-    nsfw_level: 'None',
-    username: 'alice',
-    created_at: null,
-    post_id: null,
-    page_url: `https://civitai.com/images/${id}`,
-    stats: { likes: 1, hearts: 0, comments: 0, laughs: 0, cries: 0 },
-    meta: prompt ? { prompt, negative_prompt: 'blurry', sampler: 'Euler a', steps: 25, cfg_scale: 6, seed: id, width: 832, height: 1216, clip_skip: null, model: 'sdxl' } : null,
-    resources: [],
-  }
-}
+import { civitaiImage } from './fixtures'
 
 const MODEL = {
   id: 4384,
@@ -92,9 +75,9 @@ describe('Explore page', () => {
     const calls = setup({
       nsfw: 'soft',
       pages: {
-        '': { items: [1, 2, 3].map((i) => image(i)), next_cursor: 'c1' },
-        c1: { items: [3, 4, 5].map((i) => image(i)), next_cursor: 'c2' },
-        c2: { items: [5, 6].map((i) => image(i)), next_cursor: null },
+        '': { items: [1, 2, 3].map((i) => civitaiImage(i)), next_cursor: 'c1' },
+        c1: { items: [3, 4, 5].map((i) => civitaiImage(i)), next_cursor: 'c2' },
+        c2: { items: [5, 6].map((i) => civitaiImage(i)), next_cursor: null },
       },
     })
     const { wrapper } = await mountPage()
@@ -111,13 +94,13 @@ describe('Explore page', () => {
   })
 
   it('never asks above the user setting, even from a link', async () => {
-    const calls = setup({ nsfw: 'none', pages: { '': { items: [image(1)], next_cursor: null } } })
+    const calls = setup({ nsfw: 'none', pages: { '': { items: [civitaiImage(1)], next_cursor: null } } })
     await mountPage('/explore?nsfw=x')
     expect(calls[0].nsfw).toBe('none')
   })
 
   it('says when results come from the cache, and when there are none', async () => {
-    setup({ pages: { '': { items: [image(1)], next_cursor: null, stale: true } } })
+    setup({ pages: { '': { items: [civitaiImage(1)], next_cursor: null, stale: true } } })
     const { wrapper } = await mountPage()
     expect(wrapper.find('[data-testid="stale-banner"]').exists()).toBe(true)
     wrapper.unmount()
@@ -136,7 +119,7 @@ describe('Explore page', () => {
   })
 
   it('shows prompts as text cards, only images that have one', async () => {
-    setup({ pages: { '': { items: [image(1), image(2, null), image(3)], next_cursor: null } } })
+    setup({ pages: { '': { items: [civitaiImage(1), civitaiImage(2, null), civitaiImage(3)], next_cursor: null } } })
     const { wrapper } = await mountPage('/explore?tab=prompts')
     const cards = wrapper.findAll('article.text-card')
     expect(cards.map((c) => c.attributes('data-id'))).toEqual(['1', '3'])
@@ -145,7 +128,7 @@ describe('Explore page', () => {
   })
 
   it('opens the detail with the generation settings, keyboard first', async () => {
-    setup({ pages: { '': { items: [image(7)], next_cursor: null } } })
+    setup({ pages: { '': { items: [civitaiImage(7)], next_cursor: null } } })
     const { wrapper } = await mountPage()
     const open = wrapper.get('article[data-id="7"] button.tile-open')
     expect(open.element.tagName).toBe('BUTTON')
@@ -158,12 +141,12 @@ describe('Explore page', () => {
   })
 
   it('generates from a tile: the prompt goes to the Create page', async () => {
-    setup({ pages: { '': { items: [image(8)], next_cursor: null } } })
+    setup({ pages: { '': { items: [civitaiImage(8)], next_cursor: null } } })
     const post = vi.spyOn(api, 'post').mockResolvedValue({ text: 'prompt 8 --no blurry --seed 8', warnings: [], resources: [] } as never)
     const { wrapper, router } = await mountPage()
     await wrapper.get('article[data-id="8"] button.use').trigger('click')
     await flushPromises()
-    expect(post).toHaveBeenCalledWith('/civitai/prompt', { image: image(8) })
+    expect(post).toHaveBeenCalledWith('/civitai/prompt', { image: civitaiImage(8) })
     expect(pendingDraft.value?.text).toBe('prompt 8 --no blurry --seed 8')
     expect(router.currentRoute.value.name).toBe('create')
   })
@@ -183,7 +166,7 @@ describe('Explore page', () => {
     expect(wrapper.get('aside.downloads').text()).toContain('dreamshaper_8.safetensors')
   })
   it('shows the same results again when the user comes back, without asking Civitai again', async () => {
-    const calls = setup({ pages: { '': { items: [image(1), image(2)], next_cursor: null } } })
+    const calls = setup({ pages: { '': { items: [civitaiImage(1), civitaiImage(2)], next_cursor: null } } })
     const first = await mountPage('/explore?tab=images&sort=Newest&period=Day')
     expect(calls).toHaveLength(1)
     first.wrapper.unmount()

@@ -1,25 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { mount } from '@vue/test-utils'
-import type { CivitaiImage, CivitaiModel } from '../../api/civitai'
+import type { CivitaiModel } from '../../api/civitai'
 import ImageTile from './ImageTile.vue'
 import ModelTile from './ModelTile.vue'
 import { CARD_THUMB, MODEL_CAPTION, thumbHeight } from './masonry'
+import { civitaiImage } from './fixtures'
 
-const img: CivitaiImage = {
-  id: 5,
-  url: 'https://image.civitai.com/x/5/original=true/5.jpeg',
-  thumb_url: 'https://image.civitai.com/x/5/width=450,optimized=true/5.jpeg',
-  width: 832,
-  height: 1216,
-  nsfw_level: 'None',
-  username: 'alice',
-  created_at: null,
-  post_id: null,
-  page_url: 'https://civitai.com/images/5',
-  stats: { likes: 2, hearts: 3, comments: 0, laughs: 0, cries: 0 },
-  meta: null,
-  resources: [],
-}
+const img = civitaiImage(5, null)
 
 describe('tiles', () => {
   it('reserve the thumbnail box before it loads, and load it lazily', () => {
@@ -27,7 +14,7 @@ describe('tiles', () => {
     const w = mount(ImageTile, { props: { image: img, width: 240, height: h } })
     const tag = w.get('img')
     expect(tag.attributes()).toMatchObject({ src: img.thumb_url, width: '240', height: String(h), loading: 'lazy', alt: '' })
-    expect((w.get('.thumb').element as HTMLElement).style.height).toBe(`${h}px`)
+    expect((w.get('.tile-thumb').element as HTMLElement).style.height).toBe(`${h}px`)
     expect(w.get('button.tile-open').attributes('aria-label')).toBe('Image by alice. Open details')
     expect(w.find('button.use').exists()).toBe(false) // no prompt shared: nothing to generate from
   })
