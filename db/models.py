@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -101,7 +102,14 @@ class Job(Base):
     # Deleting from the gallery hides a job; its rows, call log and files stay (nothing stored is lost).
     deleted_at: Mapped[datetime | None] = mapped_column()
 
-    __table_args__ = (Index("ix_jobs_owner_id_id", "owner_id", "id"), Index("ix_jobs_state", "state"))
+    __table_args__ = (
+        Index("ix_jobs_owner_id_id", "owner_id", "id"),
+        Index("ix_jobs_state", "state"),
+        # the gallery's filters, each an index walk newest first (migration 0009)
+        Index("ix_jobs_prompt_row_id", "prompt_row_id"),
+        Index("ix_jobs_owner_id_action_slot_id", "owner_id", "action_slot", "id"),
+        Index("ix_jobs_owner_id_workflow_version_id_id", "owner_id", "workflow_version_id", "id"),
+    )
 
 
 class Image(Base):
@@ -125,7 +133,16 @@ class Image(Base):
     deleted_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_images_owner_id_id", "owner_id", "id"),)
+    __table_args__ = (
+        Index("ix_images_owner_id_id", "owner_id", "id"),
+        # only liked, visible images: the `liked` filter reads a few thousand entries, not every image
+        Index(
+            "ix_images_liked_job_id",
+            "job_id",
+            sqlite_where=text("liked_at IS NOT NULL AND deleted_at IS NULL"),
+            postgresql_where=text("liked_at IS NOT NULL AND deleted_at IS NULL"),
+        ),
+    )
 
 
 class ComfyCall(Base):
