@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sqlite3
 import sys
 import tempfile
@@ -126,6 +127,7 @@ async def main(sizes: list[int], count: int) -> int:
     for size in sizes:
         all_results[size] = await measure_size(size, count)
     short = 0
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"\n## Gallery at {', '.join(f'{s:,}' for s in sizes)} jobs ({count} requests per case, one at a time)")
     print("| jobs | case | rows | statements | raw sqlite3 p50 ms | API p50 ms | API p95 ms | target p95 |")
     print("|---|---|---|---|---|---|---|---|")

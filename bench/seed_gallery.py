@@ -104,6 +104,17 @@ def seed(db_path: Path, jobs: int, *, owner_id: int = 1, rng_seed: int = 7, chun
     step_ms = max(1, int(YEAR.total_seconds() * 1000 / max(jobs, 1)))
     db = sqlite3.connect(db_path)
     db.execute("PRAGMA synchronous=OFF")
+    db.execute("PRAGMA cache_size=-262144")  # 256 MB
+    # Bulk load without the indexes and the FTS trigger, then build them once: minutes become seconds.
+    indexes = db.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        " AND tbl_name IN ('jobs', 'images', 'prompts')"
+    ).fetchall()
+    (fts_trigger,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'prompts_fts_ai'").fetchone()
+    with db:
+        for name, _sql in indexes:
+            db.execute(f'DROP INDEX "{name}"')
+        db.execute("DROP TRIGGER prompts_fts_ai")
     next_prompt = (db.execute("SELECT coalesce(max(id), 0) FROM prompts").fetchone()[0] or 0) + 1
     counts = {"jobs": 0, "liked": 0, "actions": 0, "deleted": 0, "common": 0, "rare": 0}
     image_ids: list[str] = []
@@ -203,6 +214,11 @@ def seed(db_path: Path, jobs: int, *, owner_id: int = 1, rng_seed: int = 7, chun
                 images,
             )
         counts["jobs"] += len(job_rows)
+    with db:
+        for _name, sql in indexes:
+            db.execute(sql)
+        db.execute(fts_trigger)
+        db.execute("INSERT INTO prompts_fts(prompts_fts) VALUES ('rebuild')")
     db.close()
     return counts
 

@@ -62,7 +62,11 @@ class User(Base):
 
 class Prompt(Base):
     __tablename__ = "prompts"
-    __table_args__ = (Index("ix_prompts_owner_id_id", "owner_id", "id"),)
+    __table_args__ = (
+        Index("ix_prompts_owner_id_id", "owner_id", "id"),
+        # prompt history: is this row its text's last use? (migration 0009)
+        Index("ix_prompts_owner_id_text_id", "owner_id", "text", "id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     text: Mapped[str] = mapped_column(Text)

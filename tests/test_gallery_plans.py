@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.dialects import sqlite
 
+from comfyui_studio.db.gallery import prompt_history_query
 from comfyui_studio.db.search import JobFilter, page_query
 from comfyui_studio.db.store import Store
 
@@ -97,7 +98,9 @@ def brute_force(path: Path, filters: JobFilter) -> list[str]:
             " WHERE j.owner_id = ? AND j.deleted_at IS NULL ORDER BY j.id DESC",
             (OWNER,),
         ).fetchall()
-        liked = {r[0] for r in db.execute("SELECT job_id FROM images WHERE liked_at IS NOT NULL AND deleted_at IS NULL")}
+        liked = {
+            r[0] for r in db.execute("SELECT job_id FROM images WHERE liked_at IS NOT NULL AND deleted_at IS NULL")
+        }
     out = []
     for job_id, text, action, created in jobs:
         words = (text or "").lower().split()
@@ -137,3 +140,13 @@ def test_a_date_bound_becomes_an_id_range(seeded: tuple[Store, Path]) -> None:
     until = some_date(path, 4000)
     steps = plan(path, page_query(store, OWNER, None, 51, JobFilter(since=until - timedelta(days=30), until=until)))
     assert any("id<?" in s.replace(" ", "") or "id>?" in s.replace(" ", "") for s in steps), steps
+
+
+def test_the_prompt_history_walks_prompts_newest_first_and_probes_each_text_once(seeded: tuple[Store, Path]) -> None:
+    """Not a grouping of every prompt (seconds at a million): a walk of the owner's prompts, one probe each."""
+    _store, path = seeded
+    for before in (None, JOBS // 2):
+        steps = plan(path, prompt_history_query(OWNER, 50, before))
+        assert steps[0].startswith("SEARCH prompts USING"), steps  # newest first by id, from an index
+        assert any("ix_prompts_owner_id_text_id (owner_id=? AND text=? AND id>?)" in s for s in steps), steps
+        assert not any("TEMP B-TREE" in s or s.startswith("SCAN prompts") for s in steps), steps

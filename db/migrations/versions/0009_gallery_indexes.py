@@ -1,4 +1,4 @@
-"""gallery indexes: search joins FTS hits to their jobs, liked images apart, action and workflow filters
+"""gallery indexes: FTS hits joined to their jobs, liked images apart, action/workflow filters, prompt history
 
 Revision ID: 0009
 Revises: 0006
@@ -25,6 +25,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_jobs_owner_id_workflow_version_id_id", ["owner_id", "workflow_version_id", "id"], unique=False
         )
+    op.create_index("ix_prompts_owner_id_text_id", "prompts", ["owner_id", "text", "id"], unique=False)
     op.create_index(
         "ix_images_liked_job_id",
         "images",
@@ -39,6 +40,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_prompts_owner_id_text_id", table_name="prompts")
     op.drop_index("ix_images_liked_job_id", table_name="images")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.drop_index("ix_jobs_owner_id_workflow_version_id_id")
