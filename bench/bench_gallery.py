@@ -33,7 +33,14 @@ from conftest import Api  # noqa: E402
 from harness import start_studio  # noqa: E402
 from seed_gallery import COMMON_WORD, RARE_WORD, seed  # noqa: E402
 
-TARGETS_MS = {"feed": 5.0, "deep cursor": 5.0, "search common": 20.0, "search rare": 20.0, "liked": 10.0}
+TARGETS_MS = {
+    "feed": 5.0,
+    "deep cursor": 5.0,
+    "search common": 20.0,
+    "search rare": 20.0,
+    "liked": 10.0,
+    "prompt history": 5.0,
+}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -81,6 +88,7 @@ async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
             "search common": f"/jobs/search?limit=50&q={COMMON_WORD}",
             "search rare": f"/jobs/search?limit=50&q={RARE_WORD}",
             "liked": "/jobs/search?limit=50&liked=true",
+            "prompt history": "/prompts/history?limit=50",
         }
         run = await start_studio(base)
         capture = Capture()
