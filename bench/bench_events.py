@@ -93,8 +93,12 @@ class _Recorder(asyncio.Protocol):
         if not self.ready.is_set() and self.ready_marker in window:
             self.ready.set()
         self._seen += window.count(self.marker)
-        if self._seen >= self.want:
+        # The last marker can arrive before the rest of its frame: stop only once that frame is whole.
+        if self._seen >= self.want and self._whole_frames() >= self.want:
             self.done.set()
+
+    def _whole_frames(self) -> int:
+        return sum(self.marker in frame for _, frame in self.frames())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.done.set()
