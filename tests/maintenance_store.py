@@ -209,7 +209,7 @@ async def populate(
             exp.kept_files.add(str(input_dir / "studio" / name))
     if files:
         # Thumbnails of no image, temp/preview files old and fresh, partial files.
-        for i in range(orphans):
+        for _ in range(orphans):
             path = thumbs / f"{new_id(IMAGE)}.webp"
             _touch(path, thumb, old)
             exp.removed.add(str(path))

@@ -10,11 +10,10 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from maintenance_store import AT, DAY, Expected, build_studio, disk_files, populate, png_bytes
+from maintenance_store import AT, DAY, Expected, build_studio, disk_files, png_bytes, populate
 from sqlalchemy import select
 
 from comfyui_studio.db.models import ComfyCall, Image, Job, MaintenanceJournal
