@@ -970,7 +970,8 @@ class Maintenance:
         if self.store.sqlite_path is None:
             raise StudioError("conflict", "Only a SQLite database is backed up by the studio")
         size = await self.store.backup_to(target)
-        return {"path": str(target), "bytes": size}
+        shown = target.relative_to(self.config.data_dir) if target.is_relative_to(self.config.data_dir) else target
+        return {"path": str(shown), "bytes": size}
 
 
 def _run_to_dict(run: MaintenanceRun) -> Report:
