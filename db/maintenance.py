@@ -11,7 +11,7 @@ from sqlalchemy import Text, case, cast, delete, exists, func, select, text, upd
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from .models import CivitaiCache, ComfyCall, Image, Job, MaintenanceJournal, MaintenanceRun
+from .models import CivitaiCache, ComfyCall, Image, Job, MaintenanceJournal, MaintenanceRun, Prompt
 
 T = TypeVar("T")
 
@@ -89,6 +89,16 @@ async def trash_jobs(session: AsyncSession, owner_id: int | None = None) -> list
     if owner_id is not None:
         query = query.where(Job.owner_id == owner_id)
     return list((await session.scalars(query.order_by(Job.deleted_at, Job.id))).all())
+
+
+async def prompt_texts(session: AsyncSession, jobs: list[Job]) -> dict[str, str]:
+    """The prompt text each of these jobs ran with (jobs without a prompt are absent)."""
+    ids = {j.prompt_row_id for j in jobs if j.prompt_row_id is not None}
+    if not ids:
+        return {}
+    rows = await session.execute(select(Prompt.id, Prompt.text).where(Prompt.id.in_(ids)))
+    by_id = {prompt_id: prompt_text for prompt_id, prompt_text in rows.all()}
+    return {j.id: by_id[j.prompt_row_id] for j in jobs if j.prompt_row_id in by_id}
 
 
 async def images_of_jobs(session: AsyncSession, job_ids: list[str]) -> list[Image]:

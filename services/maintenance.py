@@ -917,6 +917,7 @@ class Maintenance:
         async with self.store.transaction(owner_id) as session:
             jobs = await repo.trash_jobs(session, owner_id)
             images = await repo.images_of_jobs(session, [j.id for j in jobs])
+            prompts = await repo.prompt_texts(session, jobs)
         by_job: dict[str, list[Report]] = {}
         for image in images:
             if image.job_id is not None and image.purged_at is None:
@@ -924,12 +925,11 @@ class Maintenance:
         items = []
         for job in reversed(jobs):
             assert job.deleted_at is not None
-            prompt = (job.extra or {}).get("prompt_text") if isinstance(job.extra, dict) else None
             items.append(
                 {
                     "id": job.id,
                     "state": job.state,
-                    "prompt_text": prompt,
+                    "prompt_text": prompts.get(job.id),
                     "created_at": iso(job.created_at),
                     "deleted_at": iso(job.deleted_at),
                     "purge_after": iso(job.deleted_at + timedelta(days=days)),
