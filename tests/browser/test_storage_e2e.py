@@ -66,7 +66,8 @@ async def test_storage_section_shows_usage_dry_runs_and_runs_with_progress(
     await ui.page.goto(studio.url + "/settings", wait_until="domcontentloaded")
     card = ui.page.get_by_test_id("storage")
     await card.get_by_role("heading", name="Storage").wait_for()
-    await card.locator(".legend li[data-category=originals]").wait_for()
+    # the page lists the settings first (their choices ask ComfyUI), then the card asks for its report
+    await card.locator(".legend li[data-category=originals]").wait_for(timeout=30_000)
     legend = await card.locator(".legend").inner_text()
     assert "Your work" in legend and "Previews & temp" in legend and "Database" in legend
     assert await card.locator(".bar .seg").count() >= 3
@@ -115,7 +116,7 @@ async def test_trash_lists_deleted_jobs_and_restores_one(studio: Studio, ui: Stu
     status, _ = await studio.api.delete(f"/jobs/{gone['id']}")
     assert status == 200
     await ui.page.goto(studio.url + "/settings", wait_until="domcontentloaded")
-    await ui.page.get_by_role("link", name="Open Trash").click()
+    await ui.page.get_by_role("link", name="Open Trash").click(timeout=30_000)
     await ui.page.get_by_role("heading", name="Trash", level=1).wait_for()
     row = ui.page.locator(f"[data-job='{gone['id']}']")
     await row.wait_for()
