@@ -241,18 +241,65 @@ class Maintenance:
     # -- the plan: everything a run would do, decided in one place ----------------------------------------
 
     async def plan(self, at: datetime | None = None) -> Plan:
+        """Everything a run would do at ``at``: the rows are read here, the disk is walked and judged in a thread."""
         at = at or self._clock()
-        owner = self.owner_id()
-        values = await self.settings(owner)
+        values = await self.settings(self.owner_id())
+        now = at.timestamp()
+        temp_age = _number(values, "retention_temp_days", 7) * 86400
         async with self.store.transaction() as session:
             facts = await repo.image_facts(session)
             trash = await repo.trash_jobs(session)
+            old_uploads = [
+                f
+                for f in facts
+                if f.kind == "upload"
+                and f.deleted_at is None
+                and f.purged_at is None
+                and now - f.created_at.timestamp() > temp_age
+            ]
+            used = await repo.uploads_used_by_jobs(
+                session, [f.id for f in old_uploads], [f.filename for f in old_uploads]
+            )
+        retention: dict[int, float] = {}
+        for job in trash:
+            if job.owner_id not in retention:
+                retention[job.owner_id] = _number(await self.settings(job.owner_id), "trash_retention_days", 30)
+        unused_uploads = [f for f in old_uploads if f.id not in used]
+        trash_due = [
+            (job.id, job.owner_id, job.deleted_at)
+            for job in trash
+            if job.deleted_at is not None and (at - job.deleted_at).total_seconds() > retention[job.owner_id] * 86400
+        ]
+        trash_ids = {job.id for job in trash}
+        plan = await asyncio.to_thread(self._decide, at, values, facts, trash_ids, trash_due, unused_uploads)
+
+        calls_days = _number(values, "retention_call_bodies_days", 30)
+        plan.call_cutoff = at - timedelta(days=calls_days)
+        civitai_before = now - _number(values, "retention_civitai_days", 0) * 86400
+        async with self.store.transaction() as session:
+            plan.call_bodies = await repo.prunable_call_bodies(session, plan.call_cutoff)
+            plan.civitai_keys, plan.civitai_bytes = await repo.civitai_prunable(
+                session, civitai_before, int(_number(values, "civitai_cache_max_mb", 64) * MB)
+            )
+            last_vacuum = await repo.last_finished(session, vacuumed=True)
+        vacuum_days = _number(values, "vacuum_interval_days", 0)
+        plan.vacuum_due = vacuum_days > 0 and (last_vacuum is None or (at - last_vacuum).days >= vacuum_days)
+        return plan
+
+    def _decide(
+        self,
+        at: datetime,
+        values: dict[str, JSONValue],
+        facts: list[ImageFact],
+        trash_ids: set[str],
+        trash_due: list[tuple[str, int, datetime]],
+        unused_uploads: list[ImageFact],
+    ) -> Plan:
+        """The file side of the plan (walks, stats, thumbnail checks): blocking work, run in a thread."""
         roots = self.roots()
         temp_dir, input_dir = roots.get("temp"), roots.get("input")
         upload_dir = (input_dir / UPLOAD_SUBFOLDER) if input_dir is not None else None
-        thumbs, temp_files, upload_files, db_bytes = await asyncio.to_thread(
-            self._scan, roots["thumbs"], temp_dir, upload_dir
-        )
+        thumbs, temp_files, upload_files, db_bytes = self._scan(roots["thumbs"], temp_dir, upload_dir)
         plan = Plan(at=at)
         now = at.timestamp()
         by_id = {f.id: f for f in facts}
@@ -272,10 +319,15 @@ class Maintenance:
             root = roots.get(fact.folder_type)
             if root is None or fact.purged_at is not None:
                 continue
-            path = _inside(root, fact.subfolder, fact.filename)
-            if path is not None:
-                referenced.add(path)
-                original_of[fact.id] = path
+            # lexical join: enough to recognise walked files; a removal checks the real path (`removable`)
+            path = os.path.normpath(os.path.join(root, fact.subfolder, fact.filename))
+            referenced.add(path)
+            original_of[fact.id] = path
+
+        def removable(fact: ImageFact) -> str:
+            """The row's file as a removal may touch it: resolved, symlinks included, inside its folder ("" if not)."""
+            root = roots.get(fact.folder_type)
+            return (_inside(root, fact.subfolder, fact.filename) or "") if root is not None else ""
 
         # 1. Partial files (an upload or a thumbnail cut off mid-write).
         for stat in [*thumbs, *upload_files]:
@@ -317,23 +369,9 @@ class Maintenance:
 
         # 4. The studio's uploads no job uses (row and file), and upload-folder files of no row.
         temp_age = _number(values, "retention_temp_days", 7) * 86400
-        old_uploads = [
-            f
-            for f in facts
-            if f.kind == "upload"
-            and f.deleted_at is None
-            and f.purged_at is None
-            and now - f.created_at.timestamp() > temp_age
-        ]
-        if old_uploads:
-            async with self.store.transaction() as session:
-                used = await repo.uploads_used_by_jobs(
-                    session, [f.id for f in old_uploads], [f.filename for f in old_uploads]
-                )
-            for fact in old_uploads:
-                if fact.id in used:
-                    continue
-                path = original_of.get(fact.id, "")
+        if unused_uploads:
+            for fact in unused_uploads:
+                path = removable(fact)
                 size = _file_size(Path(path)) if path else 0
                 take(
                     Removal(
@@ -364,22 +402,19 @@ class Maintenance:
                 take(Removal("temp", stat.path, stat.size, stat.mtime, "upload file of no image, past its retention"))
 
         # 5. The Trash: files of jobs deleted longer ago than their owner's retention.
-        retention: dict[int, float] = {}
-        trash_ids = {job.id for job in trash}
-        for job in trash:
-            if job.owner_id not in retention:
-                retention[job.owner_id] = _number((await self.settings(job.owner_id)), "trash_retention_days", 30)
-            assert job.deleted_at is not None
-            if (at - job.deleted_at).total_seconds() <= retention[job.owner_id] * 86400:
-                continue
-            for fact in (f for f in facts if f.job_id == job.id and f.purged_at is None):
-                path = original_of.get(fact.id, "")
+        images_of: dict[str, list[ImageFact]] = {}
+        for fact in facts:
+            if fact.job_id is not None:
+                images_of.setdefault(fact.job_id, []).append(fact)
+        for job_id, job_owner, deleted_at in trash_due:
+            for fact in (f for f in images_of.get(job_id, ()) if f.purged_at is None):
+                path = removable(fact)
                 take(
                     Removal(
                         "trash",
                         path,
                         _file_size(Path(path)) if path else 0,
-                        job.deleted_at.timestamp(),
+                        deleted_at.timestamp(),
                         "deleted job past its Trash retention",
                         effect="purge_image",
                         target_id=fact.id,
@@ -393,7 +428,7 @@ class Maintenance:
                             "trash",
                             thumb.path,
                             thumb.size,
-                            job.deleted_at.timestamp(),
+                            deleted_at.timestamp(),
                             "thumbnail of a purged image",
                             effect="unthumb",
                             target_id=fact.id,
@@ -405,11 +440,11 @@ class Maintenance:
                     "trash",
                     "",
                     0,
-                    job.deleted_at.timestamp(),
+                    deleted_at.timestamp(),
                     "deleted job past its Trash retention",
                     effect="purge_job",
-                    target_id=job.id,
-                    owner_id=job.owner_id,
+                    target_id=job_id,
+                    owner_id=job_owner,
                 )
             )
 
@@ -447,7 +482,9 @@ class Maintenance:
         plan.user_usage = per_user
 
         # 6. Quotas: expirable files, oldest first, until under; per user first, then overall.
-        self._plan_quotas(plan, values, facts, thumb_of, original_of, temp_files, upload_files, referenced, take, taken)
+        self._plan_quotas(
+            plan, values, facts, thumb_of, original_of, removable, temp_files, upload_files, referenced, take, taken
+        )
 
         # 7. Thumbnails to rebuild (missing, corrupt, smaller than the UI's size), unless that breaks the quota.
         evicted = {r.target_id for r in plan.removals if r.effect in ("unthumb", "purge_image", "drop_image")}
@@ -464,18 +501,6 @@ class Maintenance:
             plan.notes.append(f"{len(plan.rebuild)} thumbnails not rebuilt: the studio is over its quota")
             plan.rebuild = []
 
-        # 8. The database: call-log bodies, the Civitai cache, compaction.
-        calls_days = _number(values, "retention_call_bodies_days", 30)
-        plan.call_cutoff = at - timedelta(days=calls_days)
-        civitai_before = now - _number(values, "retention_civitai_days", 0) * 86400
-        async with self.store.transaction() as session:
-            plan.call_bodies = await repo.prunable_call_bodies(session, plan.call_cutoff)
-            plan.civitai_keys, plan.civitai_bytes = await repo.civitai_prunable(
-                session, civitai_before, int(_number(values, "civitai_cache_max_mb", 64) * MB)
-            )
-            last_vacuum = await repo.last_finished(session, vacuumed=True)
-        vacuum_days = _number(values, "vacuum_interval_days", 0)
-        plan.vacuum_due = vacuum_days > 0 and (last_vacuum is None or (at - last_vacuum).days >= vacuum_days)
         return plan
 
     def _plan_quotas(
@@ -485,6 +510,7 @@ class Maintenance:
         facts: list[ImageFact],
         thumb_of: dict[str, FileStat],
         original_of: dict[str, str],
+        removable: Callable[[ImageFact], str],
         temp_files: list[FileStat],
         upload_files: list[FileStat],
         referenced: set[str],
@@ -501,6 +527,8 @@ class Maintenance:
             if r.owner_id is not None:
                 freed_user[r.owner_id] = freed_user.get(r.owner_id, 0) + r.size
         plan.quota = {"total": total_quota, "per_user": user_quota, "over_after": False}
+        if not total_quota and not user_quota:
+            return
 
         # Expirable candidates, with owners where they have one.
         candidates: list[Removal] = []
@@ -533,12 +561,12 @@ class Maintenance:
                         owner_id=fact.owner_id,
                     )
                 )
-            if fact.expirable and original is not None and fact.kind == "output":
+            if fact.expirable and original is not None and fact.kind == "output" and (path := removable(fact)):
                 candidates.append(
                     Removal(
                         "quota",
-                        original,
-                        _file_size(Path(original)),
+                        path,
+                        _file_size(Path(path)),
                         fact.created_at.timestamp(),
                         "output marked expirable removed to get under quota",
                         effect="purge_image",
