@@ -346,3 +346,31 @@ async def test_old_civitai_answers_and_the_oldest_over_the_size_cap_are_dropped(
     async with studio.store.transaction() as session:
         assert await civitai_db.cached(session, "k0") is not None
         assert await civitai_db.cached(session, "k4") is None
+
+
+async def test_a_thumbnail_smaller_than_the_ui_asks_for_is_made_again_at_the_new_size(studio: Studio) -> None:
+    await populate(
+        studio, live=2, trash_old=0, trash_recent=0, orphans=0, corrupt=0, missing=0, temp_old=0, temp_fresh=0,
+        temp_shown=0, uploads_unused=0, uploads_used=0, partial=0, calls_old=0, submits_kept=0,
+    )  # fmt: skip
+    output = studio.maintenance.folder("output")
+    assert output is not None
+    from maintenance_store import webp_bytes
+
+    from comfyui_studio.services.images import THUMB_SIZE
+
+    [image, other] = sorted(await rows(studio, Image), key=lambda i: i.id)
+    # a large original whose thumbnail was made when thumbnails were 16 px
+    (output / image.filename).write_bytes(png_bytes(1024))
+    async with studio.store.transaction() as session:
+        row = await session.get(Image, image.id)
+        row.width = row.height = 1024
+    (studio.config.thumbs_dir / f"{image.id}.webp").write_bytes(webp_bytes(16))
+    plan = await studio.maintenance.plan(AT)
+    assert [f.id for f in plan.rebuild] == [image.id]  # the 16 px original's 16 px thumbnail is already right
+    await studio.maintenance.run(None, at=AT)
+    from PIL import Image as PILImage
+
+    with PILImage.open(studio.config.thumbs_dir / f"{image.id}.webp") as thumb:
+        assert max(thumb.size) == THUMB_SIZE
+    assert other.id not in {f.id for f in (await studio.maintenance.plan(AT)).rebuild}
