@@ -240,8 +240,12 @@ class Maintenance:
 
     # -- the plan: everything a run would do, decided in one place ----------------------------------------
 
-    async def plan(self, at: datetime | None = None) -> Plan:
-        """Everything a run would do at ``at``: the rows are read here, the disk is walked and judged in a thread."""
+    async def plan(self, at: datetime | None = None, *, deep: bool = True) -> Plan:
+        """Everything a run would do at ``at``: the rows are read here, the disk is walked and judged in a thread.
+
+        ``deep=False`` (the report, usage figures) skips reading each thumbnail's header: missing thumbnails are
+        counted, corrupt or undersized ones only by a deep plan (a dry run, a run).
+        """
         at = at or self._clock()
         values = await self.settings(self.owner_id())
         now = at.timestamp()
@@ -271,7 +275,7 @@ class Maintenance:
             if job.deleted_at is not None and (at - job.deleted_at).total_seconds() > retention[job.owner_id] * 86400
         ]
         trash_ids = {job.id for job in trash}
-        plan = await asyncio.to_thread(self._decide, at, values, facts, trash_ids, trash_due, unused_uploads)
+        plan = await asyncio.to_thread(self._decide, at, values, facts, trash_ids, trash_due, unused_uploads, deep)
 
         calls_days = _number(values, "retention_call_bodies_days", 30)
         plan.call_cutoff = at - timedelta(days=calls_days)
@@ -294,6 +298,7 @@ class Maintenance:
         trash_ids: set[str],
         trash_due: list[tuple[str, int, datetime]],
         unused_uploads: list[ImageFact],
+        deep: bool = True,
     ) -> Plan:
         """The file side of the plan (walks, stats, thumbnail checks): blocking work, run in a thread."""
         roots = self.roots()
@@ -493,7 +498,12 @@ class Maintenance:
                 continue
             if fact.id not in original_of or (not fact.has_thumb and fact.id not in thumb_of):
                 continue  # never had one (an unreadable output), or the quota took it
-            state = _thumb_state(self.config.thumbs_dir / f"{fact.id}.webp", fact) if fact.id in thumb_of else "missing"
+            if fact.id not in thumb_of:
+                state = "missing"
+            elif deep:
+                state = _thumb_state(self.config.thumbs_dir / f"{fact.id}.webp", fact)
+            else:
+                state = "ok"
             if state != "ok":
                 plan.rebuild.append(fact)
         over = plan.quota.get("over_after")
@@ -656,7 +666,7 @@ class Maintenance:
 
     async def report(self) -> Report:
         """Usage and what a run would do now, with the last runs (the Storage section's whole picture)."""
-        plan = await self.plan()
+        plan = await self.plan(deep=False)
         out = self.plan_to_dict(plan, items=False)
         out["runs"] = await self.runs(10)
         out["progress"] = dict(self.progress)
@@ -664,7 +674,7 @@ class Maintenance:
 
     async def user_usage(self, user_id: int) -> Report:
         """One user's usage by category, the per-user quota, and what the last run removed of theirs."""
-        plan = await self.plan()
+        plan = await self.plan(deep=False)
         mine = plan.user_usage.get(user_id, dict.fromkeys(("originals", "trash", "thumbnails", "temp"), 0))
         last_removed: Report | None = None
         for run in await self.runs(20):
