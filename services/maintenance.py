@@ -376,6 +376,8 @@ class Maintenance:
         temp_age = _number(values, "retention_temp_days", 7) * 86400
         if unused_uploads:
             for fact in unused_uploads:
+                if fact.folder_type not in roots:
+                    continue  # its file is out of reach: the row stays with it
                 path = removable(fact)
                 size = _file_size(Path(path)) if path else 0
                 take(
@@ -412,6 +414,8 @@ class Maintenance:
             if fact.job_id is not None:
                 images_of.setdefault(fact.job_id, []).append(fact)
         for job_id, job_owner, deleted_at in trash_due:
+            if any(f.folder_type not in roots for f in images_of.get(job_id, ())):
+                continue  # files on a ComfyUI this process cannot reach: purged by a run that can
             for fact in (f for f in images_of.get(job_id, ()) if f.purged_at is None):
                 path = removable(fact)
                 take(
