@@ -197,7 +197,8 @@ SETTINGS: tuple[SettingDef, ...] = (
         1.0,
         "global",
         "Keep previews (days)",
-        "ComfyUI's temp and preview files that no image of the studio shows are removed after this age.",
+        "ComfyUI's temp and preview files are removed after this age (ComfyUI empties that folder at every start); "
+        "a job's preview goes too, its tile and thumbnail stay.",
         "maintenance",
         min=0.01,
         max=3650,

@@ -186,6 +186,10 @@ async def finish_journal(session: AsyncSession, entries: list[MaintenanceJournal
                     .where(Image.id.in_(chunk), Image.purged_at.is_(None))
                     .values(purged_at=at, has_thumb=False)
                 )
+            elif effect == "expire":
+                await session.execute(
+                    update(Image).where(Image.id.in_(chunk), Image.purged_at.is_(None)).values(purged_at=at)
+                )
             elif effect == "drop_image":
                 await session.execute(delete(Image).where(Image.id.in_(chunk)))
             elif effect == "purge_job":

@@ -291,7 +291,7 @@ class MaintenanceJournal(Base):
     category: Mapped[str] = mapped_column(String(16))
     path: Mapped[str] = mapped_column(String(1024))
     size: Mapped[int] = mapped_column(BigInteger, default=0)
-    # what the row side becomes once the file is gone: none | unthumb | purge_image | drop_image | purge_job
+    # what the row side becomes once the file is gone: none | unthumb | purge_image | expire | drop_image | purge_job
     effect: Mapped[str] = mapped_column(String(16), default="none")
     target_id: Mapped[str | None] = mapped_column(String(32))
 

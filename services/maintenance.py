@@ -2,7 +2,8 @@
 
 The contract it keeps:
 - **Never a Create-page original.** A job and its images, rows and files, stay while the job is in the gallery.
-  Maintenance removes only what is expirable (ComfyUI's temp/preview files no image shows, uploads no job
+  Maintenance removes only what is expirable (ComfyUI's temp/preview files, which ComfyUI itself empties at
+  every start, so a job's preview expires with its row and thumbnail kept; uploads no job
   uses, partial files, thumbnails it can rebuild, outputs their owner marked expirable) and, after the owner's
   Trash retention, the files of jobs the owner deleted. Quota pressure never touches the Trash.
 - **A dry run lists exactly what a run removes** with the same clock: both come from one `plan`.
@@ -65,7 +66,7 @@ class Removal:
     size: int
     age_key: float  # seconds since the epoch the oldest-first ordering uses
     reason: str
-    effect: str = "none"  # unthumb | purge_image | drop_image | purge_job | none
+    effect: str = "none"  # unthumb | purge_image | expire | drop_image | purge_job | none
     target_id: str | None = None
     owner_id: int | None = None
 
@@ -320,6 +321,9 @@ class Maintenance:
         # Files the studio's rows point at (for every row not yet purged): never leftovers.
         referenced: set[str] = set()
         original_of: dict[str, str] = {}
+        # ComfyUI's temp folder is no keeper (ComfyUI empties it at every start): a preview an image row shows
+        # expires like any other; the row and its thumbnail stay, so the job keeps its tile.
+        preview_of: dict[str, ImageFact] = {}
         for fact in facts:
             root = roots.get(fact.folder_type)
             if root is None or fact.purged_at is not None:
@@ -328,6 +332,8 @@ class Maintenance:
             path = os.path.normpath(os.path.join(root, fact.subfolder, fact.filename))
             referenced.add(path)
             original_of[fact.id] = path
+            if fact.folder_type == "temp":
+                preview_of[path] = fact
 
         def removable(fact: ImageFact) -> str:
             """The row's file as a removal may touch it: resolved, symlinks included, inside its folder ("" if not)."""
@@ -350,7 +356,7 @@ class Maintenance:
             if found is None:
                 if now - stat.mtime > SETTLE_SECONDS:
                     take(Removal("thumbnails", stat.path, stat.size, stat.mtime, "thumbnail of no image"))
-            elif found.purged_at is not None:
+            elif found.purged_at is not None and found.folder_type != "temp":
                 take(
                     Removal(
                         "thumbnails",
@@ -366,11 +372,27 @@ class Maintenance:
             else:
                 thumb_of[image_id] = stat
 
-        # 3. ComfyUI's temp and preview files no studio image shows, after their retention.
+        # 3. ComfyUI's temp and preview files, after their retention.
         previews_age = _number(values, "retention_previews_days", 1) * 86400
         for stat in temp_files:
-            if stat.path not in referenced and not stat.path.endswith(".part") and now - stat.mtime > previews_age:
+            if stat.path.endswith(".part") or now - stat.mtime <= previews_age:
+                continue
+            shown = preview_of.get(stat.path)
+            if shown is None:
                 take(Removal("previews", stat.path, stat.size, stat.mtime, "temp/preview file past its retention"))
+            elif removable(shown) == stat.path:
+                take(
+                    Removal(
+                        "previews",
+                        stat.path,
+                        stat.size,
+                        stat.mtime,
+                        "job preview past its retention (the image row and thumbnail stay)",
+                        effect="expire",
+                        target_id=shown.id,
+                        owner_id=shown.owner_id,
+                    )
+                )
 
         # 4. The studio's uploads no job uses (row and file), and upload-folder files of no row.
         temp_age = _number(values, "retention_temp_days", 7) * 86400
@@ -468,8 +490,8 @@ class Maintenance:
                 mine[category] += size
 
         for fact in facts:
-            if fact.purged_at is not None or fact.id not in original_of:
-                continue
+            if fact.purged_at is not None or fact.id not in original_of or fact.folder_type == "temp":
+                continue  # a temp-folder file is counted once, by the walk, as a preview
             in_trash = fact.deleted_at is not None or fact.job_id in trash_ids
             add(fact.owner_id, "trash" if in_trash else "originals", fact.size_bytes)
         for stat in thumbs:
@@ -496,7 +518,7 @@ class Maintenance:
         )
 
         # 7. Thumbnails to rebuild (missing, corrupt, smaller than the UI's size), unless that breaks the quota.
-        evicted = {r.target_id for r in plan.removals if r.effect in ("unthumb", "purge_image", "drop_image")}
+        evicted = {r.target_id for r in plan.removals if r.effect in ("unthumb", "purge_image", "expire", "drop_image")}
         for fact in facts:
             if fact.deleted_at is not None or fact.purged_at is not None or fact.id in evicted:
                 continue

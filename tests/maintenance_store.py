@@ -49,6 +49,7 @@ class Expected:
     recent_trash_jobs: set[str] = field(default_factory=set)
     dropped_uploads: set[str] = field(default_factory=set)
     rebuilt_thumbs: set[str] = field(default_factory=set)
+    expired_previews: set[str] = field(default_factory=set)
     pruned_calls: set[int] = field(default_factory=set)
     kept_calls: set[int] = field(default_factory=set)
 
@@ -167,15 +168,19 @@ async def populate(
             else:
                 _touch(thumbs / f"{image_id}.webp", thumb, old)
                 exp.kept_files.add(str(thumbs / f"{image_id}.webp"))
-    # Jobs shown with a preview (a temp file an image row points at): the file is kept however old.
+    # Jobs shown with a preview (a temp file an image row points at): the file expires like any preview,
+    # the job, its row and its thumbnail stay.
     for i in range(temp_shown):
         job_id = job(created)
         name = f"ComfyUI_temp_shown_{i:05d}_.png"
-        image(job_id, "temp", "temp", name, created, has_thumb=False)
+        image_id = image(job_id, "temp", "temp", name, created)
         exp.live_jobs.add(job_id)
+        exp.expired_previews.add(image_id)
         if files:
             _touch(temp / name, png, now - 30 * DAY)
-            exp.kept_files.add(str(temp / name))
+            _touch(thumbs / f"{image_id}.webp", thumb, now - 30 * DAY)
+            exp.removed.add(str(temp / name))
+            exp.kept_files.add(str(thumbs / f"{image_id}.webp"))
     # The Trash: deleted 40 days ago (past the 30-day retention: purged) and 5 days ago (kept).
     for count, age, purged in ((trash_old, 40, True), (trash_recent, 5, False)):
         for i in range(count):

@@ -61,7 +61,7 @@ async def test_a_dry_run_lists_exactly_what_the_run_then_removes(studio: Studio)
 
         audit = (await session.scalars(select(AuditLog).where(AuditLog.entity == "maintenance_run"))).all()
     assert [a.changes["bytes_freed"] for a in audit] == [done["bytes_freed"]]
-    assert audit[0].changes["removed"]["previews"] == 400
+    assert audit[0].changes["removed"]["previews"] == 400 + 50
 
 
 async def test_create_page_jobs_images_and_their_files_all_survive(studio: Studio) -> None:
@@ -73,8 +73,10 @@ async def test_create_page_jobs_images_and_their_files_all_survive(studio: Studi
     assert exp.live_jobs <= set(jobs)
     assert all(jobs[j].deleted_at is None and jobs[j].purged_at is None for j in exp.live_jobs)
     images = {i.id: i for i in await rows(studio, Image)}
-    assert exp.live_images <= set(images)
+    assert exp.live_images <= set(images) and exp.expired_previews <= set(images)
     assert all(images[i].purged_at is None for i in exp.live_images)
+    # a job's preview in ComfyUI's temp folder expired: its file went, its row and thumbnail stay
+    assert all(images[i].purged_at is not None and images[i].has_thumb for i in exp.expired_previews)
     # missing and corrupt thumbnails were made again from the originals, off the event loop
     for image_id in exp.rebuilt_thumbs:
         data = (studio.config.thumbs_dir / f"{image_id}.webp").read_bytes()
@@ -110,7 +112,8 @@ async def disagreements(studio: Studio) -> list[str]:
             out.append(f"{image.id}: file gone, row not purged")
         if image.purged_at is not None and exists:
             out.append(f"{image.id}: purged, file still there")
-        if image.purged_at is not None and (studio.config.thumbs_dir / f"{image.id}.webp").exists():
+        thumb = studio.config.thumbs_dir / f"{image.id}.webp"
+        if image.purged_at is not None and image.folder_type != "temp" and thumb.exists():
             out.append(f"{image.id}: purged, thumbnail still there")
     return out
 
