@@ -1,4 +1,4 @@
-"""Command line: `python -m comfyui_studio serve|calls …`.
+"""Command line: `python -m comfyui_studio serve|calls|maintenance …`.
 
 It runs outside ComfyUI's process, so it reads the store directly and reaches ComfyUI through
 `RemoteHost` (its HTTP API).
@@ -63,6 +63,30 @@ async def _calls(args: argparse.Namespace) -> int:
         await studio.stop()
 
 
+async def _maintenance(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.comfy_dir:
+        config.comfy_dir = Path(args.comfy_dir)
+    studio = Studio.build(config, RemoteHost(args.comfy_url))
+    await studio.start(follow_comfy=False)  # a one-shot command: no /ws, no schedule
+    try:
+        maintenance = studio.maintenance
+        if args.maintenance_command == "report":
+            _out(await maintenance.report())
+        elif args.maintenance_command == "backup":
+            _out(await maintenance.backup(Path(args.path) if args.path else None))
+        elif args.dry_run:
+            _out(await maintenance.dry_run(None, "cli"))
+        else:
+            _out(await maintenance.run(None, "cli"))
+        return 0
+    except StudioError as exc:
+        sys.stderr.write(f"{exc.code}: {exc.message}\n")
+        return 1
+    finally:
+        await studio.stop()
+
+
 def _serve(args: argparse.Namespace) -> int:
     studio = Studio.build(_config(args), RemoteHost(args.comfy))
     sys.stderr.write(f"ComfyUI Studio: http://{args.host}:{args.port}/studio (ComfyUI at {args.comfy})\n")
@@ -90,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id", type=int)
     replay = calls_sub.add_parser("replay", help="re-run a call; a replayed submit makes a new job")
     replay.add_argument("id", type=int)
+
+    maintenance = sub.add_parser("maintenance", help="storage usage, expiry, quotas, the database's upkeep")
+    maintenance.add_argument("--comfy-url", default=DEFAULT_COMFY_URL, help="ComfyUI's URL (to read files it serves)")
+    maintenance.add_argument(
+        "--comfy-dir", help="ComfyUI's folder on this disk (its output/, input/, temp/): lets maintenance reach them"
+    )
+    maintenance_sub = maintenance.add_subparsers(dest="maintenance_command", required=True)
+    maintenance_sub.add_parser("report", help="usage by category and what a run would do")
+    run = maintenance_sub.add_parser("run", help="remove what has expired, enforce quotas, tidy the database")
+    run.add_argument("--dry-run", action="store_true", help="list exactly what a run would remove; remove nothing")
+    backup = maintenance_sub.add_parser("backup", help="a consistent copy of the database (SQLite's backup API)")
+    backup.add_argument("path", nargs="?", help="where to write it (default: <data dir>/backups/studio-<time>.db)")
     return parser
 
 
@@ -98,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return _serve(args)
+    if args.command == "maintenance":
+        return asyncio.run(_maintenance(args))
     return asyncio.run(_calls(args))
 
 

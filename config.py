@@ -41,6 +41,9 @@ class StudioConfig:
     # and the custom_nodes folders to look for an installed Manager in (the plugin passes ComfyUI's).
     node_map_paths: list[Path] = field(default_factory=list)
     custom_nodes_dirs: list[str] = field(default_factory=list)
+    # ComfyUI's base folder (output/, input/, temp/ inside) when the studio runs outside its process and
+    # shares its disk: what lets `maintenance` on the command line reach ComfyUI's files.
+    comfy_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

@@ -104,7 +104,9 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     # Deleting from the gallery hides a job; its rows, call log and files stay (nothing stored is lost).
-    deleted_at: Mapped[datetime | None] = mapped_column()
+    deleted_at: Mapped[datetime | None] = mapped_column(index=True)
+    # When maintenance purged the files of this deleted job after the owner's Trash retention (0007).
+    purged_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (
         Index("ix_jobs_owner_id_id", "owner_id", "id"),
@@ -136,9 +138,15 @@ class Image(Base):
     liked_at: Mapped[datetime | None] = mapped_column()
     deleted_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The owner let maintenance remove this output's file when over quota (0007).
+    expirable: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # When maintenance removed the file (Trash retention or an expirable output over quota); the row stays.
+    purged_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (
         Index("ix_images_owner_id_id", "owner_id", "id"),
+        Index("ix_images_kind_created_at", "kind", "created_at"),
+        Index("ix_images_expirable", "expirable", "created_at"),
         # only liked, visible images: the `liked` filter reads a few thousand entries, not every image
         Index(
             "ix_images_liked_job_id",
@@ -167,6 +175,11 @@ class ComfyCall(Base):
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), index=True)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     replay_of: Mapped[int | None] = mapped_column(ForeignKey("comfy_calls.id"))
+    # Set when maintenance dropped request and response after their retention; the metadata row stays (0007).
+    body_pruned_at: Mapped[datetime | None] = mapped_column()
+    body_pruned_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_comfy_calls_started_at", "started_at"),)
 
 
 class AuditLog(Base):
@@ -248,7 +261,7 @@ class CivitaiCache(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of site, path and query
     endpoint: Mapped[str] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)  # JSON text
-    fetched_at: Mapped[float] = mapped_column(Float)
+    fetched_at: Mapped[float] = mapped_column(Float, index=True)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
@@ -264,6 +277,42 @@ class ModelFileHash(Base):
     mtime: Mapped[float] = mapped_column(Float)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     hashed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- storage maintenance (migration 0007) --------------------------------------------------------------
+
+
+class MaintenanceRun(Base):
+    """One maintenance pass (or dry run): what it found, removed and freed; `finished_at` unset while it runs."""
+
+    __tablename__ = "maintenance_runs"
+    __audit_ignore__ = frozenset({"*"})  # each run writes its own audit row when it ends
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | api | cli
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done | failed
+    bytes_freed: Mapped[int] = mapped_column(BigInteger, default=0)
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
+    removed: Mapped[list] = mapped_column(JSON, default=list)
+    vacuumed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MaintenanceJournal(Base):
+    """A removal maintenance committed to before touching the disk; a leftover row is finished by the next run."""
+
+    __tablename__ = "maintenance_journal"
+    __audit_ignore__ = frozenset({"*"})
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    # what the row side becomes once the file is gone: none | unthumb | purge_image | expire | drop_image | purge_job
+    effect: Mapped[str] = mapped_column(String(16), default="none")
+    target_id: Mapped[str | None] = mapped_column(String(32))
 
 
 from . import shortcodes as _shortcodes  # noqa: E402,F401

@@ -259,6 +259,52 @@ class Store:
             engine.dispose()
         await self.engine.dispose()
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file (None: not SQLite, or in memory)."""
+        return _sqlite_path(self.url)
+
+    async def vacuum(self) -> bool:
+        """Compact the SQLite file (VACUUM runs outside any transaction); False on other databases."""
+        if self.sqlite_path is None:
+            return False
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            await driver.execute("VACUUM")
+            # VACUUM rewrote every page through the WAL: fold it back so the disk shrinks now.
+            await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return True
+
+    async def backup_to(self, target: Path) -> int:
+        """A consistent copy of the live SQLite database at ``target`` (SQLite's online backup API), in bytes.
+
+        Written beside the target and renamed into place, so a crash never leaves a half backup under its name.
+        """
+        source = self.sqlite_path
+        if source is None:
+            raise ValueError("only a SQLite store can be backed up to a file")
+        part = target.with_name(target.name + ".part")
+
+        def copy() -> int:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            part.unlink(missing_ok=True)
+            ensure_private_file(part)  # 0600 before SQLite writes a byte of it
+            src = sqlite3.connect(source)
+            try:
+                dst = sqlite3.connect(part)
+                try:
+                    src.backup(dst)
+                finally:
+                    dst.close()
+            finally:
+                src.close()
+            part.replace(target)
+            return target.stat().st_size
+
+        return await asyncio.to_thread(copy)
+
     def session(self, actor_id: int | None = None) -> AsyncSession:
         session = self.sessions()
         session.info[ACTOR_KEY] = actor_id

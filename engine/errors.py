@@ -17,6 +17,7 @@ ERROR_STATUS: dict[str, int] = {
     "not_found": 404,
     "method_not_allowed": 405,
     "conflict": 409,
+    "gone": 410,
     "payload_too_large": 413,
     "image_too_large": 413,
     "unsupported_media_type": 415,

@@ -16,6 +16,7 @@ from . import (
     gallery,
     images,
     jobs,
+    maintenance,
     models,
     prompt,
     queue,
@@ -63,6 +64,7 @@ def create_app(studio: Studio) -> web.Application:
         actions,
         models,
         civitai,
+        maintenance,
     ):
         app.add_routes(module.routes)
     events.add_routes(app)

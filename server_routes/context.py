@@ -29,6 +29,7 @@ _ID_PATTERNS = {
     "image_id": re.compile(IMAGE.pattern),
     "call_id": re.compile(r"[0-9]{1,18}"),
     "user_id": re.compile(r"[0-9]{1,18}"),
+    "run_id": re.compile(r"[0-9]{1,18}"),
 }
 
 

@@ -42,10 +42,12 @@ def call_to_dict(call: ComfyCall, *, full: bool) -> dict[str, object]:
         "runtime_ms": call.runtime_ms,
         "job_id": call.job_id,
         "replay_of": call.replay_of,
+        "body_pruned_at": _iso(call.body_pruned_at),
     }
     if full:
         data["request"] = call.request
         data["response"] = call.response
+        data["body_pruned_reason"] = call.body_pruned_reason
     return data
 
 

@@ -134,6 +134,13 @@ class InProcessHost:
             raise HostError(f"ComfyUI has no {folder_type} folder")
         return Path(folder)
 
+    def local_folder(self, folder_type: str) -> Path | None:
+        """ComfyUI's output, input or temp folder on this machine (storage maintenance reads them)."""
+        try:
+            return self._folder(folder_type)
+        except HostError:
+            return None
+
     async def upload_image(self, data: bytes, filename: str, *, subfolder: str = "") -> dict[str, str]:
         target = resolve_inside(self._folder("input"), subfolder, filename)
 

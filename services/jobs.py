@@ -359,6 +359,8 @@ class Jobs:
             call = await repo.call(session, call_id)
         if call is None or call.owner_id not in (owner_id, None):
             raise not_found("Call")
+        if call.body_pruned_at is not None:
+            raise StudioError("gone", call.body_pruned_reason or "This call's request was pruned from the call log")
         request = call.request or {}
         if call.operation == "submit":
             graph = request.get("prompt")

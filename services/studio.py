@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..config import StudioConfig
 from ..db import accounts as accounts_db
@@ -19,6 +21,7 @@ from .files import Files
 from .gallery import Gallery
 from .jobs import Jobs
 from .live import LiveJobs
+from .maintenance import Maintenance
 from .models import Models
 from .nodepacks import NodePacks
 from .prompts import Prompts
@@ -55,6 +58,7 @@ class Studio:
     civitai: Civitai
     local_models: LocalModels
     downloads: Downloads
+    maintenance: Maintenance
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
@@ -100,6 +104,9 @@ class Studio:
             civitai=civitai,
             local_models=local_models,
             downloads=Downloads(civitai, local_models, hub, models, lambda: studio.owner_id),
+            maintenance=Maintenance(
+                config, store, comfy, settings.values, comfy_folders(config, host), lambda: studio.owner_id
+            ),
         )
         return studio
 
@@ -127,6 +134,7 @@ class Studio:
         await self.security.start(self.owner_id)
         self.local_models.start()  # hashes ComfyUI's model files in the background, once each
         await self.civitai.prune()  # Civitai answers too old to serve even as stale
+        self.maintenance.start()  # storage maintenance on its schedule (maintenance_interval_hours)
         if isinstance(self.host, FollowsEvents):
             # A remote ComfyUI: its /ws, and after every reconnect a reconciliation for what was missed.
             self.host.on_connect(self._on_host_connect)
@@ -154,6 +162,7 @@ class Studio:
         stop_events = getattr(self.host, "stop_events", None)
         if callable(stop_events):
             await stop_events()  # no reconnect or reconciliation may start while we shut down
+        await self.maintenance.stop()
         await self.models.stop()
         await self.downloads.stop()
         await self.local_models.stop()
@@ -167,3 +176,15 @@ class Studio:
     async def _ensure_local_owner(self) -> int:
         async with self.store.transaction() as session:
             return await accounts_db.ensure_owner(session)
+
+
+def comfy_folders(config: StudioConfig, host: ComfyHost) -> Callable[[str], Path | None] | None:
+    """Where ComfyUI's output/input/temp folders are on this disk: the in-process host knows; standalone,
+    the configured ComfyUI folder (None: a remote ComfyUI whose files maintenance cannot reach)."""
+    local = getattr(host, "local_folder", None)
+    if callable(local):
+        return local
+    if config.comfy_dir is not None:
+        base = Path(config.comfy_dir)
+        return lambda folder_type: base / folder_type if folder_type in ("output", "input", "temp") else None
+    return None

@@ -293,3 +293,60 @@ async def test_a_model_downloaded_from_civitai_lands_where_comfyui_lists_it(
             choices = (await resp.json())["LoraLoader"]["input"]["required"]["lora_name"][0]
         assert name in choices, "ComfyUI sees the new file without a restart"
         await real_api.call("DELETE", "/civitai/key")
+
+
+def _preview_graph(color: int) -> dict:
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": color}},
+        "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}},
+    }
+
+
+async def test_maintenance_finds_and_ages_out_comfyuis_real_temp_previews(
+    real_api: Api, comfyui: tuple[str, Path]
+) -> None:
+    url, base = comfyui
+    temp = base / "temp"
+    before = set(temp.glob("*.png")) if temp.exists() else set()
+    # a preview made in ComfyUI's own editor (its /prompt; the studio follows it as a foreign job)
+    async with real_api.session.post(url + "/prompt", json={"prompt": _preview_graph(0x123456)}) as resp:
+        assert resp.status == 200, await resp.text()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (set(temp.glob("*.png")) - before):
+        await asyncio.sleep(0.2)
+    foreign = set(temp.glob("*.png")) - before
+    assert foreign, "ComfyUI wrote no preview into its temp folder"
+    # and a preview of a studio job
+    status, body = await real_api.post("/jobs", json={"graph": _preview_graph(0x654321)})
+    assert status == 201, body
+    job = await wait_for_state(real_api, body["data"]["id"], {"done", "error"}, timeout=60)
+    assert job["state"] == "done" and job["images"], job
+    previews = set(temp.glob("*.png")) - before
+    assert len(previews) > len(foreign)
+    status, body = await real_api.post("/maintenance/run", json={"dry_run": True})
+    assert status == 200, body
+    assert not [i for i in body["data"]["items"] if i["category"] == "previews"], "fresh previews stay"
+    old = time.time() - 3 * 86400
+    for path in previews:
+        os.utime(path, (old, old))
+
+    status, body = await real_api.post("/maintenance/run", json={"dry_run": True})
+    listed = {item["path"] for item in body["data"]["items"] if item["category"] == "previews"}
+    assert {f"temp/{p.name}" for p in previews} <= listed
+    assert all(p.exists() for p in previews), "a dry run removes nothing"
+    status, body = await real_api.post("/maintenance/run", json={})
+    assert status == 200 and body["data"]["started"], body
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, progress = await real_api.get("/maintenance/progress")
+        if not progress["data"]["running"]:
+            break
+        await asyncio.sleep(0.2)
+    assert not any(p.exists() for p in previews), "ComfyUI's old previews are gone"
+    status, body = await real_api.get("/maintenance/runs")
+    assert body["data"]["items"][0]["status"] == "done" and body["data"]["items"][0]["bytes_freed"] > 0
+    # the studio job stays, with its tile: the row and the thumbnail outlive the preview file
+    status, body = await real_api.get(f"/jobs/{job['id']}")
+    assert status == 200 and body["data"]["images"]
+    async with real_api.session.get(url + body["data"]["images"][0]["thumb_url"]) as resp:
+        assert resp.status == 200 and (await resp.read())[8:12] == b"WEBP"

@@ -20,7 +20,7 @@ export const NAV: NavEntry[] = [
   { name: 'explore', label: 'Explore', section: ['explore'] },
   { name: 'workflows', label: 'Workflows', section: ['workflows', 'workflow', 'actions'] },
   { name: 'shortcodes', label: 'Shortcodes', section: ['shortcodes'] },
-  { name: 'settings', label: 'Settings', section: ['settings'] },
+  { name: 'settings', label: 'Settings', section: ['settings', 'trash'] },
 ]
 
 export const routes: RouteRecordRaw[] = [
@@ -63,6 +63,7 @@ export const routes: RouteRecordRaw[] = [
     component: () => import('./pages/settings/SettingsPage.vue'),
     meta: { title: 'Settings' },
   },
+  { path: '/trash', name: 'trash', component: () => import('./pages/trash/TrashPage.vue'), meta: { title: 'Trash' } },
   {
     path: '/:rest(.*)*',
     name: 'not-found',
