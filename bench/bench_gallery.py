@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from figures import Figure, emit
 from sqlalchemy import Engine, event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,11 +150,22 @@ async def main(sizes: list[int], count: int) -> int:
                 f"| {size:,} | {name} | {r['rows']:.0f} | {r['statements']:.0f} | {r['raw_p50']:.2f} | "
                 f"{r['api_p50']:.2f} | {r['api_p95']:.2f} | ≤ {TARGETS_MS[name]:.0f} ms {'pass' if ok else 'short'} |"
             )
+    figures = [
+        Figure(f"{name} at {size:,} jobs: API p95", r["api_p95"], "ms", TARGETS_MS[name])
+        for size, results in all_results.items()
+        for name, r in results.items()
+        if not name.startswith("_")
+    ]
     if len(sizes) > 1:
         small, large = all_results[sizes[0]], all_results[sizes[-1]]
         print(f"\np95 at {sizes[-1]:,} / p95 at {sizes[0]:,} (target ≤ 1.5×):")
         for name in TARGETS_MS:
-            print(f"- {name}: {large[name]['api_p95'] / small[name]['api_p95']:.2f}×")
+            ratio = large[name]["api_p95"] / small[name]["api_p95"]
+            print(f"- {name}: {ratio:.2f}×")
+            figures.append(
+                Figure(f"{name}: p95 at {sizes[-1]:,} / at {sizes[0]:,}", ratio, "×", 1.5, baseline=f"{sizes[0]:,}")
+            )
+    emit(figures)
     for size, results in all_results.items():
         store = results.get("_store", {})
         if store:
