@@ -53,7 +53,7 @@ def test_the_nested_shape_reads_like_the_flat_one() -> None:
 
 
 def test_a1111_meta_with_a_lora_tag_and_no_lora_code() -> None:
-    result = convert(IMAGES[1]["meta"])
+    result = convert(IMAGES[1]["meta"], codes=CODES - {"lora"})
     assert "<lora:" not in result.text and "glowing_runes_v2" not in result.text
     assert result.text.startswith("score_9, score_8_up, 1girl, armor, glowing runes, dramatic lighting --no ")
     assert "--cfg 7" in result.text and "--ar 2:3" in result.text
