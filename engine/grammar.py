@@ -321,9 +321,9 @@ def resolve(typed: str, choices: Sequence[str], what: str, code: str) -> tuple[s
         if len(exact) == 1:
             return exact[0], None
         # one match that all the others extend (euler_ancestral, euler_ancestral_cfg_pp) is the one meant
-        stems = sorted((_forms(c)[-1], c) for c in exact)
-        if stems and all(stem.startswith(stems[0][0]) for stem, _ in stems):
-            return stems[0][1], None
+        extended = sorted((_forms(c)[-1], c) for c in exact)
+        if extended and all(stem.startswith(extended[0][0]) for stem, _ in extended):
+            return extended[0][1], None
     if exact:
         shown = ", ".join(sorted(exact)[:6]) + (", …" if len(exact) > 6 else "")
         return None, f"--{code} {typed}: several {what}s match ({shown}); type more of the name"
