@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -302,6 +303,7 @@ class Resources:
 _EXT_RE = re.compile(r"\.(safetensors|ckpt|pt|pt2|bin|pth|pkl|sft|gguf)$", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=8192)
 def _forms(name: str) -> tuple[str, ...]:
     """How a listed name may be typed: whole, without the extension, without the folder, or both."""
     folded = name.casefold().replace("\\", "/")
@@ -312,6 +314,11 @@ def _forms(name: str) -> tuple[str, ...]:
 
 def resolve(typed: str, choices: Sequence[str], what: str, code: str) -> tuple[str | None, str | None]:
     """(the listed name ``typed`` means, None) or (None, a message with the near misses)."""
+    return _resolve(typed, tuple(choices), what, code)
+
+
+@functools.lru_cache(maxsize=1024)  # every expansion of a prompt names the same files; lists are tuples
+def _resolve(typed: str, choices: tuple[str, ...], what: str, code: str) -> tuple[str | None, str | None]:
     wanted = typed.casefold().replace("\\", "/")
     exact = [c for c in choices if wanted in _forms(c)]
     if len(exact) == 1:

@@ -386,7 +386,8 @@ def plan(
         code_paths = {op["path"] for op in codes_plan.ops}
         # A code that writes a path an earlier layer wrote (``--style`` appends to the prompt) is kept once.
         ops = [op for op in base if op["path"] not in code_paths] + codes_plan.ops
-        patched = apply_patches(graph, ops)
+        # the codes over the staged copy (ours when there was a base layer): the same graph ``ops`` make
+        patched = apply_patches(staged if base else graph, codes_plan.ops, in_place=bool(base))
         later: list[PatchOp] = []
         added, problem = grammar.lora_ops(patched, loras)
         if problem:
@@ -398,10 +399,14 @@ def plan(
             later += _negative_ops(patched, negative, warnings, at)
         if later:
             ops = _layer(ops, later)
+        renamed: list[PatchOp] = []
         if embeddings:
-            ops = [_with_embeddings(op, embeddings) for op in ops]
-        if later or embeddings:
-            patched = apply_patches(graph, ops)
+            written = [_with_embeddings(op, embeddings) for op in ops]
+            renamed = [new for old, new in zip(ops, written, strict=True) if new is not old]
+            ops = written
+        if later or renamed:
+            # over the graph patched so far: each of these replaces its whole path (or adds a node)
+            patched = apply_patches(patched, [*later, *renamed], in_place=True)
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         name = repr(workflow_name) if workflow_name else "the workflow"
         raise StudioError("validation_error", f"Could not patch {name}: {exc}") from None
