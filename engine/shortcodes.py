@@ -1293,6 +1293,8 @@ def _values(
     offered: Mapping[str, Iterable[Offered]] | None = None,
 ) -> list[Suggestion]:
     if offered and defn.code in offered:
+        if ":" in partial and defn.code in REPEATABLE_CODES:
+            return []  # ``--lora NAME:0.7``: the name is chosen, a weight is being typed
         return _offered(defn.code, offered[defn.code], partial, start, end, limit, defn.type)
     if defn.type == "enum":
         cands = [(c.value, c.description) for c in defn.choices]

@@ -185,6 +185,9 @@ async def test_suggestions_offer_installed_names_with_their_folders_and_follow_n
     status, body = await api.get("/shortcodes/suggest", params={"text": "--ar ", "cursor": 5})
     assert {"label": "16:9", "description": "1344×768"}.items() <= body["data"]["items"][1].items()
 
+    status, body = await api.get("/shortcodes/suggest", params={"text": "--lora add_detail:0.", "cursor": 20})
+    assert body["data"]["items"] == []  # a weight is being typed: nothing to pick
+
     drop(run, "loras", "film_noir.safetensors")
 
     async def listed() -> bool:
