@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import jsonpatch
@@ -292,3 +293,47 @@ def test_a_graph_the_lora_ops_cannot_fit_is_a_warning_not_a_crash() -> None:
     assert plan.ops == [] and any("--lora has no effect" in m for m in plan.messages)
     with pytest.raises(StudioError):
         raise planner.plan_prompt("--ar 16:0", DEFAULT_REGISTRY, graph).refusal("prompt")
+
+
+# -- the docs say what the grammar does ------------------------------------------------------------------------
+
+DOCS = (Path(__file__).parent.parent / "docs" / "shortcodes.md").read_text(encoding="utf-8")
+
+
+def _section(title: str) -> str:
+    start = DOCS.index(title)
+    return DOCS[start : DOCS.index("\n## ", start + 1)]
+
+
+def test_the_documented_multi_prompt_translations_are_what_the_planner_writes() -> None:
+    rows = re.findall(
+        r"^\| `([^`]+)` \| (?:`([^`]*)`)?[^|]*\| (?:`([^`]*)`)?[^|]*\|$", _section("## Multi-prompts"), re.M
+    )
+    assert len(rows) == 3
+    for typed, positive, negative in rows:
+        got = grammar.multiprompt(typed)
+        assert got is not None and (got.positive, got.negative) == (positive, negative), typed
+
+
+def test_the_documented_image_weight_curve_is_the_one_applied() -> None:
+    section = _section("## Image prompts")
+    weights = re.search(r"^\| `--iw` \|(.+)\|$", section, re.M)
+    denoise = re.search(r"^\| `denoise` \|(.+)\|$", section, re.M)
+    assert weights and denoise
+    xs = [float(re.sub(r"[^\d.]", "", c.split("(")[0])) for c in weights.group(1).split("|")]
+    ys = [float(c) for c in denoise.group(1).split("|")]
+    assert [grammar.iw_denoise(x) for x in xs] == pytest.approx(ys)
+
+
+def test_the_documented_permutation_examples_expand_as_written() -> None:
+    section = _section("## Permutations")
+    assert "a {red, green, blue} bird --ar {1:1, 16:9}" in section
+    assert texts("a {red, green, blue} bird --ar {1:1, 16:9}")[:3] == [
+        "a red bird --ar 1:1", "a red bird --ar 16:9", "a green bird --ar 1:1"
+    ]  # fmt: skip
+    assert texts("a {cat, dog {in a hat, on a boat}}") == ["a cat", "a dog in a hat", "a dog on a boat"]
+    assert texts(r"{salt\, pepper, oil}") == ["salt, pepper", "oil"]
+    assert planner.plan_prompt("a {cat, dog} --repeat 3", DEFAULT_REGISTRY, None).count == 6
+    assert grammar.permutations("{a,b,c,d,e,f,g} {a,b,c,d,e,f,g}").error == (
+        "The permutations make more than 40 prompts; at most 40 per submit"
+    )

@@ -293,3 +293,27 @@ async def test_a_model_downloaded_from_civitai_lands_where_comfyui_lists_it(
             choices = (await resp.json())["LoraLoader"]["input"]["required"]["lora_name"][0]
         assert name in choices, "ComfyUI sees the new file without a restart"
         await real_api.call("DELETE", "/civitai/key")
+
+
+async def test_sampler_and_scheduler_names_come_from_comfyuis_own_object_info(
+    real_api: Api, comfyui: tuple[str, Path]
+) -> None:
+    """--sampler/--scheduler are matched against, and suggested from, the real KSampler's choices."""
+    async with real_api.session.get(comfyui[0] + "/object_info/KSampler") as resp:
+        required = (await resp.json())["KSampler"]["input"]["required"]
+    samplers, schedulers = required["sampler_name"][0], required["scheduler"][0]
+    text = "--sampler "
+    status, body = await real_api.get("/shortcodes/suggest", params={"text": text, "cursor": len(text)})
+    assert status == 200, body
+    assert [i["label"] for i in body["data"]["items"]] == samplers[:10]
+    graph = load_workflow("t2i_standin")
+    status, body = await real_api.post(
+        "/prompt/preview", json={"text": "a fox --sampler dpmpp_2m_s --scheduler KARR", "graph": graph}
+    )
+    assert status == 200 and body["data"]["errors"] == [], body
+    tokens = {t["code"]: t["value"] for t in body["data"]["tokens"]}
+    assert tokens == {"sampler": "dpmpp_2m_sde", "scheduler": "karras"}
+    assert "dpmpp_2m_sde" in samplers and "karras" in schedulers
+    status, body = await real_api.post("/prompt/preview", json={"text": "--sampler eulerr", "graph": graph})
+    assert body["data"]["errors"][0]["kind"] == "unknown_name"
+    assert "did you mean euler" in body["data"]["errors"][0]["message"]

@@ -1,4 +1,4 @@
-"""The prompt grammar in a real Chromium: a permuted prompt becomes live jobs, and --lora completes from ComfyUI's list."""
+"""The prompt grammar in a real Chromium: a permuted prompt becomes live jobs, --lora completes from the list."""
 
 from __future__ import annotations
 
