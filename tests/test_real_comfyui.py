@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import socket
 import struct
@@ -317,3 +318,23 @@ async def test_sampler_and_scheduler_names_come_from_comfyuis_own_object_info(
     status, body = await real_api.post("/prompt/preview", json={"text": "--sampler eulerr", "graph": graph})
     assert body["data"]["errors"][0]["kind"] == "unknown_name"
     assert "did you mean euler" in body["data"]["errors"][0]["message"]
+
+
+async def test_comfyui_accepts_the_lora_loaders_a_prompt_inserts(real_api: Api, comfyui: tuple[str, Path]) -> None:
+    """The LoRA operations make a graph ComfyUI's own validation takes (the files are stand-ins: the run then fails
+    loading them, after ComfyUI accepted the graph)."""
+    _url, base = comfyui
+    for folder, name in (("checkpoints", "grammar_probe.safetensors"), ("loras", "grammar_probe_lora.safetensors")):
+        (base / "models" / folder).mkdir(parents=True, exist_ok=True)
+        (base / "models" / folder / name).write_bytes(b"not a real model: only listed, never loaded")
+    graph = json.loads((Path(__file__).parent.parent / "workflows" / "generate.api.json").read_text())
+    graph["4"]["inputs"]["ckpt_name"] = "grammar_probe.safetensors"
+    deadline = time.monotonic() + 10
+    while True:  # the studio reads ComfyUI's lists every 2 s
+        status, body = await real_api.post("/jobs", json={"graph": graph, "prompt": "a fox --lora grammar_probe_l:0.5"})
+        if status != 400 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert status == 201, body
+    job = await wait_for_state(real_api, body["data"]["id"], {"done", "error", "rejected"}, timeout=60)
+    assert job["state"] == "error", job  # not "rejected": ComfyUI validated the rewired graph
