@@ -5,9 +5,12 @@ parameters, computed values and model choice, it returns the RFC 6902 operations
 what to tell the user. `/jobs`, `/generate`, the preview and every action run plan here; the services
 only gather these inputs and submit the result.
 
-Layers, each over the one before (one op per path, the later wins): the text (into the bound prompt
-input, or every positive prompt), bindings (image, mask, seed), parameters, computed values (zoom and pan
-padding), then the winning shortcodes, then the models a default workflow runs on. The operations stored
+A prompt first expands (``plan_prompt``: its permutations, each run ``--repeat`` times, at most 40 jobs), and
+each expansion is planned by ``plan``. Layers, each over the one before (one op per path, the later wins): the
+text (its ``::`` weights translated; into the bound prompt input, or every positive prompt), bindings (image,
+mask, seed), parameters, computed values (zoom and pan padding), then the winning shortcodes (names of models,
+samplers and schedulers resolved first), then the grammar's own (LoRA loaders, ``--iw``, negative weights,
+embedding names), then the models a default workflow runs on. The operations stored
 with a job are exactly the difference between the graph given and the graph ComfyUI receives.
 
 Spans (``start``/``end`` of errors and warnings) count UTF-16 code units, as JavaScript strings (the UI)
