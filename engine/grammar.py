@@ -61,6 +61,7 @@ Span = tuple[int, int]
 @dataclass(slots=True)
 class _Perm:
     options: list[list[_Piece]]
+    span: Span  # the group's braces in the typed text, both included
 
 
 _Piece = Span | _Perm
@@ -108,6 +109,15 @@ class Permutations:
     expansions: list[Expansion]
     count: int  # how many the text makes (more than ``len(expansions)`` when over the cap: none are made)
     error: str | None = None
+    groups: tuple[Span, ...] = ()  # the outermost permutation groups of the typed text
+
+    def widen(self, start: int, end: int) -> tuple[int, int]:
+        """A span of the typed text grown to whole groups where it starts or ends inside one (``--ar {1:1, 16:9}``
+        rather than ``--ar {1:1``), so a code's highlight covers everything that varies."""
+        for g_start, g_end in self.groups:
+            if g_start < end <= g_end or g_start <= start < g_end:
+                start, end = min(start, g_start), max(end, g_end)
+        return start, end
 
 
 def _parse_groups(text: str) -> list[_Piece]:
@@ -151,7 +161,7 @@ def _parse_groups(text: str) -> list[_Piece]:
             parts.append(current)
             if seps == {","}:
                 options = [_strip(text, part) for part in parts[0::2]]
-                parent.append(_Perm(options))
+                parent.append(_Perm(options, (opened, i + 1)))
             else:  # a dynamic-prompt group, or plain braces: as written, with what nests inside expanded
                 parent.append((opened, opened + 1))
                 for part in parts:
@@ -222,7 +232,8 @@ def permutations(text: str, cap: int = MAX_JOBS) -> Permutations:
     count = _count(pieces, cap)
     if count > cap:
         return Permutations([], count, f"The permutations make more than {cap} prompts; at most {cap} per submit")
-    return Permutations([Expansion.of(text, spans) for spans in _expand(pieces)], count)
+    groups = tuple(p.span for p in pieces if isinstance(p, _Perm))
+    return Permutations([Expansion.of(text, spans) for spans in _expand(pieces)], count, groups=groups)
 
 
 # --------------------------------------------------------------------------------------------------

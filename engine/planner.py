@@ -246,6 +246,7 @@ def plan_prompt(
                 expansion=expansion,
                 parsed=parsed if repeat == 0 else _copy_parsed(parsed),
                 repeat=repeat if times > 1 else None,
+                permutations=perms,
             )
             planned.index = len(plans)
             plans.append(planned)
@@ -293,6 +294,7 @@ def plan(
     expansion: grammar.Expansion | None = None,
     parsed: sc.ParseResult | None = None,
     repeat: int | None = None,
+    permutations: grammar.Permutations | None = None,
 ) -> Plan:
     """Plan one prompt (``expansion`` of ``text``; None: ``text`` as it is) on ``graph`` (None: parse only).
 
@@ -322,9 +324,11 @@ def plan(
     token_spans: list[dict[str, JSON]] = []
     for t in parsed.tokens:
         if t.code is not None:
-            where = at(t.start, t.end, "", "")
-            token_spans.append({"code": t.code, "raw": t.raw, "value": t.value, "start": where["start"],
-                                "end": where["end"]})  # fmt: skip
+            start, end = expansion.origin(t.start), expansion.origin_end(t.end)
+            if permutations is not None:
+                start, end = permutations.widen(start, end)
+            token_spans.append({"code": t.code, "raw": t.raw, "value": t.value, "start": offsets.out(start),
+                                "end": offsets.out(end)})  # fmt: skip
     planned_text = _job_text(expansion.text, winning)
     codes: dict[str, JSON] = {}
     for token in winning:

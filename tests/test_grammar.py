@@ -337,3 +337,11 @@ def test_the_documented_permutation_examples_expand_as_written() -> None:
     assert grammar.permutations("{a,b,c,d,e,f,g} {a,b,c,d,e,f,g}").error == (
         "The permutations make more than 40 prompts; at most 40 per submit"
     )
+
+
+def test_a_permuted_codes_token_covers_its_whole_group_in_the_typed_text() -> None:
+    text = "🐱 a {red, blue} fox --ar {1:1, 16:9} --seed 3"
+    prompt = planner.plan_prompt(text, DEFAULT_REGISTRY, None)
+    units = text.encode("utf-16-le")
+    shown = [units[2 * t["start"] : 2 * t["end"]].decode("utf-16-le") for t in prompt.first.tokens]  # type: ignore[operator]
+    assert shown == ["--ar {1:1, 16:9}", "--seed 3"]
