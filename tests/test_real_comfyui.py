@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import socket
 import struct
@@ -350,3 +351,47 @@ async def test_maintenance_finds_and_ages_out_comfyuis_real_temp_previews(
     assert status == 200 and body["data"]["images"]
     async with real_api.session.get(url + body["data"]["images"][0]["thumb_url"]) as resp:
         assert resp.status == 200 and (await resp.read())[8:12] == b"WEBP"
+
+
+async def test_sampler_and_scheduler_names_come_from_comfyuis_own_object_info(
+    real_api: Api, comfyui: tuple[str, Path]
+) -> None:
+    """--sampler/--scheduler are matched against, and suggested from, the real KSampler's choices."""
+    async with real_api.session.get(comfyui[0] + "/object_info/KSampler") as resp:
+        required = (await resp.json())["KSampler"]["input"]["required"]
+    samplers, schedulers = required["sampler_name"][0], required["scheduler"][0]
+    text = "--sampler "
+    status, body = await real_api.get("/shortcodes/suggest", params={"text": text, "cursor": len(text)})
+    assert status == 200, body
+    assert [i["label"] for i in body["data"]["items"]] == samplers[:10]
+    graph = load_workflow("t2i_standin")
+    status, body = await real_api.post(
+        "/prompt/preview", json={"text": "a fox --sampler dpmpp_2m_s --scheduler KARR", "graph": graph}
+    )
+    assert status == 200 and body["data"]["errors"] == [], body
+    tokens = {t["code"]: t["value"] for t in body["data"]["tokens"]}
+    assert tokens == {"sampler": "dpmpp_2m_sde", "scheduler": "karras"}
+    assert "dpmpp_2m_sde" in samplers and "karras" in schedulers
+    status, body = await real_api.post("/prompt/preview", json={"text": "--sampler eulerr", "graph": graph})
+    assert body["data"]["errors"][0]["kind"] == "unknown_name"
+    assert "did you mean euler" in body["data"]["errors"][0]["message"]
+
+
+async def test_comfyui_accepts_the_lora_loaders_a_prompt_inserts(real_api: Api, comfyui: tuple[str, Path]) -> None:
+    """The LoRA operations make a graph ComfyUI's own validation takes (the files are stand-ins: the run then fails
+    loading them, after ComfyUI accepted the graph)."""
+    _url, base = comfyui
+    for folder, name in (("checkpoints", "grammar_probe.safetensors"), ("loras", "grammar_probe_lora.safetensors")):
+        (base / "models" / folder).mkdir(parents=True, exist_ok=True)
+        (base / "models" / folder / name).write_bytes(b"not a real model: only listed, never loaded")
+    graph = json.loads((Path(__file__).parent.parent / "workflows" / "generate.api.json").read_text())
+    graph["4"]["inputs"]["ckpt_name"] = "grammar_probe.safetensors"
+    deadline = time.monotonic() + 10
+    while True:  # the studio reads ComfyUI's lists every 2 s
+        status, body = await real_api.post("/jobs", json={"graph": graph, "prompt": "a fox --lora grammar_probe_l:0.5"})
+        if status != 400 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert status == 201, body
+    job = await wait_for_state(real_api, body["data"]["id"], {"done", "error", "rejected"}, timeout=60)
+    assert job["state"] == "error", job  # not "rejected": ComfyUI validated the rewired graph
