@@ -6,7 +6,6 @@ import {
   makeRaster,
   patchBytes,
   Stroke,
-  type Brush,
   type Raster,
   type Rect,
   type StrokeMode,
@@ -52,6 +51,7 @@ export type Change =
   | { kind: 'pixels'; layerId: string; rect: Rect | null }
   | { kind: 'layers' }
   | { kind: 'size' }
+  | { kind: 'history' }
 
 export const PAD_STEP = 8
 export const MAX_PAD = 4096
@@ -132,12 +132,21 @@ export class Editor {
 
   private record(entry: HistoryEntry): void {
     this.history.push(entry)
+    this.emit({ kind: 'history' })
   }
 
   setActive(id: string): void {
     if (!this.layer(id) || this.doc.activeId === id) return
     this.doc.activeId = id
     this.emit({ kind: 'layers' })
+  }
+
+  /** A mask's tint or a paint layer's next colour (not a step of the history: no pixel changes). */
+  recolor(id: string, color: RGB): void {
+    const layer = this.layer(id)
+    if (!layer || layer.kind === 'image') return
+    layer.color = color
+    this.emit({ kind: 'pixels', layerId: id, rect: null })
   }
 
   // -- strokes ------------------------------------------------------------------------------------------
@@ -348,9 +357,13 @@ export class Editor {
   }
 
   undo(): string | null {
-    return this.history.undo()?.label ?? null
+    const label = this.history.undo()?.label ?? null
+    if (label) this.emit({ kind: 'history' })
+    return label
   }
   redo(): string | null {
-    return this.history.redo()?.label ?? null
+    const label = this.history.redo()?.label ?? null
+    if (label) this.emit({ kind: 'history' })
+    return label
   }
 }
