@@ -238,3 +238,102 @@ async def surface_pixels(ui: StudioPage) -> str:
     await ui.page.mouse.move(1, 1)  # no brush cursor on the canvas
     await ui.page.wait_for_timeout(100)
     return await ui.page.evaluate("() => document.querySelector('.surface').toDataURL()")
+
+
+async def test_the_editor_opens_from_a_tile_and_from_an_upload_and_runs_outpaint_from_its_padding(
+    studio: Studio, ui: StudioPage
+) -> None:
+    page = ui.page
+    job = await studio.generate("a lighthouse at dusk")
+    image = job["images"][0]
+    await ui.open(studio.url)
+    tile = page.locator(f'[data-job-id="{job["id"]}"] figure').first
+    await tile.hover()
+    await tile.get_by_role("button", name="Edit", exact=True).click()
+    await page.wait_for_url(f"**/studio/edit/{image['id']}")
+    await page.get_by_test_id("edit-stage").wait_for()
+    assert await page.title() == "Edit · Studio"
+
+    # Extending the canvas offers the outpaint action, which pads by itself: the padding becomes its values.
+    await page.get_by_role("button", name="+64 all").click()
+    assert await page.get_by_label("Action").input_value() == "outpaint"
+    await ui.shot("1-outpaint")
+    await page.get_by_role("button", name="Run Outpaint").click()
+    done = page.locator(".results .result[data-state=done]")
+    await done.first.wait_for(timeout=20_000)
+    job_id = await done.first.get_attribute("data-job-id")
+    result = await studio.job(job_id)
+    assert result["action"] == "outpaint" and result["parent_image_id"] == image["id"]
+    assert {k: result["parameters"][k] for k in ("left", "top", "right", "bottom")} == dict.fromkeys(
+        ("left", "top", "right", "bottom"), 64
+    )
+    out = result["images"][0]
+    assert (out["width"], out["height"]) == (image["width"] + 128, image["height"] + 128)
+
+    # Another round: the result opens in the editor.
+    await done.first.get_by_role("button").click()
+    await page.wait_for_url(f"**/studio/edit/{out['id']}")
+    await page.get_by_text(f"{out['width']} × {out['height']} px").wait_for()
+
+    # Without an image: pick a file, which is uploaded and opened.
+    await page.get_by_role("link", name="Edit", exact=True).click()
+    await page.get_by_role("heading", name="Edit an image").wait_for()
+    await ui.shot("2-pick")
+    await page.locator("input[type=file]").set_input_files(
+        files=[{"name": "photo.png", "mimeType": "image/png", "buffer": png((120, 80), (250, 200, 10))}]
+    )
+    await page.get_by_text("120 × 80 px").wait_for()
+    assert "/studio/edit/i_" in page.url
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "color_scheme": "light"}],
+)
+async def test_on_a_phone_a_finger_paints_the_mask(studio: Studio, browser: object, context: dict) -> None:
+    source = await upload(studio.api, png((160, 240), (30, 30, 30)))
+    async with open_page(browser, "editor_phone", **context) as ui:
+        await open_editor(ui, studio, source["id"])
+        await ui.shot("1-opened")
+        assert not await button_enabled(ui, "Undo")
+        x, y = await screen_point(ui, 80, 120)
+        await ui.page.touchscreen.tap(x, y)
+        await eventually(lambda: button_enabled(ui, "Undo"), what="the tap's dab to be undoable")
+        await ui.shot("2-tapped")
+
+
+async def test_wheel_zooms_about_the_pointer_space_drag_pans_and_fit_brings_it_back(
+    studio: Studio, ui: StudioPage
+) -> None:
+    page = ui.page
+    source = await upload(studio.api, png((640, 360), (90, 90, 200)))
+    await open_editor(ui, studio, source["id"])
+    stage = page.get_by_test_id("edit-stage")
+
+    async def view() -> list[float]:
+        return [float(v) for v in (await stage.get_attribute("data-view") or "").split()]
+
+    fitted = await view()
+    x, y = await screen_point(ui, 320, 180)
+    await page.mouse.move(x, y)
+    await page.mouse.wheel(0, -300)
+    await eventually(lambda: _changed(view, fitted), what="the wheel to zoom")
+    zoomed = await view()
+    assert zoomed[0] > fitted[0]
+    assert [round(v) for v in await screen_point(ui, 320, 180)] == [round(x), round(y)]  # about the pointer
+
+    await page.keyboard.down(" ")
+    await page.mouse.down()
+    await page.mouse.move(x + 100, y + 40, steps=5)
+    await page.mouse.up()
+    await page.keyboard.up(" ")
+    panned = await view()
+    assert (round(panned[1] - zoomed[1]), round(panned[2] - zoomed[2])) == (100, 40)
+    assert not await button_enabled(ui, "Undo"), "panning paints nothing"
+
+    await page.get_by_role("button", name="Fit to screen").click()
+    assert await view() == fitted
+
+
+async def _changed(view: object, before: list[float]) -> bool:
+    return await view() != before  # type: ignore[operator]
