@@ -334,6 +334,15 @@ async def test_wheel_zooms_about_the_pointer_space_drag_pans_and_fit_brings_it_b
     await page.get_by_role("button", name="Fit to screen").click()
     assert await view() == fitted
 
+    # A picture as a layer: placed on the canvas, active, undoable.
+    await page.get_by_label("Add an image layer").set_input_files(
+        files=[{"name": "stamp.png", "mimeType": "image/png", "buffer": png((200, 100), (250, 220, 0))}]
+    )
+    await page.locator("[data-layer-id=l2] .title", has_text="stamp.png").wait_for()
+    assert await page.locator("[data-layer-id=l2]").get_attribute("aria-selected") == "true"
+    assert await button_enabled(ui, "Undo")
+    await ui.shot("image-layer")
+
 
 async def _changed(view: object, before: list[float]) -> bool:
     return await view() != before  # type: ignore[operator]

@@ -222,18 +222,23 @@ export class Editor {
 
   // -- layers -------------------------------------------------------------------------------------------
 
-  addLayer(kind: 'mask' | 'paint', color?: RGB): Layer {
+  /** A new layer above the active one, empty or holding `pixels` (a picture placed on the canvas). */
+  addLayer(kind: 'mask' | 'paint', color?: RGB, pixels?: Raster, name?: string): Layer {
     const { width, height } = this.size
+    const channels = kind === 'mask' ? 1 : 4
+    if (pixels && (pixels.width !== width || pixels.height !== height || pixels.channels !== channels)) {
+      throw new Error('A layer covers the whole canvas')
+    }
     this.doc.seq += 1
     const count = this.doc.layers.filter((l) => l.kind === kind).length + 1
     const layer: Layer = {
       id: `l${this.doc.seq}`,
       kind,
-      name: `${kind === 'mask' ? 'Mask' : 'Paint'} ${count}`,
+      name: name ?? `${kind === 'mask' ? 'Mask' : 'Paint'} ${count}`,
       visible: true,
       opacity: 1,
       color: color ?? (kind === 'mask' ? MASK_TINT : [255, 255, 255]),
-      raster: makeRaster(width, height, kind === 'mask' ? 1 : 4),
+      raster: pixels ?? makeRaster(width, height, channels),
     }
     const previous = this.doc.activeId
     const index = this.doc.layers.findIndex((l) => l.id === previous) + 1 || this.doc.layers.length
@@ -248,7 +253,7 @@ export class Editor {
       this.emit({ kind: 'layers' })
     }
     insert()
-    this.record({ label: 'Add layer', bytes: 0, undo: remove, redo: insert })
+    this.record({ label: 'Add layer', bytes: pixels ? pixels.data.byteLength : 0, undo: remove, redo: insert })
     return layer
   }
 

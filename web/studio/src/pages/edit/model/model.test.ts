@@ -152,6 +152,18 @@ describe('history', () => {
     expect(ed.history.canUndo).toBe(true)
   })
 
+  it('adds a picture as a layer that composites over the image, and undo takes it away', () => {
+    const ed = new Editor(newDoc('i_1', image(4, 3)))
+    const pixels = makeRaster(4, 3, 4)
+    pixels.data.set([9, 8, 7, 255], 4 * 5)
+    const layer = ed.addLayer('paint', undefined, pixels, 'stamp.png')
+    expect([layer.name, ed.doc.activeId]).toEqual(['stamp.png', layer.id])
+    expect(Array.from(composite(ed.doc).data.slice(20, 24))).toEqual([9, 8, 7, 255])
+    expect(() => ed.addLayer('paint', undefined, makeRaster(5, 3, 4))).toThrow()
+    ed.undo()
+    expect(Array.from(composite(ed.doc).data.slice(20, 24))).toEqual([1, 1, 77, 255])
+  })
+
   it('inverts and clears a mask as undoable steps', () => {
     const ed = new Editor(newDoc('i_1', image(5, 3)))
     ed.invert()
