@@ -21,7 +21,7 @@ from ..db import actions as repo
 from ..db.models import Image, Job, utcnow
 from ..db.store import Session, Store
 from ..db.workflows import Action
-from ..engine import planner
+from ..engine import masks, planner
 from ..engine.errors import StudioError, not_found
 from ..engine.graph import check_api_graph
 from ..engine.params import (
@@ -368,11 +368,13 @@ class Actions:
         graph: dict[str, JSON] = version.graph
         params = merge_params(list(version.parameters or []), list(action.parameters or []))
         values = self._values(params, dict(parameters or {}))
+        bindings = dict(version.bindings or {})
+        # A mask goes in the form its loader reads (alpha or grayscale).
+        mask_form = masks.mask_form(graph, bindings.get("mask"))
         bound: dict[str, JSON] = {
             "image": image_ref(source) if source is not None else None,
-            "mask": image_ref(mask) if mask is not None else None,
+            "mask": await self.files.mask_ref(user_id, mask, mask_form) if mask is not None else None,
         }
-        bindings = dict(version.bindings or {})
         if "seed" in bindings and "seed" not in values:
             values["seed"] = self.rng.randint(0, SEED_DRAW_MAX)  # a new image each run, recorded for re-runs
         if "seed" in values and not any(p.get("name") == "seed" for p in params):
@@ -424,6 +426,7 @@ class Actions:
                     action_id=action.id,
                     action_slot=action.slot,
                     parent_image_id=source.id if source is not None else None,
+                    mask_image_id=mask.id if mask is not None else None,
                     extra={
                         "action_warnings": plan.messages,
                         "mask_image_id": mask_id,

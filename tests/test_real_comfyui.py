@@ -395,3 +395,44 @@ async def test_comfyui_accepts_the_lora_loaders_a_prompt_inserts(real_api: Api, 
     assert status == 201, body
     job = await wait_for_state(real_api, body["data"]["id"], {"done", "error", "rejected"}, timeout=60)
     assert job["state"] == "error", job  # not "rejected": ComfyUI validated the rewired graph
+
+
+@pytest.mark.parametrize("loader", ["LoadImage", "LoadImageMask"])
+async def test_an_inpaint_job_with_an_uploaded_mask_repaints_exactly_the_masked_pixels(
+    real_api: Api, loader: str
+) -> None:
+    """The editor's upload, run through the inpaint stand-in on ComfyUI's own loaders (alpha and grayscale)."""
+    size, box = (97, 61), (10, 5, 31, 22)
+    picture, mask = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", size, (0, 0, 255)).save(picture, "PNG")
+    drawn = Image.new("RGBA", size, (0, 0, 0, 255))
+    drawn.paste((0, 0, 0, 0), box)  # the editor's form: transparent where repainted
+    drawn.save(mask, "PNG")
+    form = aiohttp.FormData()
+    form.add_field("image", picture.getvalue(), filename="edit.png", content_type="image/png")
+    form.add_field("mask", mask.getvalue(), filename="mask.png", content_type="image/png")
+    status, body = await real_api.post("/edits", data=form)
+    assert status == 201, body
+    edit = body["data"]
+    document = json.loads((REPO / "tests" / "fixtures" / "actions" / "inpaint.api.json").read_text())
+    if loader == "LoadImageMask":
+        document["2"] = {"class_type": "LoadImageMask", "inputs": {"image": "example.png", "channel": "red"}}
+        document["4"]["inputs"]["mask"] = ["2", 0]
+    status, body = await real_api.post("/workflows", json={"name": f"inpaint via {loader}", "document": document})
+    assert status == 201, body
+    status, body = await real_api.call("PATCH", "/actions/inpaint", json={"workflow_id": body["data"]["id"]})
+    assert status == 200, body
+    status, body = await real_api.post(
+        "/actions/inpaint/run", json={"image_id": edit["image"]["id"], "mask_id": edit["mask"]["id"]}
+    )
+    assert status == 201, body
+    job = await wait_for_state(real_api, body["data"]["id"], {"done", "error", "rejected"}, timeout=60)
+    assert job["state"] == "done", job
+    async with real_api.session.get(real_api.base.removesuffix("/studio/api/v1") + job["images"][0]["url"]) as resp:
+        assert resp.status == 200
+        out = Image.open(io.BytesIO(await resp.read())).convert("RGB")
+    assert out.size == size
+    for y in range(size[1]):
+        for x in range(size[0]):
+            inside = box[0] <= x < box[2] and box[1] <= y < box[3]
+            assert out.getpixel((x, y)) == ((255, 0, 0) if inside else (0, 0, 255)), (x, y)
