@@ -100,6 +100,10 @@ class Job(Base):
     parent_image_id: Mapped[str | None] = mapped_column(
         ForeignKey("images.id", use_alter=True, name="fk_jobs_parent_image_id_images"), index=True
     )
+    # The mask an editor run painted (migration 0008).
+    mask_image_id: Mapped[str | None] = mapped_column(
+        ForeignKey("images.id", use_alter=True, name="fk_jobs_mask_image_id_images")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
@@ -123,7 +127,7 @@ class Image(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id(IMAGE))
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # output | upload | temp
+    kind: Mapped[str] = mapped_column(String(16))  # output | upload | temp | mask
     # ComfyUI's reference to the file: never a path from a client.
     filename: Mapped[str] = mapped_column(String(255))
     subfolder: Mapped[str] = mapped_column(String(255), default="")
@@ -142,6 +146,10 @@ class Image(Base):
     expirable: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # When maintenance removed the file (Trash retention or an expirable output over quota); the row stays.
     purged_at: Mapped[datetime | None] = mapped_column()
+    # What an edit started from (migration 0008): a mask's image, an edited image's original.
+    source_image_id: Mapped[str | None] = mapped_column(
+        ForeignKey("images.id", name="fk_images_source_image_id_images"), index=True
+    )
 
     __table_args__ = (
         Index("ix_images_owner_id_id", "owner_id", "id"),

@@ -411,6 +411,8 @@ def _rewrite(
             file = find_local(match_res, local) if match_res is not None else None
             local_name = _stem(file.name) if file is not None else name
             loras.append(f"{local_name}:{_fmt(weight)}" if weight is not None else local_name)
+            if file is None:  # the submit would refuse the name: say so before
+                warnings.append(f"LoRA {shown} is not installed here: download it, or remove its --lora")
             return ""
         warnings.append(f"LoRA {shown} removed from the prompt: the studio has no --lora code yet")
         return ""

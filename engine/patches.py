@@ -147,9 +147,13 @@ def copy_graph(graph: Graph) -> Graph:
     return cast("Graph", out)
 
 
-def apply_patches(graph: Graph, ops: Iterable[PatchOp]) -> Graph:
-    """A patched copy of ``graph``; ``graph`` itself is untouched. Bad ops raise jsonpatch or jsonpointer errors."""
-    doc = copy_graph(graph)
+def apply_patches(graph: Graph, ops: Iterable[PatchOp], *, in_place: bool = False) -> Graph:
+    """A patched copy of ``graph``; ``graph`` itself is untouched. Bad ops raise jsonpatch or jsonpointer errors.
+
+    ``in_place``: patch ``graph`` itself (a copy the caller owns), values copied in, saving the graph's copy."""
+    if in_place:
+        ops = [{"op": op["op"], "path": op["path"], "value": copy_json(op["value"])} for op in ops]
+    doc = graph if in_place else copy_graph(graph)
     # jsonpatch's own operation classes, applied one by one in place: ``JsonPatch(ops).apply`` would
     # build and validate every operation twice, which costs more than the copy.
     operations = jsonpatch.JsonPatch.operations

@@ -453,7 +453,58 @@ BUILTIN_CODES: tuple[CodeDefinition, ...] = (
         targets=(Target("input:tile", "value"),),
         builtin=True,
     ),
+    # The planner applies the codes below itself (PLANNED_CODES), or resolves their names first.
+    CodeDefinition(
+        "repeat", "int", "run the prompt N times, each with its own seed (1–40)", min=1, max=40, builtin=True
+    ),
+    CodeDefinition(
+        "iw",
+        "float",
+        "image weight of an image prompt (0–3): higher keeps more of the image",
+        min=0,
+        max=3,
+        builtin=True,
+    ),
+    CodeDefinition(
+        "model",
+        "string",
+        "the checkpoint to load (an installed name, or the start of one)",
+        aliases=("ckpt",),
+        targets=(Target("has:ckpt_name", "ckpt_name"),),
+        builtin=True,
+    ),
+    CodeDefinition("lora", "string", "add a LoRA: NAME or NAME:WEIGHT (repeatable)", builtin=True),
+    CodeDefinition(
+        "sampler",
+        "string",
+        "the sampler's algorithm (sampler_name)",
+        targets=(Target("has:sampler_name", "sampler_name"),),
+        builtin=True,
+    ),
+    CodeDefinition(
+        "scheduler",
+        "string",
+        "the noise schedule",
+        targets=(Target("has:scheduler", "scheduler"),),
+        builtin=True,
+    ),
+    CodeDefinition(
+        "denoise",
+        "float",
+        "denoise (0–1): how much of the latent is replaced",
+        min=0,
+        max=1,
+        targets=(Target(_SAMPLER_T, "denoise"), Target("role:scheduler", "denoise")),
+        builtin=True,
+    ),
 )
+
+# Codes the planner applies itself instead of through targets.
+PLANNED_CODES = frozenset({"repeat", "iw", "lora"})
+# Codes that may be given several times, each applied (the others: the last one wins).
+REPEATABLE_CODES = frozenset({"lora"})
+# Codes whose value names something ComfyUI lists; the planner resolves it before the targets apply.
+RESOURCE_CODES = frozenset({"model", "lora", "sampler", "scheduler"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -837,7 +888,7 @@ def parse(text: str, registry: Registry = DEFAULT_REGISTRY) -> ParseResult:
 
         token = Token(name, code, raw, value, start, end, value_start, value_end)
         prev = last.get(code)
-        if prev is not None:
+        if prev is not None and code not in REPEATABLE_CODES:
             prev.overridden = True
             warnings.append(
                 Diagnostic(
@@ -970,7 +1021,7 @@ def validate_definition(
         xs = [p[0] for p in pts]
         if not pts or xs != sorted(xs):
             errs.append(DefinitionError(f"scale.{name}", "points must be non-empty and sorted by x"))
-    if not defn.targets:
+    if not defn.targets and not (defn.builtin and defn.code in PLANNED_CODES):
         errs.append(DefinitionError("targets", "a code needs at least one target"))
     allowed = placeholders_for(defn)
     choice_names = {c.value.casefold() for c in defn.choices}
@@ -1079,7 +1130,7 @@ class Suggestion:
         }
 
 
-_COMMON_RATIOS = ("1:1", "16:9", "9:16", "3:2", "2:3", "4:3", "3:4", "21:9", "4:5")
+COMMON_RATIOS = ("1:1", "16:9", "9:16", "3:2", "2:3", "4:3", "3:4", "21:9", "4:5")
 _DASHES = ("--", "\u2014", "\u2013")
 
 
@@ -1109,9 +1160,29 @@ def _subsequence(q: str, s: str) -> bool:
     return all(c in it for c in q)
 
 
-def suggest(text: str, cursor: int, registry: Registry = DEFAULT_REGISTRY, limit: int = 10) -> list[Suggestion]:
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """A value the studio offers for a code beyond its definition (an installed file, a sampler): what is
+    inserted, what the typed text is matched against (a file's name without its folder), and a hint."""
+
+    value: str
+    match: str
+    description: str = ""
+
+
+_EMBEDDING_AT = re.compile(r"(?:^|[\s,(])embedding:([^\s,()]*)$", re.IGNORECASE)
+
+
+def suggest(
+    text: str,
+    cursor: int,
+    registry: Registry = DEFAULT_REGISTRY,
+    limit: int = 10,
+    offered: Mapping[str, Iterable[Offered]] | None = None,
+) -> list[Suggestion]:
     """What fits at ``cursor``: codes (with description and type) while typing ``--na``, values of an
-    enum/seed/ratio/flag code while typing its value. [] elsewhere; never raises."""
+    enum/seed/ratio/flag code while typing its value, and the values ``offered`` by code (``embedding``:
+    after ``embedding:`` in the text). [] elsewhere; never raises."""
     cursor = max(0, min(cursor, len(text)))
     ws = cursor
     while ws > 0 and not text[ws - 1].isspace():
@@ -1120,6 +1191,14 @@ def suggest(text: str, cursor: int, registry: Registry = DEFAULT_REGISTRY, limit
     we = cursor
     while we < len(text) and not text[we].isspace():
         we += 1
+    offered = offered or {}
+    embedding = _EMBEDDING_AT.search(text, max(0, ws - 1), cursor) if "embedding" in offered else None
+    if embedding is not None:
+        start = embedding.start(1)
+        end = start + len(embedding.group(1))
+        while end < len(text) and not (text[end].isspace() or text[end] in ",()"):
+            end += 1
+        return _offered("embedding", offered["embedding"], embedding.group(1), start, end, limit, "embedding")
     for dash in _DASHES:
         if word.startswith(dash):
             partial = word[len(dash) :]
@@ -1129,7 +1208,7 @@ def suggest(text: str, cursor: int, registry: Registry = DEFAULT_REGISTRY, limit
                 if defn is None:
                     return []
                 vstart = ws + len(dash) + len(name) + 1
-                return _values(defn, val, vstart, we, limit)
+                return _values(defn, val, vstart, we, limit, offered)
             if dash != "--" and not partial:
                 return []
             return _codes(registry, partial, ws, we, limit)
@@ -1147,7 +1226,7 @@ def suggest(text: str, cursor: int, registry: Registry = DEFAULT_REGISTRY, limit
         if prev.startswith(dash) and pe < ws:
             defn = registry.lookup(prev[len(dash) :])
             if defn is not None and defn.type != "flag":
-                return _values(defn, word, ws, we, limit)
+                return _values(defn, word, ws, we, limit, offered)
     return []
 
 
@@ -1177,13 +1256,52 @@ def _codes(registry: Registry, partial: str, start: int, end: int, limit: int) -
     return out
 
 
-def _values(defn: CodeDefinition, partial: str, start: int, end: int, limit: int) -> list[Suggestion]:
+def _offered(
+    code: str, items: Iterable[Offered], partial: str, start: int, end: int, limit: int, type_: str
+) -> list[Suggestion]:
+    typed = partial.strip("\"'")
+    by_key: dict[str, Offered] = {}
+    cands: list[tuple[str, str]] = []
+    for i, item in enumerate(items):
+        key = str(i)
+        by_key[key] = item
+        # the whole name too, so typing its folder finds it
+        cands.append((item.match, key))
+        if item.value != item.match:
+            cands.append((item.value, key))
+    out: list[Suggestion] = []
+    seen: set[str] = set()
+    for _, key in _rank(typed, cands):
+        if key in seen:
+            continue
+        seen.add(key)
+        item = by_key[key]
+        insert = f'"{item.value}"' if any(ch.isspace() for ch in item.value) else item.value
+        out.append(Suggestion("value", item.value, insert + ("" if code == "embedding" else " "), start, end,
+                              item.description, type_))  # fmt: skip
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _values(
+    defn: CodeDefinition,
+    partial: str,
+    start: int,
+    end: int,
+    limit: int,
+    offered: Mapping[str, Iterable[Offered]] | None = None,
+) -> list[Suggestion]:
+    if offered and defn.code in offered:
+        if ":" in partial and defn.code in REPEATABLE_CODES:
+            return []  # ``--lora NAME:0.7``: the name is chosen, a weight is being typed
+        return _offered(defn.code, offered[defn.code], partial, start, end, limit, defn.type)
     if defn.type == "enum":
         cands = [(c.value, c.description) for c in defn.choices]
     elif defn.type == "seed":
         cands = [("random", "a new seed each run")]
     elif defn.type == "ratio":
-        cands = [(r, "") for r in _COMMON_RATIOS]
+        cands = [(r, "") for r in COMMON_RATIOS]
     elif defn.type == "flag":
         cands = [("true", ""), ("false", "")]
     else:

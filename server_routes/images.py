@@ -7,9 +7,10 @@ import asyncio
 from aiohttp import web
 
 from ..engine.errors import StudioError
+from ..engine.ids import IMAGE
 from .context import CREATED, path_id, studio, user_id
 from .routing import DataRoutes
-from .validation import read_multipart
+from .validation import FormPart, read_multipart
 
 routes = DataRoutes()
 
@@ -34,6 +35,50 @@ async def upload_image(request: web.Request) -> object:
     data = await _read_upload(request, app.config.max_upload_bytes)
     request[CREATED] = True
     return await app.files.upload(user_id(request), data)
+
+
+@routes.post("/api/v1/edits")
+async def upload_edit(request: web.Request) -> object:
+    """The editor's submit: the edited image (or the id of one) and its mask, checked together."""
+    app = studio(request)
+    limit = app.config.max_upload_bytes
+    parts = await read_multipart(
+        request,
+        {"image": limit, "mask": limit, "image_id": 64, "source_image_id": 64},
+        expected="the mask (mask) with the image (image) or its id (image_id)",
+    )
+    mask = parts.get("mask")
+    if mask is None or not mask.data:
+        raise StudioError(
+            "validation_error",
+            "No mask in the upload",
+            [{"loc": ["body", "mask"], "message": "field required", "type": "missing"}],
+        )
+    image = parts.get("image")
+    ids = {name: _id_field(parts, name) for name in ("image_id", "source_image_id")}
+    result = await app.files.upload_edit(
+        user_id(request),
+        mask=mask.data,
+        image=image.data if image is not None and image.data else None,
+        image_id=ids["image_id"],
+        source_image_id=ids["source_image_id"],
+    )
+    request[CREATED] = True
+    return result
+
+
+def _id_field(parts: dict[str, FormPart], name: str) -> str | None:
+    part = parts.get(name)
+    if part is None or not part.data.strip():
+        return None
+    value = part.data.decode("ascii", "replace").strip()
+    if not IMAGE.matches(value):
+        raise StudioError(
+            "validation_error",
+            f"{name} is not an image id",
+            [{"loc": ["body", name], "message": "malformed image id", "type": "id_format"}],
+        )
+    return value
 
 
 @routes.get("/api/v1/images/{image_id}")

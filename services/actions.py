@@ -21,7 +21,7 @@ from ..db import actions as repo
 from ..db.models import Image, Job, utcnow
 from ..db.store import Session, Store
 from ..db.workflows import Action
-from ..engine import planner
+from ..engine import masks, planner
 from ..engine.errors import StudioError, not_found
 from ..engine.graph import check_api_graph
 from ..engine.params import (
@@ -36,7 +36,7 @@ from ..engine.shortcodes import Registry
 from ..engine.text import check_prompt_text
 from .comfy_host import JSON
 from .files import Files
-from .jobs import CHOICE_SEED, Jobs, image_to_dict, iso
+from .jobs import CHOICE_SEED, Jobs, image_to_dict, iso, jobs_answer
 from .models import combo_choices
 from .workflows import Imported, Workflows
 
@@ -368,11 +368,13 @@ class Actions:
         graph: dict[str, JSON] = version.graph
         params = merge_params(list(version.parameters or []), list(action.parameters or []))
         values = self._values(params, dict(parameters or {}))
+        bindings = dict(version.bindings or {})
+        # A mask goes in the form its loader reads (alpha or grayscale).
+        mask_form = masks.mask_form(graph, bindings.get("mask"))
         bound: dict[str, JSON] = {
             "image": image_ref(source) if source is not None else None,
-            "mask": image_ref(mask) if mask is not None else None,
+            "mask": await self.files.mask_ref(user_id, mask, mask_form) if mask is not None else None,
         }
-        bindings = dict(version.bindings or {})
         if "seed" in bindings and "seed" not in values:
             values["seed"] = self.rng.randint(0, SEED_DRAW_MAX)  # a new image each run, recorded for re-runs
         if "seed" in values and not any(p.get("name") == "seed" for p in params):
@@ -384,9 +386,13 @@ class Actions:
         models = None
         if workflow.builtin_key is not None and planner.needs_models(graph):
             models = planner_models(await self.checkpoint_status())
-        plan = planner.plan(
+        registry = await self.registry(user_id, workflow.id)
+        resources = None
+        if text and planner.needs_resources(text, registry):
+            resources = await self.workflows.resources()
+        prompt = planner.plan_prompt(
             text,
-            await self.registry(user_id, workflow.id),
+            registry,
             graph,
             workflow_id=workflow.id,
             workflow_name=f"workflow {workflow.name!r}",
@@ -397,32 +403,40 @@ class Actions:
             computed=computed,
             models=models,
             node_definitions=await self.workflows.object_info(),
+            resources=resources,
         )
-        if plan.errors:
-            raise plan.refusal("text")
-        assert plan.graph is not None
-        values.update(plan.computed)
-        # The job and its action metadata in the submit's first commit: one shape from the first event on.
-        return await self.jobs.submit(
-            user_id,
-            plan.graph,
-            prompt_text=text,
-            clean_text=plan.parsed.text,
-            front=front,
-            patches=plan.ops,
-            choice_seed=choice_seed,
-            parameters={**values, **({"rerun_of": rerun_of} if rerun_of else {})},
-            workflow_version_id=version.id,
-            action_id=action.id,
-            action_slot=action.slot,
-            parent_image_id=source.id if source is not None else None,
-            extra={
-                "action_warnings": plan.messages,
-                "mask_image_id": mask_id,
-                "workflow_id": workflow.id,
-                "workflow_version": version.number,
-            },
-        )
+        if prompt.errors:
+            raise prompt.refusal("text")
+        answers = []
+        for plan in prompt.plans:
+            assert plan.graph is not None
+            job_values = {**values, **plan.computed}
+            # The job and its action metadata in the submit's first commit: one shape from the first event on.
+            answers.append(
+                await self.jobs.submit(
+                    user_id,
+                    plan.graph,
+                    prompt_text=text,
+                    clean_text=plan.parsed.text,
+                    front=front,
+                    patches=plan.ops,
+                    choice_seed=choice_seed,
+                    parameters={**job_values, **({"rerun_of": rerun_of} if rerun_of else {})},
+                    workflow_version_id=version.id,
+                    action_id=action.id,
+                    action_slot=action.slot,
+                    parent_image_id=source.id if source is not None else None,
+                    mask_image_id=mask.id if mask is not None else None,
+                    extra={
+                        "action_warnings": plan.messages,
+                        "mask_image_id": mask_id,
+                        "workflow_id": workflow.id,
+                        "workflow_version": version.number,
+                        **({"expansion": plan.record(prompt.count)} if text else {}),
+                    },
+                )
+            )
+        return jobs_answer(answers)
 
     @staticmethod
     def _values(params: builtins.list[dict[str, JSON]], given: dict[str, JSON]) -> dict[str, JSON]:
@@ -509,6 +523,9 @@ class Actions:
             if job is None or job.owner_id != user_id:
                 raise not_found("Job")
             text = await repo.prompt_text(session, job.prompt_row_id)
+        expansion = (job.extra or {}).get("expansion")
+        if isinstance(expansion, dict) and isinstance(expansion.get("text"), str):
+            text = expansion["text"]  # this job's own prompt: a re-run is one job, not the whole permutation
         if not job.action_slot:
             raise StudioError("conflict", "This job was not run by an action; replay its call instead")
         values = {k: v for k, v in (job.parameters or {}).items() if not k.startswith("pad_") and k != "rerun_of"}

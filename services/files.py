@@ -13,7 +13,7 @@ from ..engine.errors import StudioError, not_found
 from ..engine.ids import IMAGE, new_id
 from .comfy_calls import LoggedComfy
 from .comfy_host import JSON, HostError, HostNotFound, HostUnavailable
-from .images import ImageInfo, inspect_image, make_thumbnail
+from .images import ImageInfo, inspect_image, make_thumbnail, mask_png, read_mask
 from .jobs import image_to_dict
 
 log = logging.getLogger("comfyui_studio.files")
@@ -27,13 +27,23 @@ class Files:
 
     async def upload(self, owner_id: int, data: bytes) -> dict[str, JSON]:
         info: ImageInfo = inspect_image(data, max_pixels=self.config.max_image_pixels)
+        image = await self._store_input(owner_id, data, info)
+        async with self.store.transaction(owner_id) as session:
+            await repo.add_all(session, [image])
+        return image_to_dict(image)
+
+    async def _store_input(
+        self, owner_id: int, data: bytes, info: ImageInfo, *, kind: str = "upload", thumb: bool = True
+    ) -> Image:
+        """Put a checked file into ComfyUI's input folder; the row is returned, not yet stored."""
         # The name comes from the content, never from the client.
-        filename = f"studio_{info.sha256[:20]}{info.extension}"
+        prefix = "studio_mask_" if kind == "mask" else "studio_"
+        filename = f"{prefix}{info.sha256[:20]}{info.extension}"
         stored = await self.comfy.upload_image(data, filename, subfolder="studio", owner_id=owner_id)
         image = Image(
             id=new_id(IMAGE),
             owner_id=owner_id,
-            kind="upload",
+            kind=kind,
             filename=stored["name"],
             subfolder=stored.get("subfolder", ""),
             folder_type="input",
@@ -43,10 +53,112 @@ class Files:
             size_bytes=info.size_bytes,
             sha256=info.sha256,
         )
-        image.has_thumb = bool(await make_thumbnail(data, self.config.thumbs_dir / f"{image.id}.webp"))
+        if thumb:
+            image.has_thumb = bool(await make_thumbnail(data, self.config.thumbs_dir / f"{image.id}.webp"))
+        return image
+
+    async def upload_edit(
+        self,
+        owner_id: int,
+        *,
+        mask: bytes,
+        image: bytes | None = None,
+        image_id: str | None = None,
+        source_image_id: str | None = None,
+    ) -> dict[str, JSON]:
+        """An editor's submit: the image (a new composite, or one the studio has) and its mask, checked together.
+
+        The mask must be a PNG of exactly the image's size with something painted. It is stored in
+        ComfyUI's form (black, transparent where repainted) and linked to its image; a new composite is
+        linked to the image it was edited from.
+        """
+        if (image is None) == (image_id is None):
+            raise StudioError(
+                "validation_error",
+                "Send the edited image as a file (image) or name one the studio has (image_id), not both",
+                [{"loc": ["body", "image"], "message": "exactly one of image or image_id", "type": "missing"}],
+            )
+        limit = self.config.max_image_pixels
+        mask_info = inspect_image(mask, max_pixels=limit)
+        if mask_info.format != "PNG":
+            raise StudioError("unsupported_media_type", "The mask must be a PNG (a lossless file keeps its edges)")
+        source = await self._owned(owner_id, source_image_id, "source_image_id") if source_image_id else None
+        if image is not None:
+            info = inspect_image(image, max_pixels=limit)
+            size = (info.width, info.height)
+            base = None
+        else:
+            base = await self._owned(owner_id, image_id, "image_id")
+            size = (base.width or 0, base.height or 0)
+        if (mask_info.width, mask_info.height) != size:
+            raise StudioError(
+                "validation_error",
+                f"The mask is {mask_info.width}×{mask_info.height} pixels and the image {size[0]}×{size[1]}: "
+                "they must be the same size",
+                [{"loc": ["body", "mask"], "message": "not the image's size", "type": "size_mismatch"}],
+            )
+        try:
+            repaint, _size, painted = await asyncio.to_thread(read_mask, mask)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise StudioError("unsupported_media_type", "The mask is not a readable PNG") from exc
+        if not painted:
+            raise StudioError(
+                "validation_error",
+                "The mask is empty: paint the area to repaint",
+                [{"loc": ["body", "mask"], "message": "nothing painted", "type": "empty_mask"}],
+            )
+        rows: list[Image] = []
+        if base is None:
+            assert image is not None
+            base = await self._store_input(owner_id, image, info)
+            base.source_image_id = source.id if source is not None else None
+            rows.append(base)
+        stored_mask = await asyncio.to_thread(mask_png, repaint, size, "alpha")
+        mask_row = await self._store_input(
+            owner_id, stored_mask, inspect_image(stored_mask, max_pixels=limit), kind="mask", thumb=False
+        )
+        mask_row.source_image_id = base.id
+        rows.append(mask_row)
         async with self.store.transaction(owner_id) as session:
-            await repo.add_all(session, [image])
-        return image_to_dict(image)
+            await repo.add_all(session, rows)
+        return {
+            "image": image_to_dict(base),
+            "mask": image_to_dict(mask_row),
+            "source_image_id": base.source_image_id,
+        }
+
+    async def _owned(self, owner_id: int, image_id: str | None, field: str) -> Image:
+        try:
+            return await self.image_row(owner_id, str(image_id))
+        except StudioError:
+            raise StudioError(
+                "not_found",
+                f"The image {image_id} was not found",
+                [{"loc": ["body", field], "message": "no such image", "type": "not_found"}],
+            ) from None
+
+    async def mask_ref(self, owner_id: int, mask: Image, form: str) -> str:
+        """How the workflow's mask loader names the mask file, in the form it reads (see engine.masks).
+
+        Masks are stored in ComfyUI's alpha form; a loader that reads a colour channel gets a grayscale
+        copy, uploaded under a name made from its content.
+        """
+        name = f"{mask.subfolder}/{mask.filename}" if mask.subfolder else mask.filename
+        ref = name if mask.folder_type == "input" else f"{name} [{mask.folder_type}]"
+        if form != "luminance":
+            return ref
+        data, _mime = await self.image_file(owner_id, mask.id)
+        try:
+            repaint, size, _painted = await asyncio.to_thread(read_mask, data, None)
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise StudioError("validation_error", "The mask file cannot be read as a PNG mask") from exc
+        grey = await asyncio.to_thread(mask_png, repaint, size, "luminance")
+        info = inspect_image(grey, max_pixels=self.config.max_image_pixels)
+        stored = await self.comfy.upload_image(
+            grey, f"studio_mask_{info.sha256[:20]}_l.png", subfolder="studio", owner_id=owner_id
+        )
+        sub = stored.get("subfolder", "")
+        return f"{sub}/{stored['name']}" if sub else stored["name"]
 
     async def image_row(self, owner_id: int, image_id: str) -> Image:
         async with self.store.transaction(owner_id) as session:

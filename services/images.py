@@ -136,3 +136,44 @@ async def make_thumbnail(data: bytes, target: Path) -> tuple[int, int] | None:
         # A damaged output or a full disk costs the thumbnail, never the job record.
         log.exception("Could not make a thumbnail at %s", target.name)
         return None
+
+
+# -- masks ------------------------------------------------------------------------------------------------
+
+
+def _repaint_channel(img: PILImage.Image) -> PILImage.Image:
+    """The amount to repaint per pixel (L, 255 = repaint) of a mask file in either of ComfyUI's forms.
+
+    A file with an alpha channel that is not fully opaque is in ComfyUI's form (transparent repaints);
+    any other is read by its brightness (white repaints). Black opaque pixels mean "keep" in both, so a
+    mask the editor writes (black, transparent where painted) reads the same either way.
+    """
+    if "A" in img.getbands() or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        alpha = rgba.getchannel("A")
+        if min(alpha.tobytes()) < 255:
+            return alpha.point(lambda v: 255 - v)
+        return rgba.convert("L")
+    return img.convert("L")
+
+
+def read_mask(data: bytes, formats: tuple[str, ...] | None = ("PNG",)) -> tuple[bytes, tuple[int, int], bool]:
+    """A checked mask file → its repaint channel as raw L bytes, its size, and whether anything is painted."""
+    with PILImage.open(io.BytesIO(data), formats=formats) as img:
+        img.load()
+        repaint = _repaint_channel(img)
+        raw = repaint.tobytes()
+        return raw, repaint.size, raw.count(0) < len(raw)
+
+
+def mask_png(repaint: bytes, size: tuple[int, int], form: str) -> bytes:
+    """The mask as the file a workflow reads: ``alpha`` (black, transparent where repainted) or ``luminance``."""
+    channel = PILImage.frombytes("L", size, repaint)
+    if form == "luminance":
+        out_img = channel
+    else:
+        out_img = PILImage.new("RGBA", size, (0, 0, 0, 255))
+        out_img.putalpha(channel.point(lambda v: 255 - v))
+    out = io.BytesIO()
+    out_img.save(out, "PNG", optimize=False, compress_level=6)
+    return out.getvalue()

@@ -78,6 +78,8 @@ def job_to_dict(job: Job, images: list[Image], prompt_text: str | None = None) -
         "parameters": job.parameters or {},
         "parent_image_id": job.parent_image_id,
         "workflow_version_id": job.workflow_version_id,
+        # what this job ran of a prompt that made several (permutations, --repeat): text, codes, place
+        "expansion": extra.get("expansion"),
         "images": [image_to_dict(i) for i in images],
     }
 
@@ -88,6 +90,13 @@ def submitted_job(row: dict[str, JSON], created: datetime, prompt_text: str | No
     job.state, job.progress, job.node_errors, job.foreign = "queued", {}, {}, False
     job.extra = row.get("extra") or {}
     return job_to_dict(job, [], prompt_text)
+
+
+def jobs_answer(jobs: list[dict[str, JSON]]) -> dict[str, JSON]:
+    """A submit's answer: the Job itself when it made one (as always), else ``{"jobs": [Job…], "count": n}``."""
+    if len(jobs) == 1:
+        return jobs[0]
+    return {"jobs": list(jobs), "count": len(jobs)}
 
 
 def rejection_details(body: JSON) -> tuple[str, list[JSON]]:

@@ -26,6 +26,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from ..engine.errors import StudioError
+from ..engine.grammar import Resources
+from ..engine.shortcodes import Offered
 from .comfy_calls import LoggedComfy
 from .comfy_host import JSON, ComfyHost, HostError, HostNotFound
 from .eventhub import EventHub
@@ -109,6 +111,18 @@ class Models:
                         log.warning("Keeping the cached node definitions: %s", exc)
                     self._info_at = self.clock()
         return self._info or {}
+
+    async def resources(self) -> Resources:
+        """The names a prompt may use: the model files and the sampler's own sampler and scheduler choices."""
+        info = await self.object_info()
+        lists = self.lists
+        return Resources(
+            checkpoints=tuple(lists["checkpoints"] or combo_choices(info, "CheckpointLoaderSimple", "ckpt_name")),
+            loras=tuple(lists["loras"] or combo_choices(info, "LoraLoader", "lora_name")),
+            embeddings=tuple(lists["embeddings"]),
+            samplers=tuple(combo_choices(info, "KSampler", "sampler_name")),
+            schedulers=tuple(combo_choices(info, "KSampler", "scheduler")),
+        )
 
     def forget(self) -> None:
         """Drop the cached definitions and lists (ComfyUI reconnected: it may have restarted with others)."""
@@ -215,3 +229,22 @@ def _diff(old: ModelLists, new: ModelLists) -> str:
         if added or removed:
             parts.append(f"{folder} +{len(added)} -{len(removed)}")
     return ", ".join(parts)
+
+
+def offered_values(resources: Resources) -> dict[str, list[Offered]]:
+    """What the prompt bar suggests after ``--model``, ``--lora``, ``embedding:``, ``--sampler``, ``--scheduler``."""
+
+    def files(names: tuple[str, ...], folder: str) -> list[Offered]:
+        out = []
+        for name in names:
+            where, _, base = name.replace("\\", "/").rpartition("/")
+            out.append(Offered(name, base, f"{folder}/{where}" if where else folder))
+        return out
+
+    return {
+        "model": files(resources.checkpoints, "checkpoints"),
+        "lora": files(resources.loras, "loras"),
+        "embedding": files(resources.embeddings, "embeddings"),
+        "sampler": [Offered(n, n, "sampler") for n in resources.samplers],
+        "scheduler": [Offered(n, n, "scheduler") for n in resources.schedulers],
+    }

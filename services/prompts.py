@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import StudioConfig
-from ..engine import planner
+from ..engine import grammar, planner
 from ..engine import shortcodes as sc
 from ..engine.errors import StudioError, validation_error
 from ..engine.graph import check_api_graph
@@ -19,7 +19,8 @@ from ..engine.ids import IMAGE
 from ..engine.selectors import JSON, Graph
 from ..engine.text import check_prompt_text
 from .actions import Actions
-from .jobs import Jobs
+from .jobs import Jobs, jobs_answer
+from .models import offered_values
 from .settings import Settings
 from .shortcodes import DefinitionIn, DefinitionRequest, Shortcodes
 from .workflows import Workflows
@@ -38,20 +39,39 @@ class DefinitionPreview(BaseModel):
     shortcode_id: str | None = Field(default=None, min_length=1, max_length=32)
 
 
-def preview_dict(plan: planner.Plan, text: str) -> dict[str, JSON]:
-    offsets = planner.Utf16(text)
+def preview_dict(prompt: planner.PromptPlan, text: str) -> dict[str, JSON]:
+    """The preview of every job a prompt makes: the first job's plan at the top (as before permutations),
+    each job's text, translation and operations under ``expansions``."""
+    if not prompt.plans:  # refused as a whole (too many jobs)
+        return {
+            "clean_text": "", "tokens": [], "errors": [*prompt.errors], "warnings": [], "patches": [],
+            "reports": [], "count": prompt.count, "expansions": [],
+        }  # fmt: skip
+    first = prompt.first
     return {
-        "clean_text": plan.parsed.text,
-        "tokens": [
-            {"code": t.code, "raw": t.raw, "value": t.value, "start": offsets.out(t.start), "end": offsets.out(t.end)}
-            for t in plan.parsed.tokens
-            if t.code is not None
+        "clean_text": first.parsed.text,
+        "tokens": list(first.tokens),
+        "errors": [*prompt.errors],
+        "warnings": [*prompt.warnings],
+        "patches": _ops(first),
+        "reports": [r.to_dict() for r in first.reports],
+        "count": prompt.count,
+        "expansions": [
+            {
+                "text": p.text,
+                "clean_text": p.parsed.text,
+                "positive": p.positive,
+                "negative": p.negative,
+                "codes": dict(p.codes),
+                "patches": _ops(p),
+            }
+            for p in prompt.plans
         ],
-        "errors": [*plan.errors],
-        "warnings": [*plan.warnings],
-        "patches": [{"op": op["op"], "path": op["path"], "value": op["value"]} for op in plan.ops],
-        "reports": [r.to_dict() for r in plan.reports],
     }
+
+
+def _ops(plan: planner.Plan) -> list[JSON]:
+    return [{"op": op["op"], "path": op["path"], "value": op["value"]} for op in plan.ops]
 
 
 def checked_image_id(value: str) -> str:
@@ -105,7 +125,19 @@ class Prompts:
         registry = await self.shortcodes.registry(user, workflow_id)
         if checked is None:
             checked = await self._default_graph_if_ready(user)
-        return preview_dict(planner.plan(text, registry, checked, workflow_id=workflow_id), text)
+        resources = await self.resources_if_ready()
+        planned = planner.plan_prompt(text, registry, checked, workflow_id=workflow_id, resources=resources)
+        return preview_dict(planned, text)
+
+    async def resources(self) -> grammar.Resources:
+        """The names this ComfyUI lists, for ``--model``, ``--lora``, ``embedding:``, ``--sampler``…"""
+        return await self.workflows.resources()
+
+    async def resources_if_ready(self) -> grammar.Resources | None:
+        try:
+            return await self.resources()
+        except StudioError:
+            return None  # ComfyUI away: a preview says the names were not checked
 
     async def submit_job(
         self, user: int, graph: object, text: str | None, *, front: bool = False, choice_seed: int | None = None
@@ -127,25 +159,34 @@ class Prompts:
         workflow_id: str | None = None,
         choice_seed: int | None = None,
     ) -> dict[str, JSON]:
-        """Parse, patch and submit; refused with the parse errors (and nothing written) when there are any.
+        """Parse, expand, patch and submit every job the text makes; refused with the parse errors (and
+        nothing written) when any expansion has one. One job answers as the Job; several as
+        ``{"jobs": [Job…], "count": n}``.
 
         The text's ``{a|b}`` choices and comments are left for ``Jobs.submit``, which draws them in every text
-        input that takes dynamic prompts, the prompt's own included."""
+        input that takes dynamic prompts, the prompt's own included, for each job anew."""
         stored_text = self.checked_text(text)
         registry = await self.shortcodes.registry(user, workflow_id)
-        plan = planner.plan(stored_text, registry, graph, workflow_id=workflow_id)
-        if plan.errors:
-            raise plan.refusal(field)
-        assert plan.graph is not None
-        return await self.jobs.submit(
-            user,
-            plan.graph,
-            prompt_text=stored_text,
-            clean_text=plan.parsed.text,  # the prompt without its codes, kept beside what was typed
-            front=front,
-            patches=plan.ops,
-            choice_seed=choice_seed,
-        )
+        resources = await self.resources() if planner.needs_resources(stored_text, registry) else None
+        prompt = planner.plan_prompt(stored_text, registry, graph, workflow_id=workflow_id, resources=resources)
+        if prompt.errors:
+            raise prompt.refusal(field)
+        answers = []
+        for plan in prompt.plans:
+            assert plan.graph is not None
+            answers.append(
+                await self.jobs.submit(
+                    user,
+                    plan.graph,
+                    prompt_text=stored_text,  # as typed: "reuse prompt" gives it back
+                    clean_text=plan.parsed.text,  # this job's prompt without its codes
+                    front=front,
+                    patches=plan.ops,
+                    choice_seed=choice_seed,
+                    extra={"expansion": plan.record(prompt.count)},
+                )
+            )
+        return jobs_answer(answers)
 
     async def generate(
         self,
@@ -182,10 +223,18 @@ class Prompts:
         return await self.submit(user, checked, text, field="text", choice_seed=choice_seed)
 
     async def suggest(self, user: int, text: str, cursor: int) -> dict[str, JSON]:
-        """Completions at ``cursor`` (UTF-16) and the span they replace."""
+        """Completions at ``cursor`` (UTF-16) and the span they replace: codes, their values, and the names
+        this ComfyUI lists after ``--model``, ``--lora``, ``embedding:``, ``--sampler`` and ``--scheduler``."""
         registry = await self.shortcodes.registry(user)
         offsets = planner.Utf16(text)
-        found = sc.suggest(text, offsets.inward(cursor), registry)
+        inward = offsets.inward(cursor)
+        offered: dict[str, list[sc.Offered]] = {}
+        if _wants_offered(text, inward):
+            resources = await self.resources_if_ready()
+            if resources is not None:
+                offered.update(offered_values(resources))
+            offered["ar"] = await self._ratios(user)
+        found = sc.suggest(text, inward, registry, offered=offered)
         items: list[JSON] = [
             {"label": s.label, "insert": s.insert, "kind": s.kind, "description": s.description, "type": s.type}
             for s in found
@@ -196,6 +245,17 @@ class Prompts:
         else:
             replace = {"start": cursor, "end": cursor}
         return {"items": items, "replace": replace}
+
+    async def _ratios(self, user: int) -> list[sc.Offered]:
+        """The common ratios with the size each gives on the generate workflow (at its size node's pixels)."""
+        graph = await self._default_graph_if_ready(user)
+        pixels = planner.size_pixels(graph) if graph is not None else None
+        out = []
+        for ratio in sc.COMMON_RATIOS:
+            w, h = (float(x) for x in ratio.split(":"))
+            width, height = sc.dims_for_ratio(w, h, pixels or sc.ONE_MEGAPIXEL)
+            out.append(sc.Offered(ratio, ratio, f"{width}×{height}"))
+        return out
 
     # -- definitions: saved against their graph, tried before saving -----------------------------------
 
@@ -234,6 +294,16 @@ class Prompts:
         registry, problems = await self.shortcodes.draft_registry(
             user, body.definition, editing_id=body.shortcode_id, checked=checked, workflow_id=body.workflow_id
         )
-        plan = planner.plan(body.text, registry, graph, workflow_id=body.workflow_id)
+        resources = await self.resources_if_ready()
+        planned = planner.plan_prompt(body.text, registry, graph, workflow_id=body.workflow_id, resources=resources)
         refused: list[JSON] = list(problems)
-        return {**preview_dict(plan, body.text), "definition_errors": refused}
+        return {**preview_dict(planned, body.text), "definition_errors": refused}
+
+
+_OFFERED_AFTER = ("--model", "--ckpt", "--lora", "--sampler", "--scheduler", "--ar", "--aspect", "embedding:")
+
+
+def _wants_offered(text: str, cursor: int) -> bool:
+    """Whether the caret may be where a listed name or a ratio goes (worth asking ComfyUI's lists)."""
+    before = text[max(0, cursor - 400) : cursor].casefold()
+    return any(marker in before for marker in _OFFERED_AFTER)

@@ -60,7 +60,7 @@ class DefinitionIn(BaseModel):
     min: float | None = None
     max: float | None = None
     scale: dict[str, list[list[float]]] = Field(default_factory=dict, max_length=16)
-    targets: list[dict[str, object]] = Field(min_length=1, max_length=32)
+    targets: list[dict[str, object]] = Field(max_length=32)  # [] only for planned built-ins
     shared: bool = False
     workflow_id: str | None = Field(default=None, min_length=1, max_length=32)
     # Present in exports; on import a built-in definition updates that built-in (owner only).

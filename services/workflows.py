@@ -22,6 +22,7 @@ from ..db.store import Store
 from ..db.workflows import Workflow, WorkflowVersion
 from ..engine.actions import BINDING_KEYS, Binding, discover_bindings
 from ..engine.errors import StudioError, not_found
+from ..engine.grammar import Resources
 from ..engine.graph import check_api_graph
 from ..engine.jsoncodec import JSON, JSONInputError, loads_input
 from ..engine.params import ParamError, discover_parameters, normalize_param
@@ -94,6 +95,10 @@ class Workflows:
     async def object_info(self, *, fresh: bool = False) -> dict[str, JSON]:
         """ComfyUI's node definitions, cached and kept in step with its model folders (services/models.py)."""
         return await self.models.object_info(fresh=fresh)
+
+    async def resources(self) -> Resources:
+        """The model, LoRA, embedding, sampler and scheduler names ComfyUI lists (services/models.py)."""
+        return await self.models.resources()
 
     # -- import ------------------------------------------------------------------------------------
 

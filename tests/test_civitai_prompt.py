@@ -53,7 +53,7 @@ def test_the_nested_shape_reads_like_the_flat_one() -> None:
 
 
 def test_a1111_meta_with_a_lora_tag_and_no_lora_code() -> None:
-    result = convert(IMAGES[1]["meta"])
+    result = convert(IMAGES[1]["meta"], codes=CODES - {"lora"})
     assert "<lora:" not in result.text and "glowing_runes_v2" not in result.text
     assert result.text.startswith("score_9, score_8_up, 1girl, armor, glowing runes, dramatic lighting --no ")
     assert "--cfg 7" in result.text and "--ar 2:3" in result.text
@@ -180,3 +180,9 @@ def test_present_by_full_sha256_or_its_autov2_prefix() -> None:
     assert cp.find_local(cp.Resource("checkpoint", "m", hash=sha[:10]), local) is not None
     assert cp.find_local(cp.Resource("checkpoint", "m", hash=sha[:8]), local) is None  # AutoV1 is not a prefix
     assert cp.find_local(cp.Resource("checkpoint", "m", hash=None), local) is None
+
+
+def test_a_lora_tag_that_is_not_installed_becomes_the_lora_code_with_a_warning() -> None:
+    result = convert(IMAGES[1]["meta"], codes=CODES)
+    assert "--lora glowing_runes_v2:0.7" in result.text and "<lora:" not in result.text
+    assert result.warnings == ["LoRA glowing_runes_v2:0.7 is not installed here: download it, or remove its --lora"]

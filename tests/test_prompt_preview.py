@@ -119,7 +119,9 @@ async def test_preview_returns_the_exact_patches_for_the_graph(
     status, body = await api.post("/prompt/preview", json={"text": text, "graph": graph})
     assert status == 200, body
     data = body["data"]
-    assert set(data) == {"clean_text", "tokens", "errors", "warnings", "patches", "reports"}
+    keys = {"clean_text", "tokens", "errors", "warnings", "patches", "reports", "count", "expansions"}
+    assert set(data) == keys
+    assert data["count"] == 1 and [e["patches"] for e in data["expansions"]] == [patches]
     assert data["patches"] == patches
     assert [w["kind"] for w in data["warnings"]] == warnings
     assert data["errors"] == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import socket
 import struct
@@ -350,3 +351,88 @@ async def test_maintenance_finds_and_ages_out_comfyuis_real_temp_previews(
     assert status == 200 and body["data"]["images"]
     async with real_api.session.get(url + body["data"]["images"][0]["thumb_url"]) as resp:
         assert resp.status == 200 and (await resp.read())[8:12] == b"WEBP"
+
+
+async def test_sampler_and_scheduler_names_come_from_comfyuis_own_object_info(
+    real_api: Api, comfyui: tuple[str, Path]
+) -> None:
+    """--sampler/--scheduler are matched against, and suggested from, the real KSampler's choices."""
+    async with real_api.session.get(comfyui[0] + "/object_info/KSampler") as resp:
+        required = (await resp.json())["KSampler"]["input"]["required"]
+    samplers, schedulers = required["sampler_name"][0], required["scheduler"][0]
+    text = "--sampler "
+    status, body = await real_api.get("/shortcodes/suggest", params={"text": text, "cursor": len(text)})
+    assert status == 200, body
+    assert [i["label"] for i in body["data"]["items"]] == samplers[:10]
+    graph = load_workflow("t2i_standin")
+    status, body = await real_api.post(
+        "/prompt/preview", json={"text": "a fox --sampler dpmpp_2m_s --scheduler KARR", "graph": graph}
+    )
+    assert status == 200 and body["data"]["errors"] == [], body
+    tokens = {t["code"]: t["value"] for t in body["data"]["tokens"]}
+    assert tokens == {"sampler": "dpmpp_2m_sde", "scheduler": "karras"}
+    assert "dpmpp_2m_sde" in samplers and "karras" in schedulers
+    status, body = await real_api.post("/prompt/preview", json={"text": "--sampler eulerr", "graph": graph})
+    assert body["data"]["errors"][0]["kind"] == "unknown_name"
+    assert "did you mean euler" in body["data"]["errors"][0]["message"]
+
+
+async def test_comfyui_accepts_the_lora_loaders_a_prompt_inserts(real_api: Api, comfyui: tuple[str, Path]) -> None:
+    """The LoRA operations make a graph ComfyUI's own validation takes (the files are stand-ins: the run then fails
+    loading them, after ComfyUI accepted the graph)."""
+    _url, base = comfyui
+    for folder, name in (("checkpoints", "grammar_probe.safetensors"), ("loras", "grammar_probe_lora.safetensors")):
+        (base / "models" / folder).mkdir(parents=True, exist_ok=True)
+        (base / "models" / folder / name).write_bytes(b"not a real model: only listed, never loaded")
+    graph = json.loads((Path(__file__).parent.parent / "workflows" / "generate.api.json").read_text())
+    graph["4"]["inputs"]["ckpt_name"] = "grammar_probe.safetensors"
+    deadline = time.monotonic() + 10
+    while True:  # the studio reads ComfyUI's lists every 2 s
+        status, body = await real_api.post("/jobs", json={"graph": graph, "prompt": "a fox --lora grammar_probe_l:0.5"})
+        if status != 400 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert status == 201, body
+    job = await wait_for_state(real_api, body["data"]["id"], {"done", "error", "rejected"}, timeout=60)
+    assert job["state"] == "error", job  # not "rejected": ComfyUI validated the rewired graph
+
+
+@pytest.mark.parametrize("loader", ["LoadImage", "LoadImageMask"])
+async def test_an_inpaint_job_with_an_uploaded_mask_repaints_exactly_the_masked_pixels(
+    real_api: Api, loader: str
+) -> None:
+    """The editor's upload, run through the inpaint stand-in on ComfyUI's own loaders (alpha and grayscale)."""
+    size, box = (97, 61), (10, 5, 31, 22)
+    picture, mask = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", size, (0, 0, 255)).save(picture, "PNG")
+    drawn = Image.new("RGBA", size, (0, 0, 0, 255))
+    drawn.paste((0, 0, 0, 0), box)  # the editor's form: transparent where repainted
+    drawn.save(mask, "PNG")
+    form = aiohttp.FormData()
+    form.add_field("image", picture.getvalue(), filename="edit.png", content_type="image/png")
+    form.add_field("mask", mask.getvalue(), filename="mask.png", content_type="image/png")
+    status, body = await real_api.post("/edits", data=form)
+    assert status == 201, body
+    edit = body["data"]
+    document = json.loads((REPO / "tests" / "fixtures" / "actions" / "inpaint.api.json").read_text())
+    if loader == "LoadImageMask":
+        document["2"] = {"class_type": "LoadImageMask", "inputs": {"image": "example.png", "channel": "red"}}
+        document["4"]["inputs"]["mask"] = ["2", 0]
+    status, body = await real_api.post("/workflows", json={"name": f"inpaint via {loader}", "document": document})
+    assert status == 201, body
+    status, body = await real_api.call("PATCH", "/actions/inpaint", json={"workflow_id": body["data"]["id"]})
+    assert status == 200, body
+    status, body = await real_api.post(
+        "/actions/inpaint/run", json={"image_id": edit["image"]["id"], "mask_id": edit["mask"]["id"]}
+    )
+    assert status == 201, body
+    job = await wait_for_state(real_api, body["data"]["id"], {"done", "error", "rejected"}, timeout=60)
+    assert job["state"] == "done", job
+    async with real_api.session.get(real_api.base.removesuffix("/studio/api/v1") + job["images"][0]["url"]) as resp:
+        assert resp.status == 200
+        out = Image.open(io.BytesIO(await resp.read())).convert("RGB")
+    assert out.size == size
+    for y in range(size[1]):
+        for x in range(size[0]):
+            inside = box[0] <= x < box[2] and box[1] <= y < box[3]
+            assert out.getpixel((x, y)) == ((255, 0, 0) if inside else (0, 0, 255)), (x, y)

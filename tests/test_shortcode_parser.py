@@ -166,6 +166,7 @@ GOOD_VALUES = {
     "float": (None, None),
     "enum": ("vivid", "vivid"),
     "flag": (None, True),
+    "string": ("euler", "euler"),
 }
 
 

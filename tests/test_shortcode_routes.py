@@ -160,7 +160,7 @@ async def test_a_selector_that_matches_nothing_in_the_graph_is_refused(run: Stud
     await api.get("/shortcodes")
     before = await count_rows(run)
     lora = {
-        "code": "lora",
+        "code": "lora_strength",
         "type": "float",
         "targets": [{"selector": "class:LoraLoader", "input": "strength_model"}],
         "graph": SD15,

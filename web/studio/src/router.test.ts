@@ -14,6 +14,11 @@ describe('router', () => {
     expect(router.currentRoute.value.params.id).toBe('w_AbC_12')
     await router.push('/explore?tab=models')
     expect(router.currentRoute.value.name).toBe('explore')
+    await router.push('/edit/i_01ABC')
+    expect(router.currentRoute.value.name).toBe('edit')
+    expect(router.currentRoute.value.params.imageId).toBe('i_01ABC')
+    await router.push('/edit')
+    expect(router.currentRoute.value.name).toBe('edit')
     await router.push('/no/such/page')
     expect(router.currentRoute.value.name).toBe('not-found')
   })
@@ -28,7 +33,7 @@ describe('router', () => {
     const settings = NAV.find((n) => n.name === 'settings')!
     expect(inSection(settings, 'settings')).toBe(true)
     expect(inSection(settings, 'create')).toBe(false)
-    expect(NAV.map((n) => n.label)).toEqual(['Create', 'Explore', 'Workflows', 'Shortcodes', 'Settings'])
+    expect(NAV.map((n) => n.label)).toEqual(['Create', 'Edit', 'Explore', 'Workflows', 'Shortcodes', 'Settings'])
   })
 
   it('loads Explore as its own chunk, not with the Create page', () => {

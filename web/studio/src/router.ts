@@ -17,6 +17,7 @@ export interface NavEntry {
 
 export const NAV: NavEntry[] = [
   { name: 'create', label: 'Create', section: ['create'] },
+  { name: 'edit', label: 'Edit', section: ['edit'] },
   { name: 'explore', label: 'Explore', section: ['explore'] },
   { name: 'workflows', label: 'Workflows', section: ['workflows', 'workflow', 'actions'] },
   { name: 'shortcodes', label: 'Shortcodes', section: ['shortcodes'] },
@@ -30,6 +31,14 @@ export const routes: RouteRecordRaw[] = [
     name: 'explore',
     component: () => import('./pages/explore/ExplorePage.vue'),
     meta: { title: 'Explore' },
+  },
+  {
+    // no id: pick or drop an image to edit (it is uploaded first)
+    path: '/edit/:imageId(i_[0-9A-Za-z]+)?',
+    name: 'edit',
+    component: () => import('./pages/edit/EditPage.vue'),
+    props: (r) => ({ imageId: typeof r.params.imageId === 'string' && r.params.imageId ? r.params.imageId : undefined }),
+    meta: { title: 'Edit' },
   },
   {
     path: '/workflows',

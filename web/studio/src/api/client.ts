@@ -12,6 +12,7 @@ import type {
   QueueCounts,
   Session,
   SuggestResult,
+  Submitted,
 } from './types'
 
 export const API_BASE = '/studio/api/v1'
@@ -304,7 +305,7 @@ export class ApiClient {
     return this.get<Job>(`/jobs/${encodeURIComponent(id)}`)
   }
   generate(text: string) {
-    return this.post<Job>('/generate', { text })
+    return this.post<Submitted>('/generate', { text })
   }
   deleteJob(id: string) {
     return this.del<unknown>(`/jobs/${encodeURIComponent(id)}`)
@@ -339,7 +340,7 @@ export class ApiClient {
     return this.get<ActionSlot[] | { items: ActionSlot[] }>('/actions')
   }
   runAction(slot: string, imageId: string, text?: string, parameters?: Record<string, unknown>) {
-    return this.post<Job | { job: Job }>(`/actions/${encodeURIComponent(slot)}/run`, {
+    return this.post<Submitted | { job: Job }>(`/actions/${encodeURIComponent(slot)}/run`, {
       image_id: imageId,
       text,
       ...(parameters ? { parameters } : {}),

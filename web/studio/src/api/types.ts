@@ -62,6 +62,25 @@ export interface Job {
   parent_image_id?: string | null
   /** an action run's parameter values */
   parameters?: Record<string, unknown> | null
+  /** what this job ran of a prompt that made several (permutations, --repeat) */
+  expansion?: JobExpansion | null
+}
+
+export interface JobExpansion {
+  text: string
+  index: number
+  count: number
+  codes: Record<string, unknown>
+}
+
+/** What a submit answers: the Job, or every Job when the prompt made several. */
+export type Submitted = Job | { jobs: Job[]; count: number }
+
+/** The jobs of a submit's answer, in order. */
+export function submittedJobs(r: Submitted | { job: Job }): Job[] {
+  if ('jobs' in r && Array.isArray(r.jobs)) return r.jobs
+  if ('job' in r && r.job) return [r.job]
+  return [r as Job]
 }
 
 export interface Page<T> {
@@ -132,6 +151,19 @@ export interface PromptPreview {
   errors: PreviewSpanMessage[]
   warnings: (PreviewSpanMessage | string)[]
   patches: unknown[]
+  /** how many jobs a submit makes (permutations × --repeat) */
+  count?: number
+  expansions?: PreviewExpansion[]
+}
+
+export interface PreviewExpansion {
+  text: string
+  clean_text: string
+  /** the multi-prompt translation the encoder reads (null without `::` weights) */
+  positive: string | null
+  negative: string | null
+  codes: Record<string, unknown>
+  patches: { op: string; path: string; value?: unknown }[]
 }
 
 export interface ActionSlot {

@@ -4,6 +4,7 @@
 import { computed, reactive, shallowReactive } from 'vue'
 import { api as defaultApi, errorMessage, type ApiClient } from '../api/client'
 import type { ActionSlot, BulkOp, BulkResult, Image, Job } from '../api/types'
+import { submittedJobs } from '../api/types'
 import { finder } from './finder'
 import { jobs } from './jobs'
 import { setLikedLocal } from './likes'
@@ -180,8 +181,7 @@ export async function runOnSelected(slot: ActionSlot, sel: Selection = selection
   for (const img of sel.images()) {
     try {
       const r = await client.runAction(slot.slot, img.id)
-      const job = r && 'job' in r ? r.job : r
-      if (job && typeof job === 'object' && 'id' in job) jobs.upsert(job as Job, 'submit')
+      for (const job of r ? submittedJobs(r) : []) if (job && typeof job === 'object' && 'id' in job) jobs.upsert(job, 'submit')
       queued++
     } catch (e) {
       failed++

@@ -283,3 +283,116 @@ describe('image prompt strength', () => {
     wrapper.unmount()
   })
 })
+
+describe('value autocomplete of installed names', () => {
+  const loraItems = (): SuggestResult => ({
+    items: [
+      { label: 'add_detail.safetensors', insert: 'add_detail.safetensors ', kind: 'value', description: 'loras', type: 'string' },
+      { label: 'styles/film_grain.safetensors', insert: 'styles/film_grain.safetensors ', kind: 'value', description: 'loras/styles', type: 'string' },
+    ],
+    replace: { start: 13, end: 13 },
+  })
+
+  it('asks for values right after --lora, --model, --sampler, --style and --ar', () => {
+    for (const t of ['a fox --lora ', 'a fox --lora add_d', '--model ', '--ckpt jugg', '--sampler ', '--scheduler k', '--style ', '--ar ']) {
+      expect(wantsSuggestions(t, t.length)).toBe(true)
+    }
+    expect(wantsSuggestions('a fox', 5)).toBe(false)
+  })
+
+  it('walks the names with the keyboard and inserts the chosen one with its hint shown', async () => {
+    const suggest = vi.fn(async () => loraItems())
+    const { wrapper } = mountBar({ suggest })
+    await type(wrapper, 'a fox --lora ')
+    expect(suggest).toHaveBeenCalledWith('a fox --lora ', 13, expect.anything())
+    const options = wrapper.findAll('[role="option"]')
+    expect(options.map((o) => o.find('.opt-label').text())).toEqual(['add_detail.safetensors', 'styles/film_grain.safetensors'])
+    expect(options[1].find('.opt-desc').text()).toBe('loras/styles')
+    const ta = wrapper.get('textarea')
+    await ta.trigger('keydown', { key: 'ArrowDown' })
+    expect(ta.attributes('aria-activedescendant')).toBe('prompt-suggestions-1')
+    await ta.trigger('keydown', { key: 'Tab' })
+    await flushPromises()
+    expect((ta.element as HTMLTextAreaElement).value).toBe('a fox --lora styles/film_grain.safetensors ')
+    wrapper.unmount()
+  })
+
+  it('asks again when ComfyUI lists new model files while the list is open', async () => {
+    const { applyModelsEvent } = await import('../../stores/models')
+    const suggest = vi.fn(async () => loraItems())
+    const { wrapper } = mountBar({ suggest })
+    await type(wrapper, 'a fox --lora ')
+    const asked = suggest.mock.calls.length
+    expect(wrapper.findAll('[role="option"]')).toHaveLength(2)
+    applyModelsEvent({ models: { checkpoints: [], loras: ['add_detail.safetensors', 'new.safetensors'], embeddings: [], upscale_models: [] } })
+    await flushPromises()
+    expect(suggest.mock.calls.length).toBe(asked + 1)
+    expect(suggest.mock.calls[asked]).toEqual(['a fox --lora ', 13, expect.anything()])
+    wrapper.unmount()
+  })
+})
+
+describe('several jobs from one prompt', () => {
+  it('announces every job a permuted prompt made', async () => {
+    const submit = vi.fn(async (t: string) => ({ jobs: [job(t), { ...job(t), id: 'j_two' }], count: 2 }))
+    const { wrapper } = mountBar({ submit })
+    await type(wrapper, 'a {red, blue} fox')
+    await wrapper.get('textarea').trigger('keydown', { key: 'Enter' })
+    await flushPromises()
+    expect(wrapper.emitted('submitted')?.map((e) => (e[0] as Job).id)).toEqual(['j_new', 'j_two'])
+    wrapper.unmount()
+  })
+
+  it('lists the expansions and the multi-prompt translation the preview returns', async () => {
+    const preview = vi.fn(async (text: string): Promise<PromptPreview> => ({
+      clean_text: text, tokens: [], errors: [], warnings: [], patches: [], count: 2,
+      expansions: [
+        { text: 'a red fox', clean_text: 'a red fox', positive: '(a red fox:1.33)', negative: null, codes: {}, patches: [{ op: 'add', path: '/10', value: { class_type: 'LoraLoader' } }] },
+        { text: 'a blue fox', clean_text: 'a blue fox', positive: null, negative: null, codes: {}, patches: [] },
+      ],
+    }))
+    const { wrapper } = mountBar({ preview })
+    await type(wrapper, 'a {red, blue} fox')
+    await new Promise((r) => setTimeout(r, 5))
+    await flushPromises()
+    expect(wrapper.findAll('.expansions li').map((li) => li.text())).toEqual(['a red fox', 'a blue fox'])
+    expect(wrapper.get('.translation').text()).toContain('(a red fox:1.33)')
+    expect(wrapper.get('.graph-ops').text()).toContain('add /10')
+    wrapper.unmount()
+  })
+})
+
+describe('--iw and the image chip strength: one value', () => {
+  afterEach(async () => {
+    const { clearChips } = await import('./uploads')
+    const { actionSlots } = await import('./actions')
+    clearChips()
+    actionSlots.value = []
+  })
+
+  it('maps image weight to denoise along the documented curve, both ways', async () => {
+    const { denoiseForIw, iwForDenoise } = await import('./shortcodes')
+    expect([0, 0.5, 1, 2, 3].map(denoiseForIw)).toEqual([1, 0.8, 0.6, 0.35, 0.15])
+    expect([1, 0.8, 0.6, 0.35, 0.15].map(iwForDenoise)).toEqual([0, 0.5, 1, 2, 3])
+  })
+
+  it('moving the slider writes --iw, typing --iw moves the slider', async () => {
+    const { chips } = await import('./uploads')
+    const { actionSlots } = await import('./actions')
+    actionSlots.value = [{ slot: 'img2img', label: 'Image to image', parameters: [{ name: 'denoise', default: 0.6 }] }]
+    chips.push({ key: 'c3', name: 'cat.png', localUrl: null, image: { id: 'i_up', job_id: null, kind: 'upload', width: 8, height: 8, mime: 'image/png', url: '/u', thumb_url: '/t', created_at: '' }, uploading: false })
+    const { wrapper, submit } = mountBar()
+    await flushPromises()
+    await type(wrapper, 'a cat')
+    await wrapper.get('#img2img-strength').setValue('0.35')
+    expect((wrapper.get('textarea').element as HTMLTextAreaElement).value).toBe('a cat --iw 2')
+    expect(wrapper.get('.strength .iw').text()).toBe('--iw 2')
+    await type(wrapper, 'a cat --iw 0.5')
+    expect(wrapper.get('.strength output').text()).toBe('0.80')
+    await wrapper.get('textarea').trigger('keydown', { key: 'Escape' }) // the code list, open after a value
+    await wrapper.get('textarea').trigger('keydown', { key: 'Enter' })
+    await flushPromises()
+    expect(submit).toHaveBeenCalledWith('a cat --iw 0.5', ['i_up'], { denoise: 0.8 })
+    wrapper.unmount()
+  })
+})

@@ -2,6 +2,7 @@
 import { computed, ref } from 'vue'
 import { api, ApiError, errorMessage, isMissingRoute } from '../../api/client'
 import type { ActionSlot, Image, Job } from '../../api/types'
+import { submittedJobs } from '../../api/types'
 import { attempt, markMissing } from '../../stores/features'
 import { finder } from '../../stores/finder'
 import { jobs } from '../../stores/jobs'
@@ -42,9 +43,8 @@ export async function runAction(slot: ActionSlot, image: Image, text?: string) {
     return
   }
   const r = await attempt('actions', () => api.runAction(slot.slot, image.id, text), slot.label)
-  const job = r && ('job' in r ? r.job : r)
-  if (job && typeof job === 'object' && 'id' in job) {
-    notifyJob(jobs.upsert(job as Job, 'submit'))
+  for (const job of r ? submittedJobs(r) : []) {
+    if (job && typeof job === 'object' && 'id' in job) notifyJob(jobs.upsert(job, 'submit'))
   }
 }
 

@@ -45,3 +45,43 @@ export function batchFromText(text: string | null | undefined): number {
   const n = v ? parseInt(v, 10) : 1
   return Number.isFinite(n) && n >= 1 ? Math.min(n, 16) : 1
 }
+
+export const IW_CODES = ['iw']
+
+// `--iw` (image weight 0–3) ↔ the img2img denoise, as the planner maps it (docs/shortcodes.md, engine/grammar.py).
+const IW_DENOISE: [number, number][] = [
+  [0, 1.0],
+  [1, 0.6],
+  [2, 0.35],
+  [3, 0.15],
+]
+export const IW_MIN_DENOISE = 0.15
+
+export function denoiseForIw(iw: number): number {
+  if (iw <= IW_DENOISE[0][0]) return IW_DENOISE[0][1]
+  for (let i = 1; i < IW_DENOISE.length; i++) {
+    const [x0, y0] = IW_DENOISE[i - 1]
+    const [x1, y1] = IW_DENOISE[i]
+    if (iw <= x1) return Math.round((y0 + ((y1 - y0) * (iw - x0)) / (x1 - x0)) * 10000) / 10000
+  }
+  return IW_DENOISE[IW_DENOISE.length - 1][1]
+}
+
+/** The image weight that gives `denoise` (the curve falls, so it has one inverse). */
+export function iwForDenoise(denoise: number): number {
+  if (denoise >= IW_DENOISE[0][1]) return IW_DENOISE[0][0]
+  for (let i = 1; i < IW_DENOISE.length; i++) {
+    const [x0, y0] = IW_DENOISE[i - 1]
+    const [x1, y1] = IW_DENOISE[i]
+    if (denoise >= y1) return Math.round((x0 + ((x1 - x0) * (y0 - denoise)) / (y0 - y1)) * 100) / 100
+  }
+  return IW_DENOISE[IW_DENOISE.length - 1][0]
+}
+
+/** The `--iw` value typed in the text, when it is a valid one. */
+export function iwFromText(text: string): number | null {
+  const v = readCode(text, IW_CODES)
+  if (v === null || !/^(\d+(\.\d*)?|\.\d+)$/.test(v)) return null
+  const n = Number(v)
+  return n >= 0 && n <= 3 ? n : null
+}
