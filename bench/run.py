@@ -63,6 +63,8 @@ def benches(comfyui: str | None) -> list[Bench]:
             ("--sizes", "500,2000", "--count", "10"),
         ),
         Bench("ui", "bench_ui.py", (), ("--jobs", "300")),
+        Bench("grammar", "bench_grammar.py"),
+        Bench("maintenance", "bench_maintenance.py", (), ("--rows", "2000", "--thumbs", "4")),
     ]
 
 
