@@ -43,7 +43,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import figures
 import yarl
+from figures import Figure
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the ComfyUI test host and the studio harness
@@ -93,8 +95,12 @@ class _Recorder(asyncio.Protocol):
         if not self.ready.is_set() and self.ready_marker in window:
             self.ready.set()
         self._seen += window.count(self.marker)
-        if self._seen >= self.want:
+        # The last marker can arrive before the rest of its frame: stop only once that frame is whole.
+        if self._seen >= self.want and self._whole_frames() >= self.want:
             self.done.set()
+
+    def _whole_frames(self) -> int:
+        return sum(self.marker in frame for _, frame in self.frames())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.done.set()
@@ -332,6 +338,7 @@ def print_delivery(
                 f"| {n} | {name} | {k['samples']} | {k['p50']:.2f} | {k['p95']:.2f} | {k['p99']:.2f} | "
                 f"{k['round_p50']:.2f} / {k['round_p99']:.2f} |"
             )
+    found: list[Figure] = []
     print("\nAgainst comfy (targets: p50 within 1 ms, p99 at most 2×); pooled, and round medians in brackets:")
     print("| clients | phase | p50 − comfy p50 | p99 / comfy p99 |")
     print("|---|---|---|---|")
@@ -344,6 +351,12 @@ def print_delivery(
                     f"| {n} | {name} | {st['p50'] - c['p50']:+.2f} ms ({st['round_p50'] - c['round_p50']:+.2f}) | "
                     f"{st['p99'] / c['p99']:.2f}× ({st['round_p99'] / c['round_p99']:.2f}×) |"
                 )
+                label = f"{where}: {name}, {n} client{'s' if n > 1 else ''}"
+                found += [
+                    Figure(f"{label}: p50 − comfy p50", st["p50"] - c["p50"], "ms", 1.0, baseline="ComfyUI /ws"),
+                    Figure(f"{label}: p99 / comfy p99", st["p99"] / c["p99"], "×", 2.0, baseline="ComfyUI /ws"),
+                ]
+    figures.emit(found)
 
 
 async def bench(rounds: int, clients: list[int], cost_batches: int) -> None:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from bench_shortcodes import measure
+from figures import Figure, emit
 
 from comfyui_studio.engine import grammar, planner
 from comfyui_studio.engine.shortcodes import DEFAULT_REGISTRY
@@ -57,6 +58,7 @@ def main() -> int:
     for name, m, p, target in rows:
         ok = ok and m <= target
         print(f"{name:38} {m:10.1f} {p:10.1f}  ≤ {target:g} µs " + ("ok" if m <= target else "MISSED"))
+    emit([Figure(f"{name.strip()}: median", m, "µs", target) for name, m, _p, target in rows])
     return 0 if ok else 1
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from figures import Figure, emit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -191,6 +192,13 @@ async def bench(rate: float, seconds: float, clients: int) -> None:
     )
     print(f"reads checked against the event just received: {reads}, stale: {len(stale)} (target 0)")
     print(f"events per SSE client (median): {client_stats['events_per_client_median']}")
+    emit(
+        [
+            Figure(f"{rate:.0f} jobs/s, {clients} clients: achieved", achieved, "jobs/s", rate * 0.95, "higher"),
+            Figure(f"{rate:.0f} jobs/s, {clients} clients: persist lag p99", pct(lags, 99), "ms", 250.0),
+            Figure(f"{rate:.0f} jobs/s, {clients} clients: stale reads", len(stale), "", 0.0),
+        ]
+    )
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+from figures import Figure, emit
 from PIL import Image as PILImage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -44,11 +45,12 @@ def source_png() -> bytes:
     return out.getvalue()
 
 
-def thumbnails(count: int) -> None:
+def thumbnails(count: int) -> list[Figure]:
     data = source_png()
     folder = Path(tempfile.mkdtemp(prefix="bench-thumbs-"))
     cpus = os.cpu_count() or 1
     print(f"thumbnails: 1024x1024 PNG ({len(data) / 1e6:.1f} MB) -> 384 px WebP, {cpus} CPUs")
+    figures = []
     for workers in sorted({1, cpus}):
         _make_thumb(data, folder / "warm.webp")
         t0 = time.perf_counter()
@@ -56,6 +58,8 @@ def thumbnails(count: int) -> None:
             list(pool.map(lambda i: _make_thumb(data, folder / f"{i}.webp"), range(count)))
         elapsed = time.perf_counter() - t0
         print(f"  {workers} thread(s): {count / elapsed:7.1f} images/s  ({elapsed * 1000 / count:.1f} ms each)")
+        figures.append(Figure(f"thumbnails, {workers} thread(s)", count / elapsed, "images/s", better="higher"))
+    return figures
 
 
 QUERIES = {
@@ -73,11 +77,12 @@ QUERIES = {
 }
 
 
-async def maintenance_pass(rows: int) -> None:
+async def maintenance_pass(rows: int) -> list[Figure]:
     base = Path(tempfile.mkdtemp(prefix="bench-maintenance-"))
     studio = build_studio(base)
     await studio.start(follow_comfy=False)
     studio.maintenance._clock = lambda: AT
+    figures = []
     try:
         t0 = time.perf_counter()
         await populate(
@@ -99,6 +104,7 @@ async def maintenance_pass(rows: int) -> None:
                 times.append(time.perf_counter() - t0)
             items = len(result.get("items") or []) or sum(v["count"] for v in result["remove"].values())
             print(f"  {label:8}: {min(times) * 1000:7.0f} ms best of 3 ({items:,} removals planned)")
+            figures.append(Figure(f"{label} over {rows:,} image rows", min(times), "s"))
         plan = await studio.maintenance.plan(AT + timedelta(seconds=1))
         print(f"  plan: {len(plan.removals):,} removals, {len(plan.rebuild)} thumbnails to rebuild, "
               f"{plan.call_bodies[0]:,} call bodies")  # fmt: skip
@@ -111,6 +117,7 @@ async def maintenance_pass(rows: int) -> None:
                     print(f"    {step}")
     finally:
         await studio.stop()
+    return figures
 
 
 def main() -> None:
@@ -118,8 +125,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--thumbs", type=int, default=40)
     args = parser.parse_args()
-    thumbnails(args.thumbs)
-    asyncio.run(maintenance_pass(args.rows))
+    figures = thumbnails(args.thumbs)
+    figures += asyncio.run(maintenance_pass(args.rows))
+    emit(figures)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from figures import Figure, emit
+
 from comfyui_studio.engine.patches import apply_patches, build_patches, copy_graph
 from comfyui_studio.engine.shortcodes import DEFAULT_REGISTRY, parse
 
@@ -69,6 +71,7 @@ def main() -> int:
         verdict = "" if target is None else (f"≤ {target:g} µs " + ("ok" if med <= target else "MISSED"))
         ok = ok and (target is None or med <= target)
         print(f"{name:38} {med:10.1f} {p99:10.1f}  {verdict}")
+    emit([Figure(f"{name.strip()}: median", med, "µs", target) for name, (med, _p99), target in rows])
     return 0 if ok else 1
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from figures import Figure, emit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -112,6 +113,16 @@ def report(title: str, result: dict[str, Any]) -> None:
     for name, values in (("direct POST /prompt", direct), ("studio POST /jobs (3 codes)", studio)):
         print(f"| {name} | {pct(values, 50):.2f} | {pct(values, 95):.2f} | {statistics.fmean(values):.2f} |")
     print(f"\nratio studio/direct at p50: {pct(studio, 50) / pct(direct, 50):.2f}x (target <= 2x)")
+    figures = [
+        Figure(f"{title}: studio POST /jobs p50", pct(studio, 50), "ms"),
+        Figure(f"{title}: direct POST /prompt p50", pct(direct, 50), "ms"),
+        Figure(
+            f"{title}: studio / direct at p50", pct(studio, 50) / pct(direct, 50), "×", 2.0, baseline="POST /prompt"
+        ),
+    ]
+    if result["commits"]:
+        figures.append(Figure(f"{title}: commits per submit in the request", max(result["commits"]), "", 1.0))
+    emit(figures)
     if result["statements"]:
         print(
             f"per submit, in the request: SQL statements median {statistics.median(result['statements']):.0f}, "

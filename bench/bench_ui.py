@@ -26,6 +26,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from figures import Figure, emit
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -277,6 +279,14 @@ async def main(job_count: int, throttle: float = 1) -> None:
     )
     worst = max((t["duration"] for t in longtasks), default=0.0)
     print(f"  long tasks (> 50 ms) while scrolling: {len(longtasks)}, longest {worst:.0f} ms  target: none")
+    emit(
+        [
+            Figure("cold load: interactive (median)", median("interactive"), "ms", 500.0),
+            Figure("cold load: JS transferred", first["js_wire"] / 1024, "KB", 150.0),
+            Figure("steady scroll: frame time p95", pct(frames, 0.95), "ms", None),
+            Figure("long tasks while scrolling", len(longtasks), "", 0.0),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -4,20 +4,35 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from .models import Image, Job, Prompt
 
 
 async def prompt_history(session: AsyncSession, owner_id: int, limit: int, before: int | None) -> list[tuple[str, int]]:
     """Up to ``limit`` distinct prompt texts of this owner with the id of their last use, newest first."""
-    last_use = func.max(Prompt.id).label("last_id")
-    query = select(Prompt.text, last_use).where(Prompt.owner_id == owner_id).group_by(Prompt.text)
+    query = prompt_history_query(owner_id, limit, before)
+    return [(str(row[0]), int(row[1])) for row in (await session.execute(query)).all()]
+
+
+def prompt_history_query(owner_id: int, limit: int, before: int | None) -> Select:
+    """The prompt history's page.
+
+    Walks the owner's prompts newest first and keeps a row only when it is its text's last use (one probe of
+    ``ix_prompts_owner_id_text_id``), so a page costs about ``limit`` probes, not a grouping of every prompt.
+    """
+    newer = aliased(Prompt)
+    reused_later = (
+        select(newer.id)
+        .where(newer.owner_id == Prompt.owner_id, newer.text == Prompt.text, newer.id > Prompt.id)
+        .exists()
+    )
+    query = select(Prompt.text, Prompt.id).where(Prompt.owner_id == owner_id, ~reused_later)
     if before is not None:
-        query = query.having(func.max(Prompt.id) < before)
-    query = query.order_by(last_use.desc()).limit(limit)
-    return [(text, last_id) for text, last_id in (await session.execute(query)).all()]
+        query = query.where(Prompt.id < before)
+    return query.order_by(Prompt.id.desc()).limit(limit)
 
 
 async def get_image(session: AsyncSession, image_id: str) -> Image | None:

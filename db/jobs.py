@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from .models import AuditLog, Base, ComfyCall, Image, Job, Prompt, utcnow
-from .store import ACTOR_KEY
+from .store import ACTOR_KEY, ReadSession
 
 ACTIVE_STATES = ("queued", "running")
 # The tables the Core statements write (typed as tables, which the mapped classes' ``__table__`` is not).
 JOBS = Base.metadata.tables[Job.__tablename__]
 PROMPTS = Base.metadata.tables[Prompt.__tablename__]
+IMAGES = Base.metadata.tables[Image.__tablename__]
 AUDIT_LOG = Base.metadata.tables[AuditLog.__tablename__]
 JSONDict = dict[str, Any]
 
@@ -124,14 +125,14 @@ async def jobs_by_prompt_ids(session: AsyncSession, prompt_ids: Sequence[str]) -
     return list((await session.scalars(select(Job).where(Job.prompt_id.in_(prompt_ids)))).all())
 
 
-async def images_of(session: AsyncSession, job_ids: Sequence[str]) -> dict[str, list[Image]]:
-    """The visible images of each job, oldest first."""
+async def images_of(session: AsyncSession, job_ids: Sequence[str]) -> dict[str, list[Any]]:
+    """The visible images of each job, oldest first, as rows with an image's attributes (no ORM objects)."""
     images = (
-        await session.scalars(
-            select(Image).where(Image.job_id.in_(job_ids), Image.deleted_at.is_(None)).order_by(Image.id)
+        await session.execute(
+            select(*IMAGES.c).where(IMAGES.c.job_id.in_(job_ids), IMAGES.c.deleted_at.is_(None)).order_by(IMAGES.c.id)
         )
     ).all()
-    by_job: dict[str, list[Image]] = {}
+    by_job: dict[str, list[Any]] = {}
     for image in images:
         by_job.setdefault(image.job_id or "", []).append(image)
     return by_job
@@ -144,16 +145,36 @@ async def prompt_texts(session: AsyncSession, prompt_row_ids: set[int]) -> dict[
     return {int(i): str(t) for i, t in rows.all()}
 
 
-def page_query(owner_id: int, cursor: str | None, limit: int) -> Select[Job]:
-    """A user's live jobs, newest first, after ``cursor`` (filters are added by the search service)."""
-    query = select(Job).where(Job.owner_id == owner_id, Job.deleted_at.is_(None))
-    if cursor:
-        query = query.where(Job.id < cursor)
-    return query.order_by(Job.id.desc()).limit(limit)
+@dataclass(slots=True)
+class Listing:
+    """A page of jobs as rows with a job's attributes, their visible images and prompt texts."""
+
+    jobs: list[Any]
+    images: dict[str, list[Any]]
+    texts: dict[int, str]
+    more: bool
 
 
-async def page(session: AsyncSession, query: Select[Job]) -> list[Job]:
-    return list((await session.scalars(query)).all())
+def read_listing(session: ReadSession, query: Select[Any], limit: int) -> Listing:
+    """Run a page query (db/search.py's page_query, asking for limit + 1) and what its jobs show, in one read."""
+    jobs = list(session.execute(query).all())
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
+    images: dict[str, list[Any]] = {}
+    texts: dict[int, str] = {}
+    if jobs:
+        rows = session.execute(
+            select(*IMAGES.c)
+            .where(IMAGES.c.job_id.in_([j.id for j in jobs]), IMAGES.c.deleted_at.is_(None))
+            .order_by(IMAGES.c.id)
+        )
+        for image in rows:
+            images.setdefault(image.job_id, []).append(image)
+        prompt_ids = {j.prompt_row_id for j in jobs if j.prompt_row_id}
+        if prompt_ids:
+            found = session.execute(select(PROMPTS.c.id, PROMPTS.c.text).where(PROMPTS.c.id.in_(prompt_ids)))
+            texts = {int(i): str(t) for i, t in found}
+    return Listing(jobs, images, texts, more)
 
 
 async def active_jobs(session: AsyncSession, owner_id: int | None, limit: int | None) -> list[Job]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -61,7 +62,11 @@ class User(Base):
 
 class Prompt(Base):
     __tablename__ = "prompts"
-    __table_args__ = (Index("ix_prompts_owner_id_id", "owner_id", "id"),)
+    __table_args__ = (
+        Index("ix_prompts_owner_id_id", "owner_id", "id"),
+        # prompt history: is this row its text's last use? (migration 0009)
+        Index("ix_prompts_owner_id_text_id", "owner_id", "text", "id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
@@ -107,7 +112,14 @@ class Job(Base):
     # When maintenance purged the files of this deleted job after the owner's Trash retention (0007).
     purged_at: Mapped[datetime | None] = mapped_column()
 
-    __table_args__ = (Index("ix_jobs_owner_id_id", "owner_id", "id"), Index("ix_jobs_state", "state"))
+    __table_args__ = (
+        Index("ix_jobs_owner_id_id", "owner_id", "id"),
+        Index("ix_jobs_state", "state"),
+        # the gallery's filters, each an index walk newest first (migration 0009)
+        Index("ix_jobs_prompt_row_id", "prompt_row_id"),
+        Index("ix_jobs_owner_id_action_slot_id", "owner_id", "action_slot", "id"),
+        Index("ix_jobs_owner_id_workflow_version_id_id", "owner_id", "workflow_version_id", "id"),
+    )
 
 
 class Image(Base):
@@ -143,6 +155,13 @@ class Image(Base):
         Index("ix_images_owner_id_id", "owner_id", "id"),
         Index("ix_images_kind_created_at", "kind", "created_at"),
         Index("ix_images_expirable", "expirable", "created_at"),
+        # only liked, visible images: the `liked` filter reads a few thousand entries, not every image
+        Index(
+            "ix_images_liked_job_id",
+            "job_id",
+            sqlite_where=text("liked_at IS NOT NULL AND deleted_at IS NULL"),
+            postgresql_where=text("liked_at IS NOT NULL AND deleted_at IS NULL"),
+        ),
     )
 
 

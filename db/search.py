@@ -1,19 +1,34 @@
-"""Finding past work: full-text search over prompts (SQLite FTS5, LIKE elsewhere) and job filters."""
+"""Finding past work: the gallery's page queries, full-text search over prompts and job filters.
+
+Every page is keyset-paged newest first and served from an index, whatever the filter (plans are pinned by
+tests/test_gallery_plans.py at a realistic size):
+- the feed and the plain filters walk ``ix_jobs_owner_id_id`` (or the action/workflow indexes), newest first;
+- ``liked`` probes a partial index that holds only liked, visible images;
+- a text search on SQLite is driven by FTS5: its hits are read newest prompt first (each job has its own prompt
+  row, inserted with it) and joined to their jobs through ``ix_jobs_prompt_row_id``, so a rare word costs its
+  few hits and a common one only the first page of them, instead of a walk over every job.
+- ``since``/``until`` also bound the job id, which starts with its creation time, so a date range is an index range.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, text
 from sqlalchemy.engine import make_url
 
+from ..engine.ids import JOB, id_floor
 from .models import Image, Job, Prompt
 from .store import Store
 from .workflows import WorkflowVersion
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# A job's id is made a moment before its row's created_at: bound ids loosely, filter dates exactly.
+_ID_CLOCK_MARGIN = timedelta(minutes=5)
+PROMPTS_FTS = table("prompts_fts", column("rowid"))
 
 
 def fts_query(user_text: str) -> str | None:
@@ -43,31 +58,57 @@ class JobFilter:
     since: datetime | None = None
     until: datetime | None = None
 
-    def apply(self, query: Select[Job], store: Store) -> Select[Job]:
-        if self.q:
-            if make_url(store.url).get_backend_name() == "sqlite":
-                match = fts_query(self.q)
-                if match is None:
-                    return query.where(text("0"))
-                rows = (
-                    select(text("rowid"))
-                    .select_from(text("prompts_fts"))
-                    .where(text("prompts_fts MATCH :match").bindparams(match=match))
-                )
-                query = query.where(Job.prompt_row_id.in_(rows))
-            else:
-                matching = select(Prompt.id).where(Prompt.text.ilike(_like_pattern(self.q), escape="\\"))
-                query = query.where(Job.prompt_row_id.in_(matching))
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """The filters other than the text, as conditions on jobs."""
+        where: list[ColumnElement[bool]] = []
         if self.liked is not None:
             liked_jobs = select(Image.job_id).where(Image.liked_at.is_not(None), Image.deleted_at.is_(None))
-            query = query.where(Job.id.in_(liked_jobs) if self.liked else Job.id.not_in(liked_jobs))
+            where.append(Job.id.in_(liked_jobs) if self.liked else Job.id.not_in(liked_jobs))
         if self.action:
-            query = query.where(Job.action_slot == self.action)
+            where.append(Job.action_slot == self.action)
         if self.workflow_id:
             versions = select(WorkflowVersion.id).where(WorkflowVersion.workflow_id == self.workflow_id)
-            query = query.where(Job.workflow_version_id.in_(versions))
+            where.append(Job.workflow_version_id.in_(versions))
         if self.since:
-            query = query.where(Job.created_at >= self.since)
+            where += [Job.created_at >= _naive(self.since), Job.id >= id_floor(JOB, self.since - _ID_CLOCK_MARGIN)]
         if self.until:
-            query = query.where(Job.created_at < self.until)
-        return query
+            where += [Job.created_at < _naive(self.until), Job.id < id_floor(JOB, self.until + _ID_CLOCK_MARGIN)]
+        return where
+
+
+def _naive(at: datetime) -> datetime:
+    """Stored datetimes are naive UTC."""
+    return at.astimezone(timezone.utc).replace(tzinfo=None) if at.tzinfo is not None else at
+
+
+# A page is read as plain rows of the columns it shows: no graph or patches loaded or decoded, no ORM objects.
+_JOBS = Job.__table__
+LIST_COLUMNS = tuple(c for c in _JOBS.c if c.name not in ("graph", "patches"))
+
+
+def page_query(
+    store: Store, owner_id: int, cursor: str | None, limit: int, filters: JobFilter | None = None
+) -> Select[Any]:
+    """A page of a user's live jobs after ``cursor`` (a job id), newest first, matching ``filters``.
+
+    Text search uses SQLite's FTS5 table, or a LIKE over the prompts on other databases.
+    """
+    filters = filters or JobFilter()
+    fts = make_url(store.url).get_backend_name() == "sqlite"
+    where = [Job.owner_id == owner_id, Job.deleted_at.is_(None), *filters.conditions()]
+    if filters.q and fts:
+        match = fts_query(filters.q)
+        if match is None:
+            return select(*LIST_COLUMNS).where(text("0")).limit(limit)
+        hits = PROMPTS_FTS.c.rowid
+        query = select(*LIST_COLUMNS).select_from(PROMPTS_FTS.join(_JOBS, Job.prompt_row_id == hits))
+        query = query.where(literal_column("prompts_fts").op("MATCH")(match), *where)
+        if cursor:
+            query = query.where(hits < select(Job.prompt_row_id).where(Job.id == cursor).scalar_subquery())
+        return query.order_by(hits.desc()).limit(limit)
+    if filters.q:
+        matching = select(Prompt.id).where(Prompt.text.ilike(_like_pattern(filters.q), escape="\\"))
+        where.append(Job.prompt_row_id.in_(matching))
+    if cursor:
+        where.append(Job.id < cursor)
+    return select(*LIST_COLUMNS).where(*where).order_by(Job.id.desc()).limit(limit)

@@ -6,15 +6,18 @@ import asyncio
 import logging
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import Engine, event, insert, inspect
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session as OrmSession
@@ -29,6 +32,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Set on a session (session.info["actor_id"]) so audit rows name who did it.
 ACTOR_KEY = "actor_id"
+# Read connections beside the one writer (WAL lets readers run while it writes).
+READERS = 4
+
+T = TypeVar("T")
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -204,6 +211,31 @@ def _write_audit_rows(session: OrmSession, _ctx: object) -> None:
     )
 
 
+def create_read_engine(path: Path) -> Engine:
+    """A pool of synchronous, read-only SQLite connections for `Store.read`."""
+    engine = create_sync_engine(
+        f"sqlite:///{path}",
+        json_serializer=dumps,
+        pool_size=READERS,
+        max_overflow=0,
+        connect_args={"check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")  # one snapshot for the whole read
+
+    return engine
+
+
 class Store:
     """The engine and its session factory, opened and migrated once per application."""
 
@@ -211,6 +243,7 @@ class Store:
         self.url = url
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._readers: tuple[Engine, ThreadPoolExecutor] | None = None
 
     async def open(self) -> None:
         path = _sqlite_path(self.url)
@@ -219,6 +252,11 @@ class Store:
         await migrate(self.engine)
 
     async def close(self) -> None:
+        if self._readers is not None:
+            engine, threads = self._readers
+            self._readers = None
+            threads.shutdown(wait=True)
+            engine.dispose()
         await self.engine.dispose()
 
     @property
@@ -278,8 +316,31 @@ class Store:
         async with self.session(actor_id) as session, session.begin():
             yield session
 
+    async def read(self, work: Callable[[OrmSession], T]) -> T:
+        """A read-only unit of work, run whole: ``work`` gets a synchronous session in one snapshot.
+
+        On SQLite it runs on a pool of read connections in a worker thread: one thread hop for the whole read
+        instead of several per statement, and never queued behind the writer's transactions. Elsewhere it runs
+        on the async engine's own connection (``run_sync``).
+        """
+        path = _sqlite_path(self.url)
+        if path is None:
+            async with self.sessions() as session:
+                return await session.run_sync(work)
+        if self._readers is None:
+            self._readers = create_read_engine(path), ThreadPoolExecutor(READERS, thread_name_prefix="studio-read")
+        engine, threads = self._readers
+
+        def run() -> T:
+            with OrmSession(engine) as session, session.begin():
+                return work(session)
+
+        return await asyncio.get_running_loop().run_in_executor(threads, run)
+
 
 # The session type services hold between a transaction and the repository functions they call.
 Session = AsyncSession
+# The one a `Store.read` unit of work gets.
+ReadSession = OrmSession
 
-__all__ = ["Base", "Session", "Store", "create_engine", "migrate"]
+__all__ = ["Base", "ReadSession", "Session", "Store", "create_engine", "migrate"]

@@ -10,6 +10,7 @@ import os
 import re
 import threading
 import time
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -54,7 +55,17 @@ def new_id(kind: IdKind) -> str:
         else:
             rand = int.from_bytes(os.urandom(10), "big") >> 1
         _last[0], _last[1] = now, rand
-    value = (now << 80) | rand
+    return _encode(kind, now, rand)
+
+
+def id_floor(kind: IdKind, at: datetime) -> str:
+    """The smallest id of this kind made at ``at`` or later: a date bound as an id range."""
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)  # naive: UTC, as the store keeps dates
+    return _encode(kind, max(0, int(aware.timestamp() * 1000)), 0)
+
+
+def _encode(kind: IdKind, millis: int, rand: int) -> str:
+    value = (millis << 80) | rand
     chars = []
     for _ in range(26):
         chars.append(_CROCKFORD[value & 31])

@@ -92,9 +92,14 @@ async def unlike_image(request: web.Request) -> object:
 async def download_archive(request: web.Request) -> web.StreamResponse:
     query = query_model(request, ArchiveQuery)
     ids = [checked_id("image_id", part, "query") for part in query.ids.split(",") if part]
-    data = await studio(request).gallery.archive(user_id(request), ids[:MAX_BULK])
-    return web.Response(
-        body=data,
-        content_type="application/zip",
-        headers={"Content-Disposition": 'attachment; filename="studio-images.zip"'},
+    chunks = studio(request).gallery.archive(user_id(request), ids[:MAX_BULK])
+    first = await anext(chunks)  # a refusal (not found) is answered before the zip starts
+    response = web.StreamResponse(
+        headers={"Content-Type": "application/zip", "Content-Disposition": 'attachment; filename="studio-images.zip"'}
     )
+    await response.prepare(request)
+    await response.write(first)
+    async for chunk in chunks:
+        await response.write(chunk)
+    await response.write_eof()
+    return response

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import zipfile
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from typing import IO, cast
 
 from ..db import gallery as gallery_db
 from ..db.models import utcnow
@@ -82,28 +82,58 @@ class Gallery:
         for image in job["images"]:
             await self.set_liked(owner_id, str(image["id"]), liked)
 
-    async def archive(self, owner_id: int, image_ids: Iterable[str]) -> bytes:
-        """A zip of the chosen images, named by job and image id (never by ComfyUI's file names)."""
-        files: list[tuple[str, bytes]] = []
+    async def archive(self, owner_id: int, image_ids: Iterable[str]) -> AsyncIterator[bytes]:
+        """A zip of the chosen images as it is written, named by job and image id (never ComfyUI's file names).
+
+        Every id is checked before the first byte; a file ComfyUI no longer has is left out and the rest still
+        downloads; none readable: not found, also before the first byte. One image is in memory at a time, and
+        each entry is written off the event loop.
+        """
+        images = []
         for image_id in dict.fromkeys(image_ids):
             image = await self.files.image_row(owner_id, image_id)
             if image.deleted_at is not None:
                 raise not_found("Image")
+            images.append(image)
+        stream = ZipStream()
+        written = 0
+        for image in images:
             try:
-                data, mime = await self.files.image_file(owner_id, image_id)
+                data, mime = await self.files.image_file(owner_id, image.id)
             except (StudioError, HostError):
-                continue  # a file ComfyUI no longer has is left out, the rest still downloads
+                continue
             prefix = f"{image.job_id}-" if image.job_id else ""
-            files.append((f"{prefix}{image.id}{_EXTENSIONS.get(mime, '.bin')}", data))
-        if not files:
+            yield await asyncio.to_thread(stream.add, f"{prefix}{image.id}{_EXTENSIONS.get(mime, '.bin')}", data)
+            written += 1
+        if not written:
             raise StudioError("not_found", "None of these images can be read")
-        return await asyncio.to_thread(_zip, files)
+        yield await asyncio.to_thread(stream.close)
 
 
-def _zip(files: list[tuple[str, bytes]]) -> bytes:
-    out = io.BytesIO()
-    # Images are already compressed: store them.
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
-        for name, data in files:
-            archive.writestr(name, data)
-    return out.getvalue()
+class ZipStream:
+    """A zip written entry by entry to a sink that cannot seek (sizes go in data descriptors), taken as it grows."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        # Images are already compressed: store them.
+        self._zip = zipfile.ZipFile(cast(IO[bytes], self), "w", compression=zipfile.ZIP_STORED)
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def _take(self) -> bytes:
+        out = bytes(self._buffer)
+        self._buffer.clear()
+        return out
+
+    def add(self, name: str, data: bytes) -> bytes:
+        self._zip.writestr(name, data)
+        return self._take()
+
+    def close(self) -> bytes:
+        self._zip.close()
+        return self._take()

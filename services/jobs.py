@@ -9,9 +9,10 @@ from __future__ import annotations
 import builtins
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from functools import partial
+from typing import Any, Protocol
 
 from ..config import StudioConfig
 from ..db import jobs as repo
@@ -22,7 +23,7 @@ from ..engine.errors import StudioError, not_found
 from ..engine.ids import JOB, new_id
 from .comfy_calls import LoggedComfy
 from .comfy_host import JSON, HostError, HostRejected
-from .search import JobFilter
+from .search import JobFilter, page_query
 
 log = logging.getLogger("comfyui_studio.jobs")
 
@@ -180,6 +181,11 @@ class Jobs:
             return []
         by_job = await repo.images_of(session, [j.id for j in jobs])
         texts = await repo.prompt_texts(session, {j.prompt_row_id for j in jobs if j.prompt_row_id})
+        return self._items(jobs, by_job, texts)
+
+    def _items(
+        self, jobs: Sequence[Any], by_job: dict[str, Any], texts: dict[int, str]
+    ) -> builtins.list[dict[str, JSON]]:
         out = [job_to_dict(j, by_job.get(j.id, []), texts.get(j.prompt_row_id or 0)) for j in jobs]
         if self.lifecycle is not None:
             for item in out:
@@ -216,15 +222,10 @@ class Jobs:
         self, owner_id: int, *, cursor: str | None, limit: int, filters: JobFilter | None = None
     ) -> dict[str, JSON]:
         limit = max(1, min(limit, MAX_PAGE))
-        query = repo.page_query(owner_id, cursor, limit + 1)
-        if filters is not None:
-            query = filters.apply(query, self.store)
-        async with self.store.transaction(owner_id) as session:
-            jobs = await repo.page(session, query)
-            more = len(jobs) > limit
-            jobs = jobs[:limit]
-            items = await self.serialize(session, jobs)
-        return {"items": items, "next_cursor": jobs[-1].id if more else None}
+        query = page_query(self.store, owner_id, cursor, limit + 1, filters)
+        listing = await self.store.read(partial(repo.read_listing, query=query, limit=limit))
+        items = self._items(listing.jobs, listing.images, listing.texts)
+        return {"items": items, "next_cursor": listing.jobs[-1].id if listing.more else None}
 
     async def active(self, owner_id: int | None) -> builtins.list[dict[str, JSON]]:
         async with self.store.transaction(owner_id) as session:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ..db.search import JobFilter, fts_query
+from ..db.search import JobFilter, fts_query, page_query
 
-__all__ = ["JobFilter", "fts_query"]
+__all__ = ["JobFilter", "fts_query", "page_query"]

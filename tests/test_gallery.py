@@ -117,8 +117,12 @@ async def test_a_zip_of_chosen_images_downloads_with_id_names(run: StudioRun, ap
         names = sorted(archive.namelist())
         assert names == sorted(f"{j['id']}-{j['images'][0]['id']}.png" for j in (first, second))
         assert archive.read(names[0])[:4] == b"\x89PNG"
+        assert archive.testzip() is None  # streamed with data descriptors: every entry's CRC checks out
     status, body = await api.get("/images/archive", params={"ids": "../../x"})
     assert (status, body["error"]["code"]) == (400, "validation_error")
+    # an unknown image is refused before the first byte, in the envelope
+    status, body = await api.get("/images/archive", params={"ids": f"{ids[0]},i_01JZZZZZZZZZZZZZZZZZZZZZZZ"})
+    assert (status, body["error"]["code"]) == (404, "not_found")
 
 
 async def test_a_running_job_cannot_be_deleted_and_a_queued_one_is_cancelled_first(tmp_path: Path) -> None:
