@@ -408,7 +408,8 @@ class Actions:
         if prompt.errors:
             raise prompt.refusal("text")
         answers = []
-        for plan in prompt.plans:
+        # Each job put in front goes before the last: submit them last first so they run in the prompt's order.
+        for plan in reversed(prompt.plans) if front else prompt.plans:
             assert plan.graph is not None
             job_values = {**values, **plan.computed}
             # The job and its action metadata in the submit's first commit: one shape from the first event on.
@@ -436,7 +437,7 @@ class Actions:
                     },
                 )
             )
-        return jobs_answer(answers)
+        return jobs_answer(answers[::-1] if front else answers)
 
     @staticmethod
     def _values(params: builtins.list[dict[str, JSON]], given: dict[str, JSON]) -> dict[str, JSON]:

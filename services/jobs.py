@@ -50,6 +50,9 @@ def image_to_dict(image: Image) -> dict[str, JSON]:
         "url": f"/studio/api/v1/images/{image.id}",
         "thumb_url": f"/studio/api/v1/images/{image.id}/thumb",
         "liked": image.liked_at is not None,
+        # maintenance may remove the file when over quota; purged: it did (the row and thumbnail stay)
+        "expirable": bool(image.expirable),
+        "purged": image.purged_at is not None,
         "created_at": iso(image.created_at),
     }
 
@@ -77,6 +80,7 @@ def job_to_dict(job: Job, images: list[Image], prompt_text: str | None = None) -
         "warnings": list(extra.get("action_warnings") or []),
         "parameters": job.parameters or {},
         "parent_image_id": job.parent_image_id,
+        "mask_image_id": job.mask_image_id,  # an edit's mask (the Edit page reopens it)
         "workflow_version_id": job.workflow_version_id,
         # what this job ran of a prompt that made several (permutations, --repeat): text, codes, place
         "expansion": extra.get("expansion"),

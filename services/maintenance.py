@@ -39,8 +39,11 @@ from .comfy_calls import LoggedComfy
 from .comfy_host import HostError
 from .images import THUMB_SIZE, header_size, make_thumbnail
 from .jobs import image_to_dict, iso
+from .process_lock import ProcessLock
 
 log = logging.getLogger("comfyui_studio.maintenance")
+
+_OTHER_PROCESS = ("conflict", "A maintenance run is already going in another process (the studio or its command)")
 
 GB = 1024**3
 MB = 1024**2
@@ -216,6 +219,8 @@ class Maintenance:
         self.owner_id = owner_id
         self.progress: Report = {"running": False}
         self._lock = asyncio.Lock()
+        # The plugin's scheduled runs and the maintenance command share the store: one run at a time across them.
+        self._process_lock = ProcessLock(config.data_dir / "maintenance.lock")
         self._task: asyncio.Task[None] | None = None
         self._schedule: asyncio.Task[None] | None = None
         self._clock: Callable[[], datetime] = utcnow
@@ -749,6 +754,9 @@ class Maintenance:
         """Start a run in the background (the Storage section follows `progress`); conflict if one is going."""
         if self._lock.locked() or (self._task is not None and not self._task.done()):
             raise StudioError("conflict", "A maintenance run is already going")
+        if not self._process_lock.acquire():  # answered now, not lost in the background task
+            raise StudioError(*_OTHER_PROCESS)
+        self._process_lock.release()
         self.progress = {"running": True, "phase": "starting", "done": 0, "total": 0}
         self._task = asyncio.get_running_loop().create_task(self._run_logged(actor_id, trigger))
 
@@ -765,10 +773,13 @@ class Maintenance:
         if self._lock.locked():
             raise StudioError("conflict", "A maintenance run is already going")
         async with self._lock:
+            if not self._process_lock.acquire():
+                raise StudioError(*_OTHER_PROCESS)
             self.progress = {"running": True, "phase": "repairing", "done": 0, "total": 0}
             try:
                 return await self._run(actor_id, trigger, at)
             finally:
+                self._process_lock.release()
                 self.progress = {**self.progress, "running": False, "phase": "finished"}
 
     async def _run(self, actor_id: int | None, trigger: str, at: datetime | None) -> Report:

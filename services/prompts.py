@@ -172,7 +172,8 @@ class Prompts:
         if prompt.errors:
             raise prompt.refusal(field)
         answers = []
-        for plan in prompt.plans:
+        # Each job put in front goes before the last: submit them last first so they run in the prompt's order.
+        for plan in reversed(prompt.plans) if front else prompt.plans:
             assert plan.graph is not None
             answers.append(
                 await self.jobs.submit(
@@ -186,7 +187,7 @@ class Prompts:
                     extra={"expansion": plan.record(prompt.count)},
                 )
             )
-        return jobs_answer(answers)
+        return jobs_answer(answers[::-1] if front else answers)
 
     async def generate(
         self,

@@ -71,3 +71,17 @@ async def test_interrupting_with_nothing_running_is_a_conflict(slow_api: Api) ->
     status, body = await slow_api.post("/queue/interrupt", json={})
     assert (status, body["error"]["code"]) == (409, "conflict")
     await asyncio.sleep(0)
+
+
+async def test_a_prompt_of_several_jobs_put_in_front_runs_in_the_prompt_s_order(slow_api: Api) -> None:
+    running, waiting = [await submit(slow_api, c) for c in (21, 22)]
+    await wait_for_state(slow_api, running, {"running"})
+    graph = load_workflow("t2i_standin")
+    status, body = await slow_api.post(
+        "/jobs", json={"graph": graph, "prompt": "a {red, green, blue} cube", "front": True}
+    )
+    assert status == 201, body
+    made = body["data"]["jobs"]
+    assert [j["expansion"]["text"] for j in made] == ["a red cube", "a green cube", "a blue cube"]
+    status, queue = await slow_api.get("/queue")
+    assert [e["job_id"] for e in queue["data"]["items"]] == [running, *(j["id"] for j in made), waiting]

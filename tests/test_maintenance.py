@@ -377,3 +377,36 @@ async def test_a_thumbnail_smaller_than_the_ui_asks_for_is_made_again_at_the_new
     with PILImage.open(studio.config.thumbs_dir / f"{image.id}.webp") as thumb:
         assert max(thumb.size) == THUMB_SIZE
     assert other.id not in {f.id for f in (await studio.maintenance.plan(AT)).rebuild}
+
+
+async def test_one_run_at_a_time_across_processes_and_a_killed_holder_lets_go(studio: Studio, tmp_path: Path) -> None:
+    """The plugin's run and the maintenance command share the store: while another process runs, a run is refused;
+    when that process is killed mid-run, the next run goes ahead (and finishes what it had begun)."""
+    lock = studio.config.data_dir / "maintenance.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(StudioError) as refused:
+            await studio.maintenance.run(studio.owner_id, at=AT)
+        assert refused.value.code == "conflict" and "another process" in refused.value.message
+        with pytest.raises(StudioError, match="another process"):
+            studio.maintenance.start_run(studio.owner_id)  # the route's background start says so at once
+        assert studio.maintenance.progress["running"] is False
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    report = await studio.maintenance.run(studio.owner_id, at=AT)
+    assert report["status"] == "done"

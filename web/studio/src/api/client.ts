@@ -357,6 +357,10 @@ export class ApiClient {
     const path = `/images/${encodeURIComponent(imageId)}/like`
     return liked ? this.put<unknown>(path) : this.del<unknown>(path)
   }
+  setExpirable(imageId: string, expirable: boolean) {
+    const path = `/images/${encodeURIComponent(imageId)}/expirable`
+    return expirable ? this.put<unknown>(path) : this.del<unknown>(path)
+  }
   /** a same-origin link that downloads these images as one zip */
   archiveUrl(imageIds: string[]) {
     return this.url('/images/archive', { ids: imageIds.join(',') })

@@ -38,6 +38,10 @@ export interface Image {
   created_at: string
   /** the user marked it as a favourite (PUT/DELETE /images/{id}/like) */
   liked?: boolean
+  /** maintenance may remove its file when storage is over quota (PUT/DELETE /images/{id}/expirable) */
+  expirable?: boolean
+  /** maintenance removed its file (Trash retention or quota); the row and thumbnail stay */
+  purged?: boolean
 }
 
 export interface Job {
@@ -60,6 +64,8 @@ export interface Job {
   /** the action slot that made it (upscale, vary_subtle…), and the image it ran on */
   action_slot?: string | null
   parent_image_id?: string | null
+  /** an edit's mask, when the job ran one */
+  mask_image_id?: string | null
   /** an action run's parameter values */
   parameters?: Record<string, unknown> | null
   /** what this job ran of a prompt that made several (permutations, --repeat) */
