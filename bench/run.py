@@ -64,6 +64,13 @@ def benches(comfyui: str | None) -> list[Bench]:
         ),
         Bench("ui", "bench_ui.py", (), ("--jobs", "300")),
         Bench("grammar", "bench_grammar.py"),
+        Bench(
+            "memory, real ComfyUI",
+            "bench_rss.py",
+            ("--jobs", "200", "--clients", "20", *real),
+            ("--jobs", "10", "--clients", "2", *real),
+            True,
+        ),
         Bench("maintenance", "bench_maintenance.py", (), ("--rows", "2000", "--thumbs", "4")),
     ]
 
