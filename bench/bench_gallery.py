@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import sqlite3
@@ -24,6 +25,7 @@ from typing import Any
 
 import aiohttp
 from figures import Figure, emit
+from PIL import Image as PILImage
 from sqlalchemy import Engine, event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +52,31 @@ def pct(values: list[float], p: float) -> float:
     return ordered[rank - 1]
 
 
+class LoopLag:
+    """How late the event loop wakes a 1 ms timer while armed: its worst is the longest the loop was blocked
+    (the client shares the loop, so this is an upper bound for the studio)."""
+
+    def __init__(self) -> None:
+        self.worst_ms = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _watch(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.001)
+            self.worst_ms = max(self.worst_ms, (time.perf_counter() - t0) * 1000 - 1.0)
+
+    def start(self) -> None:
+        self.worst_ms = 0.0
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> float:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        return self.worst_ms
+
+
 class Capture:
     """The statements (with their parameters) the studio's engine runs while armed."""
 
@@ -62,6 +89,53 @@ class Capture:
     def _record(self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         if self.armed and not many and statement.lstrip().upper().startswith("SELECT"):
             self.statements.append((statement, parameters))
+
+
+BULK = 200
+
+
+def zlib_free_png(side: int) -> bytes:
+    """A PNG of noise (what photos compress to): ~3 bytes a pixel."""
+    image = PILImage.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+async def heavy_cases(
+    api: Api, base: str, bulk_ids: list[str], zip_ids: str, lag: LoopLag, repeat: int
+) -> dict[str, dict[str, float]]:
+    """A bulk like/unlike of 200 jobs and a zip of 200 images: their time and how long they held the loop."""
+    out: dict[str, dict[str, float]] = {}
+    times: list[float] = []
+    lag.start()
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        status, body = await api.post("/jobs/bulk", json={"ids": bulk_ids, "op": "like" if i % 2 == 0 else "unlike"})
+        times.append((time.perf_counter() - t0) * 1000)
+        assert status == 200 and not body["data"]["failed"], body
+    out[f"bulk like of {len(bulk_ids)} jobs"] = {
+        "api_p50": pct(times, 50),
+        "api_p95": pct(times, 95),
+        "loop_ms": await lag.stop(),
+    }
+    times, size = [], 0
+    lag.start()
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        async with api.session.get(base + "/images/archive", params={"ids": zip_ids}) as resp:
+            assert resp.status == 200, await resp.text()
+            size = 0
+            async for chunk in resp.content.iter_chunked(1 << 16):
+                size += len(chunk)
+        times.append((time.perf_counter() - t0) * 1000)
+    out[f"zip of {len(bulk_ids)} images"] = {
+        "api_p50": pct(times, 50),
+        "api_p95": pct(times, 95),
+        "loop_ms": await lag.stop(),
+        "mb": size / 1e6,
+    }
+    return out
 
 
 async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
@@ -83,6 +157,24 @@ async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
                 "SELECT id FROM jobs WHERE owner_id = ? AND deleted_at IS NULL ORDER BY id DESC LIMIT 1 OFFSET ?",
                 (owner, jobs // 2),
             ).fetchone()[0]
+            # an action run's image whose parent was itself made by an action: a lineage two levels deep
+            (lineage_image,) = db.execute(
+                "SELECT i.id FROM images i JOIN jobs j ON j.id = i.job_id JOIN images p ON p.id = j.parent_image_id"
+                " JOIN jobs pj ON pj.id = p.job_id WHERE pj.parent_image_id IS NOT NULL ORDER BY i.id DESC LIMIT 1"
+            ).fetchone() or (None,)
+            newest = db.execute(
+                "SELECT j.id, i.id, i.subfolder, i.filename FROM jobs j JOIN images i ON i.job_id = j.id"
+                " WHERE j.owner_id = ? AND j.deleted_at IS NULL ORDER BY j.id DESC LIMIT ?",
+                (owner, BULK),
+            ).fetchall()
+        # the newest images' files, for the zip (realistic size: ~1.8 MB PNGs are mostly incompressible)
+        output = run.host.server.paths.output_dir
+        payload = zlib_free_png(1024)
+        for _job, _image, subfolder, filename in newest:
+            (output / subfolder).mkdir(parents=True, exist_ok=True)
+            (output / subfolder / filename).write_bytes(payload)
+        bulk_ids = [job for job, _i, _s, _f in newest]
+        zip_ids = ",".join(image for _j, image, _s, _f in newest)
         cases = {
             "feed": "/jobs?limit=50",
             "deep cursor": f"/jobs?limit=50&cursor={deep}",
@@ -90,9 +182,11 @@ async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
             "search rare": f"/jobs/search?limit=50&q={RARE_WORD}",
             "liked": "/jobs/search?limit=50&liked=true",
             "prompt history": "/prompts/history?limit=50",
+            **({"lineage": f"/lineage/{lineage_image}"} if lineage_image else {}),
         }
         run = await start_studio(base)
         capture = Capture()
+        lag = LoopLag()
         raw = sqlite3.connect(db_path)
         results: dict[str, dict[str, float]] = {}
         try:
@@ -109,6 +203,7 @@ async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
                     for _ in range(20):
                         await api.get(path)  # warm-up
                     api_ms, raw_ms = [], []
+                    lag.start()
                     for _ in range(count):
                         t0 = time.perf_counter()
                         await api.get(path)
@@ -118,12 +213,14 @@ async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
                             raw.execute(sql, params).fetchall()
                         raw_ms.append((time.perf_counter() - t0) * 1000)
                     results[name] = {
-                        "rows": len(body["data"]["items"]),
+                        "rows": len(body["data"].get("items") or [body["data"]]),
                         "raw_p50": pct(raw_ms, 50),
                         "api_p50": pct(api_ms, 50),
                         "api_p95": pct(api_ms, 95),
                         "statements": len(statements),
+                        "loop_ms": await lag.stop(),
                     }
+                results.update(await heavy_cases(api, run.api, bulk_ids, zip_ids, lag, max(3, count // 20)))
         finally:
             raw.close()
             await run.stop()
@@ -131,35 +228,46 @@ async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
     return results
 
 
+LOOP_TARGET_MS = 10.0
+
+
+def cell(r: dict[str, float], key: str, fmt: str = ".2f") -> str:
+    return format(r[key], fmt) if key in r else "—"
+
+
 async def main(sizes: list[int], count: int) -> int:
     all_results: dict[int, dict[str, dict[str, float]]] = {}
     for size in sizes:
         all_results[size] = await measure_size(size, count)
     short = 0
+    figures: list[Figure] = []
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"\n## Gallery at {', '.join(f'{s:,}' for s in sizes)} jobs ({count} requests per case, one at a time)")
-    print("| jobs | case | rows | statements | raw sqlite3 p50 ms | API p50 ms | API p95 ms | target p95 |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| jobs | case | rows | statements | raw sqlite3 p50 ms | API p50 ms | API p95 ms | target p95 "
+        "| loop blocked max ms (≤ 10) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for size, results in all_results.items():
         for name, r in results.items():
             if name.startswith("_"):
                 continue
-            ok = r["api_p95"] <= TARGETS_MS[name]
-            short += not ok
+            target = TARGETS_MS.get(name)
+            ok = target is None or r["api_p95"] <= target
+            loop_ok = r["loop_ms"] <= LOOP_TARGET_MS
+            short += (not ok) + (not loop_ok)
+            verdict = "—" if target is None else f"≤ {target:.0f} ms {'pass' if ok else 'short'}"
             print(
-                f"| {size:,} | {name} | {r['rows']:.0f} | {r['statements']:.0f} | {r['raw_p50']:.2f} | "
-                f"{r['api_p50']:.2f} | {r['api_p95']:.2f} | ≤ {TARGETS_MS[name]:.0f} ms {'pass' if ok else 'short'} |"
+                f"| {size:,} | {name} | {cell(r, 'rows', '.0f')} | {cell(r, 'statements', '.0f')} | "
+                f"{cell(r, 'raw_p50')} | {r['api_p50']:.2f} | {r['api_p95']:.2f} | {verdict} | "
+                f"{r['loop_ms']:.1f} {'pass' if loop_ok else 'short'} |"
             )
-    figures = [
-        Figure(f"{name} at {size:,} jobs: API p95", r["api_p95"], "ms", TARGETS_MS[name])
-        for size, results in all_results.items()
-        for name, r in results.items()
-        if not name.startswith("_")
-    ]
+            figures.append(Figure(f"{name} at {size:,} jobs: API p95", r["api_p95"], "ms", target))
+            figures.append(Figure(f"{name} at {size:,} jobs: loop blocked max", r["loop_ms"], "ms", LOOP_TARGET_MS))
     if len(sizes) > 1:
         small, large = all_results[sizes[0]], all_results[sizes[-1]]
         print(f"\np95 at {sizes[-1]:,} / p95 at {sizes[0]:,} (target ≤ 1.5×):")
-        for name in TARGETS_MS:
+        for name in (n for n in large if not n.startswith("_") and n in small):
             ratio = large[name]["api_p95"] / small[name]["api_p95"]
             print(f"- {name}: {ratio:.2f}×")
             figures.append(

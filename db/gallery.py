@@ -39,6 +39,28 @@ async def get_image(session: AsyncSession, image_id: str) -> Image | None:
     return await session.get(Image, image_id)
 
 
+async def set_liked_jobs(
+    session: AsyncSession, owner_id: int, job_ids: list[str], liked: bool, at: datetime
+) -> set[str]:
+    """Like (or unlike) every visible image of these jobs of ``owner_id`` at once; the ids of the jobs found."""
+    found = set(
+        (
+            await session.scalars(
+                select(Job.id).where(Job.id.in_(job_ids), Job.owner_id == owner_id, Job.deleted_at.is_(None))
+            )
+        ).all()
+    )
+    if found:
+        images = select(Image).where(Image.job_id.in_(found), Image.deleted_at.is_(None))
+        if liked:
+            images = images.where(Image.liked_at.is_(None))
+        else:
+            images = images.where(Image.liked_at.is_not(None))
+        for image in (await session.scalars(images)).all():
+            image.liked_at = at if liked else None  # through the ORM: each change gets its audit row
+    return found
+
+
 async def hide_job(session: AsyncSession, job_id: str, at: datetime) -> bool:
     """Mark a job and its images deleted at ``at``; False when there is no such job."""
     job = await session.get(Job, job_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -252,13 +253,21 @@ class LoggedComfy:
         pending_calls: list[ComfyCall] | None = None,
     ) -> FileData:
         request = {"filename": filename, "subfolder": subfolder, "type": folder_type}
+        summary: dict[str, JSON] = {}
+
+        async def fetch() -> FileData:
+            file = await self.host.view(filename, subfolder, folder_type)
+            # hashing a large image would hold the event loop (a zip of 200 photos: hundreds of ms)
+            summary.update(await asyncio.to_thread(_file_summary, file.data))
+            return file
+
         return await self._record(
             "view",
             "GET",
             "/view",
             request,
-            lambda: self.host.view(filename, subfolder, folder_type),
-            lambda r: {"content_type": r.content_type, **_file_summary(r.data)},
+            fetch,
+            lambda r: {"content_type": r.content_type, **summary},
             job_id=job_id,
             owner_id=owner_id,
             pending_calls=pending_calls,

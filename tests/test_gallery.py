@@ -98,12 +98,22 @@ async def test_bulk_operations_report_each_job(api: Api) -> None:
     assert status == 200
     assert body["data"]["done"] == [first["id"], second["id"]]
     assert body["data"]["failed"] == [{"id": missing, "code": "not_found", "message": "Job not found"}]
+    for job in (first, second):
+        status, read = await api.get(f"/jobs/{job['id']}")
+        assert [i["liked"] for i in read["data"]["images"]] == [True]
+    status, body = await api.post("/jobs/bulk", json={"ids": [second["id"]], "op": "unlike"})
+    assert body["data"]["done"] == [second["id"]]
+    status, read = await api.get(f"/jobs/{second['id']}")
+    assert [i["liked"] for i in read["data"]["images"]] == [False]
     status, body = await api.post("/jobs/bulk", json={"ids": [first["id"]], "op": "delete"})
     assert body["data"]["done"] == [first["id"]]
     status, body = await api.post("/jobs/bulk", json={"ids": ["../etc/passwd"], "op": "delete"})
     assert (status, body["error"]["code"]) == (400, "validation_error")
     status, body = await api.post("/jobs/bulk", json={"ids": [first["id"]], "op": "explode"})
     assert (status, body["error"]["code"]) == (400, "validation_error")
+    # a deleted job is no longer liked in bulk
+    status, body = await api.post("/jobs/bulk", json={"ids": [first["id"]], "op": "like"})
+    assert body["data"]["failed"] == [{"id": first["id"], "code": "not_found", "message": "Job not found"}]
 
 
 async def test_a_zip_of_chosen_images_downloads_with_id_names(run: StudioRun, api: Api) -> None:
