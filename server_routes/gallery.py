@@ -18,6 +18,7 @@ from .validation import Schema, query_model, read_json
 routes = DataRoutes()
 
 ID_PATTERN = JOB.pattern
+ZIP_PIECE = 256 * 1024
 
 
 class HistoryPage(Schema):
@@ -98,8 +99,15 @@ async def download_archive(request: web.Request) -> web.StreamResponse:
         headers={"Content-Type": "application/zip", "Content-Disposition": 'attachment; filename="studio-images.zip"'}
     )
     await response.prepare(request)
-    await response.write(first)
+    await _write(response, first)
     async for chunk in chunks:
-        await response.write(chunk)
+        await _write(response, chunk)
     await response.write_eof()
     return response
+
+
+async def _write(response: web.StreamResponse, chunk: bytes) -> None:
+    # An entry is a whole image: written in pieces, each write yields to the loop (no multi-MB copy at once).
+    view = memoryview(chunk)
+    for start in range(0, len(view), ZIP_PIECE):
+        await response.write(view[start : start + ZIP_PIECE])
