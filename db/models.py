@@ -108,7 +108,7 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     # Deleting from the gallery hides a job; its rows, call log and files stay (nothing stored is lost).
-    deleted_at: Mapped[datetime | None] = mapped_column(index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column()
     # When maintenance purged the files of this deleted job after the owner's Trash retention (0007).
     purged_at: Mapped[datetime | None] = mapped_column()
 
@@ -119,6 +119,14 @@ class Job(Base):
         Index("ix_jobs_prompt_row_id", "prompt_row_id"),
         Index("ix_jobs_owner_id_action_slot_id", "owner_id", "action_slot", "id"),
         Index("ix_jobs_owner_id_workflow_version_id_id", "owner_id", "workflow_version_id", "id"),
+        # only deleted jobs (the Trash): a full index on deleted_at lures the planner away from the feed's
+        # newest-first walk into a sort of every live job (200 ms at 100k jobs)
+        Index(
+            "ix_jobs_deleted_at",
+            "deleted_at",
+            sqlite_where=text("deleted_at IS NOT NULL"),
+            postgresql_where=text("deleted_at IS NOT NULL"),
+        ),
     )
 
 

@@ -16,9 +16,20 @@ branch_labels = None
 depends_on = None
 
 LIKED = "liked_at IS NOT NULL AND deleted_at IS NULL"
+DELETED = "deleted_at IS NOT NULL"
 
 
 def upgrade() -> None:
+    # 0007's index on every job's deleted_at made the planner sort all live jobs for the feed: only the Trash's
+    op.drop_index("ix_jobs_deleted_at", table_name="jobs")
+    op.create_index(
+        "ix_jobs_deleted_at",
+        "jobs",
+        ["deleted_at"],
+        unique=False,
+        sqlite_where=sa.text(DELETED),
+        postgresql_where=sa.text(DELETED),
+    )
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.create_index("ix_jobs_prompt_row_id", ["prompt_row_id"], unique=False)
         batch_op.create_index("ix_jobs_owner_id_action_slot_id", ["owner_id", "action_slot", "id"], unique=False)
@@ -46,3 +57,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_jobs_owner_id_workflow_version_id_id")
         batch_op.drop_index("ix_jobs_owner_id_action_slot_id")
         batch_op.drop_index("ix_jobs_prompt_row_id")
+    op.drop_index("ix_jobs_deleted_at", table_name="jobs")
+    op.create_index("ix_jobs_deleted_at", "jobs", ["deleted_at"], unique=False)
