@@ -106,10 +106,10 @@ async def add_board(session: AsyncSession, board: Board) -> None:
 
 async def delete_board(session: AsyncSession, board: Board) -> int:
     """Remove a board and its memberships (never its images); returns how many memberships went."""
-    removed = (await session.execute(delete(BoardItem).where(BoardItem.board_id == board.id))).rowcount or 0
+    result = await session.execute(delete(BoardItem).where(BoardItem.board_id == board.id))
     await session.delete(board)
     await session.flush()
-    return int(removed)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def owned_images(session: AsyncSession, owner_id: int, image_ids: list[str]) -> dict[str, Image]:

@@ -6,6 +6,7 @@ deleting a board removes its memberships only, never an image.
 
 from __future__ import annotations
 
+import builtins
 import unicodedata
 from functools import partial
 
@@ -89,17 +90,19 @@ class Boards:
             removed = await boards_db.delete_board(session, board)
         return {"id": board_id, "deleted": True, "removed": removed}
 
-    async def change_images(self, owner_id: int, board_id: str, add: list[str], remove: list[str]) -> dict[str, JSON]:
+    async def change_images(
+        self, owner_id: int, board_id: str, add: builtins.list[str], remove: builtins.list[str]
+    ) -> dict[str, JSON]:
         """Add and remove images in one transaction; each id succeeds or fails on its own, reported per id.
 
         Adding an image already there, or removing one that is not, succeeds and changes nothing.
         """
-        add, remove = list(dict.fromkeys(add)), list(dict.fromkeys(remove))
+        add, remove = builtins.list(dict.fromkeys(add)), builtins.list(dict.fromkeys(remove))
         if set(add) & set(remove):
             raise validation_error("An image cannot be added and removed at once", ["body", "remove"], "conflict")
         if len(add) + len(remove) > MAX_CHANGE:
             raise validation_error(f"At most {MAX_CHANGE} images at a time", ["body"], "too_long")
-        failed: list[JSON] = []
+        failed: builtins.list[JSON] = []
         async with self.store.transaction(owner_id) as session:
             board = await self._owned(session, owner_id, board_id)
             images = await boards_db.owned_images(session, owner_id, add)
