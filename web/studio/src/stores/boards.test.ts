@@ -111,10 +111,11 @@ describe('the boards store', () => {
   })
 
   it('a board is a filter of the feed: selecting it again, or deleting it, goes back to every image', async () => {
-    const { store, finder, searches } = setup([board('b_1', 'Keepers', 2)])
+    const { store, finder, searches, client } = setup([board('b_1', 'Keepers', 2)])
     await store.load()
     await store.show('b_1')
     expect(searches.at(-1)).toEqual({ board_id: 'b_1' })
+    expect(client.listBoards).toHaveBeenCalledTimes(2) // counts read again as the board is shown
     expect(store.current.value?.name).toBe('Keepers')
     expect(searchQuery({ ...finder.filters, liked: true })).toEqual({ liked: 'true', board_id: 'b_1' })
     await store.show('b_1')

@@ -115,6 +115,7 @@ export function createBoards(opts: { client?: ApiClient; finder?: Finder } = {})
 
   /** Select a board as the feed's filter, or the one selected again: back to every image. */
   function show(id: string | null) {
+    void load() // counts and covers as they are now (jobs deleted meanwhile leave them)
     return finder.setFilter({ board: finder.filters.board === id ? null : id })
   }
 
