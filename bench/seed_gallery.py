@@ -2,9 +2,10 @@
 
 Realistic shape for the gallery's queries: prompts of 8–16 words from a vocabulary of ~2,000 with a
 common word ("portrait", in 20 % of prompts) and a rare one ("zanzibarite", in 20 prompts), about 1 % of
-images liked, 6 % action runs (upscale, vary, zoom) pointing at an earlier image, a few failures and
-deleted jobs, dates spread over a year, a full API-format graph per job. Ids are ULIDs in date order, as
-the studio makes them, so cursors page exactly as they do in a real store.
+images liked, ~2 % of images in boards (five boards of very different sizes, some images in two), 6 % action
+runs (upscale, vary, zoom) pointing at an earlier image, a few failures and deleted jobs, dates spread over a
+year, a full API-format graph per job. Ids are ULIDs in date order, as the studio makes them, so cursors page
+exactly as they do in a real store.
 
 The store must already be migrated and hold the owner (start the studio on it once). 1,000,000 jobs take
 about a minute and a half on one core.
@@ -29,6 +30,12 @@ COMMON_SHARE = 0.20
 LIKED_SHARE = 0.01
 ACTION_SHARE = 0.06
 DELETED_SHARE = 0.002
+# Board membership: ~2 % of images, over boards from a large one to a small one; the share of the board-
+# filtered images that each board holds, and the share also put in a second board.
+BOARD_SHARE = 0.02
+BOARD_WEIGHTS = (0.55, 0.25, 0.12, 0.06, 0.02)
+BOARD_NAMES = ("Keepers", "Portfolio", "Moodboard", "Client: Harbor", "Print")
+TWICE_SHARE = 0.1
 YEAR = timedelta(days=365)
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -94,6 +101,11 @@ def _stamp(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def board_ids(owner_id: int) -> list[str]:
+    """The seeded boards' ids (fixed, so tests and benches can name them); the first is the largest."""
+    return [ulid("b_", 1_700_000_000_000 + owner_id * 100 + n, n) for n in range(len(BOARD_NAMES))]
+
+
 def seed(db_path: Path, jobs: int, *, owner_id: int = 1, rng_seed: int = 7, chunk: int = 20_000) -> dict[str, int]:
     """Append ``jobs`` jobs (prompt, job, image each) for ``owner_id``; returns what was written."""
     rng = random.Random(rng_seed)
@@ -108,7 +120,7 @@ def seed(db_path: Path, jobs: int, *, owner_id: int = 1, rng_seed: int = 7, chun
     # Bulk load without the indexes and the FTS trigger, then build them once: minutes become seconds.
     indexes = db.execute(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-        " AND tbl_name IN ('jobs', 'images', 'prompts')"
+        " AND tbl_name IN ('jobs', 'images', 'prompts', 'board_items')"
     ).fetchall()
     (fts_trigger,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'prompts_fts_ai'").fetchone()
     with db:
@@ -116,10 +128,18 @@ def seed(db_path: Path, jobs: int, *, owner_id: int = 1, rng_seed: int = 7, chun
             db.execute(f'DROP INDEX "{name}"')
         db.execute("DROP TRIGGER prompts_fts_ai")
     next_prompt = (db.execute("SELECT coalesce(max(id), 0) FROM prompts").fetchone()[0] or 0) + 1
-    counts = {"jobs": 0, "liked": 0, "actions": 0, "deleted": 0, "common": 0, "rare": 0}
+    counts = {"jobs": 0, "liked": 0, "actions": 0, "deleted": 0, "common": 0, "rare": 0, "board_items": 0}
+    boards = board_ids(owner_id)
+    now_stamp = _stamp(end)
+    with db:
+        db.executemany(
+            "INSERT OR IGNORE INTO boards (id, owner_id, name, name_key, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(b, owner_id, n, n.casefold(), now_stamp, now_stamp) for b, n in zip(boards, BOARD_NAMES, strict=True)],
+        )
     image_ids: list[str] = []
     for first in range(0, jobs, chunk):
-        prompts, job_rows, images = [], [], []
+        prompts, job_rows, images, items = [], [], [], []
         for n in range(first, min(first + chunk, jobs)):
             at = start + timedelta(milliseconds=n * step_ms + rng.randint(0, step_ms - 1))
             millis = int(at.replace(tzinfo=timezone.utc).timestamp() * 1000)
@@ -196,6 +216,11 @@ def seed(db_path: Path, jobs: int, *, owner_id: int = 1, rng_seed: int = 7, chun
                     )
                 )
                 image_ids.append(image_id)
+                if rng.random() < BOARD_SHARE:
+                    chosen = rng.choices(range(len(boards)), BOARD_WEIGHTS)[0]
+                    items.append((boards[chosen], image_id, job_id, done))
+                    if rng.random() < TWICE_SHARE:
+                        items.append((boards[(chosen + 1) % len(boards)], image_id, job_id, done))
         with db:
             db.executemany(
                 "INSERT INTO prompts (id, owner_id, text, clean_text, created_at) VALUES (?, ?, ?, ?, ?)", prompts
@@ -213,7 +238,9 @@ def seed(db_path: Path, jobs: int, *, owner_id: int = 1, rng_seed: int = 7, chun
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 images,
             )
+            db.executemany("INSERT INTO board_items (board_id, image_id, job_id, added_at) VALUES (?, ?, ?, ?)", items)
         counts["jobs"] += len(job_rows)
+        counts["board_items"] += len(items)
     with db:
         for _name, sql in indexes:
             db.execute(sql)

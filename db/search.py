@@ -4,6 +4,9 @@ Every page is keyset-paged newest first and served from an index, whatever the f
 tests/test_gallery_plans.py at a realistic size):
 - the feed and the plain filters walk ``ix_jobs_owner_id_id`` (or the action/workflow indexes), newest first;
 - ``liked`` probes a partial index that holds only liked, visible images;
+- ``board_id`` walks the board's memberships newest job first (``ix_board_items_board_id_job_id_image_id``),
+  keeping each job once, so a page costs the board's next items, however few of all jobs the board holds;
+  with a text search the FTS walk drives and the board is probed;
 - a text search on SQLite is driven by FTS5: its hits are read newest prompt first (each job has its own prompt
   row, inserted with it) and joined to their jobs through ``ix_jobs_prompt_row_id``, so a rare word costs its
   few hits and a common one only the first page of them, instead of a walk over every job.
@@ -19,8 +22,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import aliased
 
 from ..engine.ids import JOB, id_floor
+from .boards import BoardItem
 from .models import Image, Job, Prompt
 from .store import Store
 from .workflows import WorkflowVersion
@@ -57,10 +62,13 @@ class JobFilter:
     workflow_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    board_id: str | None = None
 
-    def conditions(self) -> list[ColumnElement[bool]]:
-        """The filters other than the text, as conditions on jobs."""
+    def conditions(self, *, board: bool = True) -> list[ColumnElement[bool]]:
+        """The filters other than the text, as conditions on jobs (``board=False``: the board drives the walk)."""
         where: list[ColumnElement[bool]] = []
+        if self.board_id and board:
+            where.append(Job.id.in_(select(BoardItem.job_id).where(BoardItem.board_id == self.board_id)))
         if self.liked is not None:
             liked_jobs = select(Image.job_id).where(Image.liked_at.is_not(None), Image.deleted_at.is_(None))
             where.append(Job.id.in_(liked_jobs) if self.liked else Job.id.not_in(liked_jobs))
@@ -95,6 +103,8 @@ def page_query(
     """
     filters = filters or JobFilter()
     fts = make_url(store.url).get_backend_name() == "sqlite"
+    if filters.board_id and not (filters.q and fts):
+        return _board_page(owner_id, cursor, limit, filters)
     where = [Job.owner_id == owner_id, Job.deleted_at.is_(None), *filters.conditions()]
     if filters.q and fts:
         match = fts_query(filters.q)
@@ -112,3 +122,27 @@ def page_query(
     if cursor:
         where.append(Job.id < cursor)
     return select(*LIST_COLUMNS).where(*where).order_by(Job.id.desc()).limit(limit)
+
+
+def _board_page(owner_id: int, cursor: str | None, limit: int, filters: JobFilter) -> Select[Any]:
+    """A board's page: its memberships newest job first, each job once (at its first image in the board)."""
+    item, earlier = BoardItem, aliased(BoardItem)
+    another_image_first = (
+        select(earlier.image_id)
+        .where(earlier.board_id == item.board_id, earlier.job_id == item.job_id, earlier.image_id < item.image_id)
+        .exists()
+    )
+    where = [
+        item.board_id == filters.board_id,
+        ~another_image_first,
+        Job.owner_id == owner_id,
+        Job.deleted_at.is_(None),
+        *filters.conditions(board=False),
+    ]
+    if filters.q:
+        matching = select(Prompt.id).where(Prompt.text.ilike(_like_pattern(filters.q), escape="\\"))
+        where.append(Job.prompt_row_id.in_(matching))
+    if cursor:
+        where.append(item.job_id < cursor)
+    query = select(*LIST_COLUMNS).select_from(item).join(_JOBS, Job.id == item.job_id)
+    return query.where(*where).order_by(item.job_id.desc()).limit(limit)

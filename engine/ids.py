@@ -37,8 +37,9 @@ WORKFLOW_VERSION = IdKind("workflow version", "wv_")
 ACTION = IdKind("action", "a_")
 SHORTCODE = IdKind("shortcode", "sc_")
 SESSION_FAMILY = IdKind("session family", "sf_")
+BOARD = IdKind("board", "b_")
 
-KINDS = (JOB, IMAGE, WORKFLOW, WORKFLOW_VERSION, ACTION, SHORTCODE, SESSION_FAMILY)
+KINDS = (JOB, IMAGE, WORKFLOW, WORKFLOW_VERSION, ACTION, SHORTCODE, SESSION_FAMILY, BOARD)
 _COMPILED = {kind.prefix: re.compile(re.escape(kind.prefix) + _ULID) for kind in KINDS}
 
 _lock = threading.Lock()

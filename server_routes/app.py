@@ -10,6 +10,7 @@ from ..services.studio import Studio
 from . import (
     actions,
     auth,
+    boards,
     calls,
     civitai,
     events,
@@ -49,6 +50,7 @@ def create_app(studio: Studio) -> web.Application:
     # gallery first: its fixed paths (/jobs/search, /images/archive) precede the /{id} patterns.
     for module in (
         gallery,
+        boards,
         status,
         jobs,
         queue,

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ..engine.errors import StudioError
-from ..engine.ids import IMAGE, JOB
+from ..engine.ids import BOARD, IMAGE, JOB
 from ..services.studio import Studio
 from .keys import STUDIO
 
@@ -27,6 +27,7 @@ CREATED = request_key("studio_created", bool)
 _ID_PATTERNS = {
     "job_id": re.compile(JOB.pattern),
     "image_id": re.compile(IMAGE.pattern),
+    "board_id": re.compile(BOARD.pattern),
     "call_id": re.compile(r"[0-9]{1,18}"),
     "user_id": re.compile(r"[0-9]{1,18}"),
     "run_id": re.compile(r"[0-9]{1,18}"),

@@ -8,7 +8,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
-from ..engine.ids import JOB, WORKFLOW
+from ..engine.ids import BOARD, JOB, WORKFLOW
 from ..services.gallery import MAX_BULK
 from ..services.search import JobFilter
 from .context import checked_id, path_id, studio, user_id
@@ -35,6 +35,7 @@ class JobSearch(Schema):
     workflow_id: str | None = Field(default=None, pattern=WORKFLOW.pattern)
     since: datetime | None = None
     until: datetime | None = None
+    board_id: str | None = Field(default=None, pattern=BOARD.pattern)
 
 
 class Bulk(Schema):
@@ -62,7 +63,10 @@ async def search_jobs(request: web.Request) -> object:
         workflow_id=search.workflow_id,
         since=search.since,
         until=search.until,
+        board_id=search.board_id,
     )
+    if search.board_id:
+        await studio(request).boards.require(user_id(request), search.board_id)  # another user's board: 404
     return await studio(request).jobs.list(user_id(request), cursor=search.cursor, limit=search.limit, filters=filters)
 
 

@@ -12,6 +12,7 @@ from ..db import accounts as accounts_db
 from ..db.private import ensure_private_dir
 from ..db.store import Store
 from .actions import Actions
+from .boards import Boards
 from .civitai import Civitai
 from .civitai_files import Downloads, LocalModels
 from .comfy_calls import LoggedComfy
@@ -54,6 +55,7 @@ class Studio:
     settings: Settings
     prompts: Prompts
     gallery: Gallery
+    boards: Boards
     security: Security
     civitai: Civitai
     local_models: LocalModels
@@ -100,6 +102,7 @@ class Studio:
             settings=settings,
             prompts=Prompts(config, jobs, shortcodes, workflows, actions, settings),
             gallery=Gallery(store, jobs, queue, files),
+            boards=Boards(store),
             security=security,
             civitai=civitai,
             local_models=local_models,

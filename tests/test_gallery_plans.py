@@ -17,11 +17,12 @@ from comfyui_studio.db.search import JobFilter, page_query
 from comfyui_studio.db.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from seed_gallery import COMMON_WORD, RARE_WORD, seed  # noqa: E402
+from seed_gallery import COMMON_WORD, RARE_WORD, board_ids, seed  # noqa: E402
 
 JOBS = 20000
 OWNER = 1
 PARTIAL_INDEX = "ix_images_liked_job_id"
+BIG_BOARD, *_, SMALL_BOARD = board_ids(OWNER)
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,23 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Path]:
         )
     seed(path, JOBS, owner_id=OWNER)
     with sqlite3.connect(path) as db:
+        # a few boarded jobs get a second image in the same board: the board filter still shows each job once
+        for n, (job_id, image_id) in enumerate(
+            db.execute(
+                "SELECT job_id, image_id FROM board_items WHERE board_id = ? ORDER BY job_id DESC LIMIT 5", (BIG_BOARD,)
+            ).fetchall()
+        ):
+            second = image_id[:-1] + ("Z" if image_id[-1] != "Z" else "Y")
+            db.execute(
+                "INSERT INTO images (id, owner_id, job_id, kind, filename, subfolder, folder_type, mime, has_thumb,"
+                " created_at, expirable) SELECT ?, owner_id, job_id, kind, 'second' || ? || '.png', subfolder,"
+                " folder_type, mime, 0, created_at, 0 FROM images WHERE id = ?",
+                (second, n, image_id),
+            )
+            db.execute(
+                "INSERT INTO board_items (board_id, image_id, job_id, added_at) VALUES (?, ?, ?, '2026-01-01')",
+                (BIG_BOARD, second, job_id),
+            )
         db.execute("ANALYZE")
     return store, path
 
@@ -76,6 +94,11 @@ FILTERS = {
     "workflow": JobFilter(workflow_id="w_01JBENCHWORKF1OW000000000A"),
     "word and liked": JobFilter(q=COMMON_WORD, liked=True),
     "word and action": JobFilter(q=COMMON_WORD, action="vary"),
+    "board": JobFilter(board_id=BIG_BOARD),
+    "small board": JobFilter(board_id=SMALL_BOARD),
+    "board and liked": JobFilter(board_id=BIG_BOARD, liked=False),
+    "board and action": JobFilter(board_id=BIG_BOARD, action="upscale"),
+    "word and board": JobFilter(q=COMMON_WORD, board_id=BIG_BOARD),
 }
 
 
@@ -103,6 +126,7 @@ def brute_force(path: Path, filters: JobFilter) -> list[str]:
         liked = {
             r[0] for r in db.execute("SELECT job_id FROM images WHERE liked_at IS NOT NULL AND deleted_at IS NULL")
         }
+        boarded = {r[0] for r in db.execute("SELECT job_id FROM board_items WHERE board_id = ?", (filters.board_id,))}
     out = []
     for job_id, text, action, created in jobs:
         words = (text or "").lower().split()
@@ -112,6 +136,8 @@ def brute_force(path: Path, filters: JobFilter) -> list[str]:
             continue
         if filters.action and action != filters.action:
             continue
+        if filters.board_id and job_id not in boarded:
+            continue
         at = datetime.fromisoformat(created)
         if filters.since and at < filters.since or filters.until and at >= filters.until:
             continue
@@ -119,7 +145,21 @@ def brute_force(path: Path, filters: JobFilter) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("name", ["feed", "common word", "rare word", "liked", "word and liked", "date range"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "feed",
+        "common word",
+        "rare word",
+        "liked",
+        "word and liked",
+        "date range",
+        "board",
+        "small board",
+        "board and liked",
+        "word and board",
+    ],
+)
 def test_pages_return_exactly_the_matching_jobs_newest_first(seeded: tuple[Store, Path], name: str) -> None:
     store, path = seeded
     filters = FILTERS.get(name) or JobFilter(since=some_date(path, 3000), until=some_date(path, 1000))
@@ -152,3 +192,15 @@ def test_the_prompt_history_walks_prompts_newest_first_and_probes_each_text_once
         assert steps[0].startswith("SEARCH prompts USING"), steps  # newest first by id, from an index
         assert any("ix_prompts_owner_id_text_id (owner_id=? AND text=? AND id>?)" in s for s in steps), steps
         assert not any("TEMP B-TREE" in s or s.startswith("SCAN prompts") for s in steps), steps
+
+
+@pytest.mark.parametrize("board", ["board", "small board", "board and action"])
+def test_the_board_filter_walks_its_memberships_newest_job_first(seeded: tuple[Store, Path], board: str) -> None:
+    """However few jobs a board holds, a page reads its next memberships, not a walk over every job."""
+    store, path = seeded
+    for cursor in (None, run(path, page_query(store, OWNER, None, JOBS // 2, JobFilter()))[-1][0]):
+        steps = plan(path, page_query(store, OWNER, cursor, 51, FILTERS[board]))
+        assert steps[0].startswith("SEARCH board_items USING COVERING INDEX ix_board_items_board_id_job_id"), steps
+        # each membership's job is one probe by its id
+        assert any(s.startswith("SEARCH jobs USING") and "id=?)" in s for s in steps), steps
+        assert not any("TEMP B-TREE" in s or s.startswith("SCAN") for s in steps), steps

@@ -2,6 +2,8 @@
 // state-changing request, refreshes an expired session once, and turns every failure into an ApiError.
 import type {
   ActionSlot,
+  Board,
+  BoardChange,
   BulkOp,
   BulkResult,
   ErrorDetail,
@@ -352,6 +354,21 @@ export class ApiClient {
   }
   bulkJobs(ids: string[], op: BulkOp) {
     return this.post<BulkResult>('/jobs/bulk', { ids, op })
+  }
+  listBoards() {
+    return this.get<{ items: Board[] }>('/boards')
+  }
+  createBoard(name: string) {
+    return this.post<Board>('/boards', { name })
+  }
+  renameBoard(id: string, name: string) {
+    return this.patch<Board>(`/boards/${encodeURIComponent(id)}`, { name })
+  }
+  deleteBoard(id: string) {
+    return this.del<{ id: string; deleted: boolean; removed: number }>(`/boards/${encodeURIComponent(id)}`)
+  }
+  changeBoardImages(id: string, change: { add?: string[]; remove?: string[] }) {
+    return this.post<BoardChange>(`/boards/${encodeURIComponent(id)}/images`, change)
   }
   setLiked(imageId: string, liked: boolean) {
     const path = `/images/${encodeURIComponent(imageId)}/like`

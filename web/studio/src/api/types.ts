@@ -199,6 +199,25 @@ export interface ActionParameter {
 
 export type BulkOp = 'delete' | 'like' | 'unlike'
 
+/** one of your boards: a named collection of gallery images (GET /boards) */
+export interface Board {
+  id: string
+  name: string
+  /** how many of its images are in the gallery */
+  count: number
+  /** its newest image */
+  cover: { id: string; thumb_url: string } | null
+  created_at: string
+  updated_at: string
+}
+
+export interface BoardChange {
+  board: Board
+  added: string[]
+  removed: string[]
+  failed: { id: string; code: string; message: string }[]
+}
+
 /** POST /jobs/bulk: each job succeeds or fails on its own */
 export interface BulkResult {
   op: BulkOp

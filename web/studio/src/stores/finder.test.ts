@@ -5,7 +5,7 @@ import { createFinder, searchQuery, startOfWeek, type FindFilters } from './find
 import { createJobsStore } from './jobs'
 
 const job = (id: string, over: Partial<Job> = {}): Job => ({ id, state: 'done', prompt_text: 'a cat', created_at: '2026-11-25T18:00:00Z', images: [], ...over })
-const none: FindFilters = { q: '', liked: false, action: null, date: 'any' }
+const none: FindFilters = { q: '', liked: false, action: null, date: 'any', board: null }
 
 describe('filters → query string', () => {
   const now = new Date(2026, 10, 26, 15, 30) // Thursday 26 November 2026, local time

@@ -16,6 +16,8 @@ export interface FindFilters {
   /** only runs of this action slot */
   action: string | null
   date: DateRange
+  /** only jobs with an image in this board */
+  board: string | null
 }
 
 /** local midnight at the start of this calendar week (Monday) */
@@ -32,6 +34,7 @@ export function searchQuery(f: FindFilters, now: Date = new Date()): Record<stri
   if (text) q.q = text.slice(0, 500)
   if (f.liked) q.liked = 'true'
   if (f.action) q.action = f.action
+  if (f.board) q.board_id = f.board
   if (f.date === 'today') q.since = new Date(now.getFullYear(), now.getMonth(), now.getDate()).toISOString()
   else if (f.date === 'week') q.since = startOfWeek(now).toISOString()
   return q
@@ -40,7 +43,7 @@ export function searchQuery(f: FindFilters, now: Date = new Date()): Record<stri
 export function createFinder(live: JobsStore = liveJobs, opts: { debounceMs?: number; pageSize?: number } = {}) {
   const debounceMs = opts.debounceMs ?? 250
   const pageSize = opts.pageSize ?? 40
-  const filters = reactive<FindFilters>({ q: '', liked: false, action: null, date: 'any' })
+  const filters = reactive<FindFilters>({ q: '', liked: false, action: null, date: 'any', board: null })
   /** the filters the shown results answer (the typed text runs ahead of it while debouncing) */
   const applied = shallowRef<Record<string, string>>({})
   const byId = shallowReactive(new Map<string, Job>())
@@ -157,7 +160,7 @@ export function createFinder(live: JobsStore = liveJobs, opts: { debounceMs?: nu
     },
     /** back to all: no filters, the whole feed */
     clear() {
-      Object.assign(filters, { q: '', liked: false, action: null, date: 'any' })
+      Object.assign(filters, { q: '', liked: false, action: null, date: 'any', board: null })
       return run()
     },
     /** a job deleted meanwhile */
