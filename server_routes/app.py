@@ -15,6 +15,7 @@ from . import (
     events,
     gallery,
     images,
+    imports,
     jobs,
     maintenance,
     models,
@@ -65,6 +66,7 @@ def create_app(studio: Studio) -> web.Application:
         models,
         civitai,
         maintenance,
+        imports,
     ):
         app.add_routes(module.routes)
     events.add_routes(app)
