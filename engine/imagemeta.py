@@ -397,7 +397,8 @@ def _number(value: object) -> int | float | None:
 
 def _find_upstream(graph: dict[str, dict[str, object]], start: str | None, keys: tuple[str, ...]) -> str | None:
     """The first string among ``keys`` in the nodes upstream of ``start`` (breadth first, bounded)."""
-    queue, seen = [start], set()
+    queue: list[str | None] = [start]
+    seen: set[str] = set()
     while queue and len(seen) < 200:
         node_id = queue.pop(0)
         if node_id is None or node_id in seen or node_id not in graph:
@@ -451,17 +452,16 @@ def from_graph(graph: dict[str, dict[str, object]]) -> Generation:
                     gen.prompt = str(inputs["text"])[:MAX_PROMPT_CHARS]
                     break
     if "model" not in params:
-        model = next(
-            (
-                str(v)[:255]
-                for node in graph.values()
-                for k, v in (node.get("inputs") or {}).items()  # type: ignore[union-attr]
-                if k in _MODEL_INPUTS and isinstance(v, str)
-            ),
-            None,
-        )
-        if model:
-            params["model"] = model
+        for node in graph.values():
+            inputs = node.get("inputs")
+            found = (
+                [str(v)[:255] for k, v in inputs.items() if k in _MODEL_INPUTS and isinstance(v, str)]
+                if isinstance(inputs, dict)
+                else []
+            )
+            if found:
+                params["model"] = found[0]
+                break
     return gen
 
 

@@ -151,7 +151,9 @@ def read_metadata(data: bytes, mime: str, notes: dict[str, int]) -> tuple[dict[s
     return texts, size
 
 
-def describe(texts: dict[str, str], notes: dict[str, int]) -> tuple[dict[str, object] | None, imagemeta.Generation]:
+def describe(
+    texts: dict[str, str], notes: dict[str, int]
+) -> tuple[dict[str, dict[str, object]] | None, imagemeta.Generation]:
     """The API graph (when there is a readable one) and what the metadata says about the generation."""
     graph = None
     gen = imagemeta.Generation()
