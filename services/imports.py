@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import insert, select, tuple_, update
-
 from ..config import StudioConfig
 from ..db import audit
-from ..db.models import Image, ImportRun, Job, Prompt, utcnow
+from ..db import imports as repo
+from ..db.models import ImportRun, utcnow
 from ..db.store import Store
 from ..engine import imagemeta
 from ..engine.errors import StudioError
@@ -345,7 +344,7 @@ class Imports:
     async def load(self) -> None:
         """Read the last run; one the previous process left running carries on."""
         async with self.store.transaction() as session:
-            row = (await session.execute(select(ImportRun).order_by(ImportRun.id.desc()).limit(1))).scalar()
+            row = await repo.last_run(session)
         self.run = self._as_dict(row) if row is not None else None
         if row is not None and row.status == "running" and self._root() is not None:
             log.info("Resuming the import of ComfyUI's outputs at %d of %d files", row.done, row.total)
@@ -358,7 +357,7 @@ class Imports:
         if self._root() is None:
             raise StudioError("conflict", "ComfyUI's output folder is not on this machine: there is nothing to import")
         async with self.store.transaction(actor_id) as session:
-            row = (await session.execute(select(ImportRun).order_by(ImportRun.id.desc()).limit(1))).scalar()
+            row = await repo.last_run(session)
             if row is None or row.status == "done":
                 row = ImportRun(owner_id=self.owner_id(), status="running", cursor="", skipped={})
                 session.add(row)
@@ -399,11 +398,7 @@ class Imports:
         if status == "done":
             values["finished_at"] = utcnow()
         async with self.store.transaction() as session:
-            await session.execute(update(ImportRun).where(ImportRun.id == run_id).values(**values))
-            row = await session.get(ImportRun, run_id)
-            assert row is not None
-            await session.refresh(row)
-            self.run = self._as_dict(row)
+            self.run = self._as_dict(await repo.set_status(session, run_id, values))
 
     async def _run(self, run_id: int) -> None:
         try:
@@ -450,33 +445,13 @@ class Imports:
     async def _batch(self, run_id: int, root: Path, owner_id: int, rels: list[str]) -> None:
         pairs = [(rel.rpartition("/")[0], rel.rpartition("/")[2]) for rel in rels]
         async with self.store.transaction() as session:
-            known = set(
-                (
-                    await session.execute(
-                        select(Image.subfolder, Image.filename).where(
-                            Image.folder_type == "output", tuple_(Image.subfolder, Image.filename).in_(pairs)
-                        )
-                    )
-                ).all()
-            )
+            known = await repo.known_output_files(session, pairs)
         new = [rel for rel, pair in zip(rels, pairs, strict=True) if pair not in known]
         out = await asyncio.to_thread(
             prepare_batch, root, new, self.config.thumbs_dir, owner_id, run_id, self.config.max_image_pixels
         )
         async with self.store.transaction(owner_id) as session:
-            prompt_ids: list[int] = []
-            if out.prompts:
-                result = await session.execute(
-                    insert(Prompt).returning(Prompt.id, sort_by_parameter_order=True), out.prompts
-                )
-                prompt_ids = [int(pid) for pid in result.scalars().all()]
-            if out.jobs:
-                jobs = []
-                for job in out.jobs:
-                    index = job.pop("prompt_index")
-                    jobs.append({**job, "prompt_row_id": prompt_ids[index] if isinstance(index, int) else None})
-                await session.execute(insert(Job), jobs)
-                await session.execute(insert(Image), out.images)
+            await repo.insert_batch(session, out.prompts, out.jobs, out.images)
             row = await session.get(ImportRun, run_id)
             assert row is not None
             skipped = dict(row.skipped or {})
