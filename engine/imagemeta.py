@@ -416,10 +416,12 @@ def _find_upstream(graph: dict[str, dict[str, object]], start: str | None, keys:
 def from_graph(graph: dict[str, dict[str, object]]) -> Generation:
     """Prompt, negative and sampling parameters of an API graph, read from its first sampler."""
     gen = Generation()
-    sampler_id = next(
-        (nid for nid, node in graph.items() if isinstance(node.get("inputs"), dict) and "steps" in node["inputs"]),  # type: ignore[operator]
-        None,
-    )
+    sampler_id = None
+    for nid, node in graph.items():
+        node_inputs = node.get("inputs")
+        if isinstance(node_inputs, dict) and "steps" in node_inputs:
+            sampler_id = nid
+            break
     params = gen.parameters
     if sampler_id is not None:
         inputs = graph[sampler_id]["inputs"]

@@ -133,17 +133,14 @@ def read_metadata(data: bytes, mime: str, notes: dict[str, int]) -> tuple[dict[s
     A broken structure (bad CRC, truncated, no header) raises MetadataError: the file is skipped. Unreadable
     metadata alone (oversized or malformed text, bad EXIF) is counted in ``notes`` and the image kept plain.
     """
+    chunks: dict[str, bytes] = {}
     if mime == "image/png":
-        size: tuple[int, int] | None = imagemeta.png_size(data)
-        read_texts = imagemeta.png_text
-        source: bytes | dict[str, bytes] = data
+        size: tuple[int, int] | None = imagemeta.png_size(data)  # the structure first: a broken one skips
     else:
         chunks = imagemeta.webp_chunks(data)
         size = imagemeta.webp_size(chunks)
-        read_texts = imagemeta.webp_text  # type: ignore[assignment]
-        source = chunks
     try:
-        texts = read_texts(source)  # type: ignore[arg-type]
+        texts = imagemeta.png_text(data) if mime == "image/png" else imagemeta.webp_text(chunks)
     except imagemeta.MetadataError as exc:
         notes[exc.reason] = notes.get(exc.reason, 0) + 1
         texts = {}
