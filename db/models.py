@@ -163,6 +163,8 @@ class Image(Base):
         Index("ix_images_owner_id_id", "owner_id", "id"),
         Index("ix_images_kind_created_at", "kind", "created_at"),
         Index("ix_images_expirable", "expirable", "created_at"),
+        # is this file already known? (the import of ComfyUI's outputs, migration 0010)
+        Index("ix_images_folder_type_subfolder_filename", "folder_type", "subfolder", "filename"),
         # only liked, visible images: the `liked` filter reads a few thousand entries, not every image
         Index(
             "ix_images_liked_job_id",
@@ -329,6 +331,31 @@ class MaintenanceJournal(Base):
     # what the row side becomes once the file is gone: none | unthumb | purge_image | expire | drop_image | purge_job
     effect: Mapped[str] = mapped_column(String(16), default="none")
     target_id: Mapped[str | None] = mapped_column(String(32))
+
+
+# --- the import of ComfyUI's past outputs (migration 0010) ---------------------------------------------------
+
+
+class ImportRun(Base):
+    """One import of ComfyUI's output folder: where it is, what it counted, and how far it got (a restart resumes)."""
+
+    __tablename__ = "import_runs"
+    __audit_ignore__ = frozenset({"*"})  # each batch writes one audit row of its own
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | paused | done | failed
+    # the last file (path relative to the folder, in walk order) whose batch is committed
+    cursor: Mapped[str] = mapped_column(Text, default="")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    with_metadata: Mapped[int] = mapped_column(Integer, default=0)
+    known: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[dict] = mapped_column(JSON, default=dict)  # reason → count
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
 
 
 from . import shortcodes as _shortcodes  # noqa: E402,F401

@@ -65,6 +65,12 @@ def id_floor(kind: IdKind, at: datetime) -> str:
     return _encode(kind, max(0, int(aware.timestamp() * 1000)), 0)
 
 
+def id_at(kind: IdKind, at: datetime) -> str:
+    """A new id of this kind dated ``at`` (a record of something made earlier, e.g. an imported file)."""
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+    return _encode(kind, max(0, int(aware.timestamp() * 1000)), int.from_bytes(os.urandom(10), "big") >> 1)
+
+
 def _encode(kind: IdKind, millis: int, rand: int) -> str:
     value = (millis << 80) | rand
     chars = []

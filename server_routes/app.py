@@ -16,6 +16,7 @@ from . import (
     events,
     gallery,
     images,
+    imports,
     jobs,
     maintenance,
     models,
@@ -67,6 +68,7 @@ def create_app(studio: Studio) -> web.Application:
         models,
         civitai,
         maintenance,
+        imports,
     ):
         app.add_routes(module.routes)
     events.add_routes(app)

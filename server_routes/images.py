@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..engine.errors import StudioError
 from ..engine.ids import IMAGE
+from ..services.image_metadata import with_parameters
 from .context import CREATED, path_id, studio, user_id
 from .routing import DataRoutes
 from .validation import FormPart, read_multipart
@@ -84,12 +85,16 @@ def _id_field(parts: dict[str, FormPart], name: str) -> str | None:
 @routes.get("/api/v1/images/{image_id}")
 async def get_image(request: web.Request) -> web.StreamResponse:
     app = studio(request)
-    data, mime = await app.files.image_file(user_id(request), path_id(request, "image_id"))
-    return web.Response(
-        body=data,
-        content_type=mime,
-        headers={"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"},
-    )
+    image_id = path_id(request, "image_id")
+    data, mime = await app.files.image_file(user_id(request), image_id)
+    headers = {"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"}
+    if request.query.get("download") in ("1", "true"):
+        # A saved copy carries its prompt and settings for other tools (A1111 `parameters`).
+        image = await app.files.image_row(user_id(request), image_id)
+        data = await with_parameters(app.store, image, data, mime)
+        ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "bin")
+        headers["Content-Disposition"] = f'attachment; filename="{image_id}.{ext}"'
+    return web.Response(body=data, content_type=mime, headers=headers)
 
 
 @routes.get("/api/v1/images/{image_id}/thumb")

@@ -13,6 +13,7 @@ from ..db.store import Store
 from ..engine.errors import StudioError, not_found
 from .comfy_host import HostError
 from .files import Files
+from .image_metadata import with_parameters
 from .jobs import JSON, Jobs
 from .queue_control import QueueControl
 
@@ -103,6 +104,7 @@ class Gallery:
         for image in images:
             try:
                 data, mime = await self.files.image_file(owner_id, image.id)
+                data = await with_parameters(self.store, image, data, mime)
             except (StudioError, HostError):
                 continue
             prefix = f"{image.job_id}-" if image.job_id else ""

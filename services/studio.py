@@ -20,6 +20,7 @@ from .comfy_host import ComfyHost, FollowsEvents
 from .eventhub import EventHub
 from .files import Files
 from .gallery import Gallery
+from .imports import Imports, output_folder
 from .jobs import Jobs
 from .live import LiveJobs
 from .maintenance import Maintenance
@@ -61,6 +62,7 @@ class Studio:
     local_models: LocalModels
     downloads: Downloads
     maintenance: Maintenance
+    imports: Imports
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
@@ -86,6 +88,7 @@ class Studio:
         settings.listeners.append(civitai.settings_changed)
         # ComfyUI's model folders (folder_paths in plugin mode); None: a remote ComfyUI, no files to reach
         local_models = LocalModels(store, getattr(host, "model_dirs", None))
+        folders = comfy_folders(config, host)
         studio = cls(
             config=config,
             store=store,
@@ -107,9 +110,8 @@ class Studio:
             civitai=civitai,
             local_models=local_models,
             downloads=Downloads(civitai, local_models, hub, models, lambda: studio.owner_id),
-            maintenance=Maintenance(
-                config, store, comfy, settings.values, comfy_folders(config, host), lambda: studio.owner_id
-            ),
+            maintenance=Maintenance(config, store, comfy, settings.values, folders, lambda: studio.owner_id),
+            imports=Imports(config, store, hub, output_folder(folders), lambda: studio.owner_id),
         )
         return studio
 
@@ -138,6 +140,7 @@ class Studio:
         self.local_models.start()  # hashes ComfyUI's model files in the background, once each
         await self.civitai.prune()  # Civitai answers too old to serve even as stale
         self.maintenance.start()  # storage maintenance on its schedule (maintenance_interval_hours)
+        await self.imports.load()  # an import of ComfyUI's outputs the last process left running carries on
         if isinstance(self.host, FollowsEvents):
             # A remote ComfyUI: its /ws, and after every reconnect a reconciliation for what was missed.
             self.host.on_connect(self._on_host_connect)
@@ -166,6 +169,7 @@ class Studio:
         if callable(stop_events):
             await stop_events()  # no reconnect or reconciliation may start while we shut down
         await self.maintenance.stop()
+        await self.imports.stop()
         await self.models.stop()
         await self.downloads.stop()
         await self.local_models.stop()

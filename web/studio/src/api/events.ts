@@ -7,8 +7,9 @@ import type { JobsStore } from '../stores/jobs'
 import { applyStatus, status } from '../stores/status'
 import { applyModelsEvent } from '../stores/models'
 import { applyDownloadEvent } from '../stores/downloads'
+import { applyImportEvent } from '../stores/imports'
 
-export const EVENT_KINDS = ['job', 'progress', 'output', 'queue', 'resync', 'status', 'models', 'download'] as const
+export const EVENT_KINDS = ['job', 'progress', 'output', 'queue', 'resync', 'status', 'models', 'download', 'import'] as const
 
 export interface EventsOptions {
   url?: string
@@ -61,6 +62,9 @@ export function handleEvent(store: JobsStore, kind: string, data: Record<string,
       break
     case 'download':
       applyDownloadEvent(data)
+      break
+    case 'import':
+      applyImportEvent(data)
       break
   }
 }
