@@ -85,7 +85,7 @@ async def test_lora_names_complete_from_comfyuis_list_with_the_keyboard_and_foll
 
     async def shows(*names: str) -> bool:
         # the studio reads ComfyUI's lists every 2 s: type the value again until they are in
-        if not await menu.is_visible():
+        if not await menu.is_visible() or not set(names) <= set(await labels.all_inner_texts()):
             await prompt.fill("a fox --lora fil")
             await prompt.press("m")
             await prompt.press("Backspace")
