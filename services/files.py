@@ -168,7 +168,10 @@ class Files:
         return image
 
     async def image_file(self, owner_id: int, image_id: str) -> tuple[bytes, str]:
-        image = await self.image_row(owner_id, image_id)
+        return await self.row_file(owner_id, await self.image_row(owner_id, image_id))
+
+    async def row_file(self, owner_id: int, image: Image) -> tuple[bytes, str]:
+        """The file of an image row already read (and checked as ``owner_id``'s)."""
         try:
             file = await self.comfy.view(
                 image.filename, image.subfolder, image.folder_type, job_id=image.job_id, owner_id=owner_id

@@ -103,7 +103,7 @@ class Gallery:
         written = 0
         for image in images:
             try:
-                data, mime = await self.files.image_file(owner_id, image.id)
+                data, mime = await self.files.row_file(owner_id, image)
                 data = await with_parameters(self.store, image, data, mime)
             except (StudioError, HostError):
                 continue

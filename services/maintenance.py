@@ -340,6 +340,15 @@ class Maintenance:
             if fact.folder_type == "temp":
                 preview_of[path] = fact
 
+        def take_thumbnail(fact: ImageFact, category: str, at: float | None, reason: str, effect: str = "none") -> None:
+            """The thumbnail of an image whose file goes too (``at`` None: the thumbnail's own mtime)."""
+            thumb = thumb_of.pop(fact.id, None)
+            if thumb is None:
+                return
+            at = thumb.mtime if at is None else at
+            target = fact.id if effect != "none" else None
+            take(Removal(category, thumb.path, thumb.size, at, reason, effect, target, fact.owner_id))
+
         def removable(fact: ImageFact) -> str:
             """The row's file as a removal may touch it: resolved, symlinks included, inside its folder ("" if not)."""
             root = roots.get(fact.folder_type)
@@ -419,18 +428,7 @@ class Maintenance:
                         owner_id=fact.owner_id,
                     )
                 )
-                thumb = thumb_of.pop(fact.id, None)
-                if thumb is not None:
-                    take(
-                        Removal(
-                            "temp",
-                            thumb.path,
-                            thumb.size,
-                            thumb.mtime,
-                            "thumbnail of a dropped upload",
-                            owner_id=fact.owner_id,
-                        )
-                    )
+                take_thumbnail(fact, "temp", None, "thumbnail of a dropped upload")
         for stat in upload_files:
             if stat.path not in referenced and not stat.path.endswith(".part") and now - stat.mtime > temp_age:
                 take(Removal("temp", stat.path, stat.size, stat.mtime, "upload file of no image, past its retention"))
@@ -457,20 +455,7 @@ class Maintenance:
                         owner_id=fact.owner_id,
                     )
                 )
-                thumb = thumb_of.pop(fact.id, None)
-                if thumb is not None:
-                    take(
-                        Removal(
-                            "trash",
-                            thumb.path,
-                            thumb.size,
-                            deleted_at.timestamp(),
-                            "thumbnail of a purged image",
-                            effect="unthumb",
-                            target_id=fact.id,
-                            owner_id=fact.owner_id,
-                        )
-                    )
+                take_thumbnail(fact, "trash", deleted_at.timestamp(), "thumbnail of a purged image", "unthumb")
             take(
                 Removal(
                     "trash",
