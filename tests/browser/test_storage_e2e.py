@@ -67,7 +67,10 @@ async def test_storage_section_shows_usage_dry_runs_and_runs_with_progress(
     card = ui.page.get_by_test_id("storage")
     await card.get_by_role("heading", name="Storage").wait_for()
     # the page lists the settings first (their choices ask ComfyUI), then the card asks for its report
-    await card.locator(".legend li[data-category=originals]").wait_for(timeout=30_000)
+    # either the report's legend or the card's error: a refused report fails with its own words
+    shown = card.locator(".legend li[data-category=originals]").or_(card.get_by_role("alert"))
+    await shown.first.wait_for(timeout=60_000)
+    assert not await card.get_by_role("alert").count(), await card.get_by_role("alert").inner_text()
     legend = await card.locator(".legend").inner_text()
     assert "Your work" in legend and "Previews & temp" in legend and "Database" in legend
     assert await card.locator(".bar .seg").count() >= 3
