@@ -75,7 +75,7 @@ async def test_an_existing_comfyui_client_library_drives_the_studio_unchanged(st
         node["_meta"] = {"title": "Save Image" if node_id == "4" else node["class_type"]}
     images = await asyncio.to_thread(client.queue_and_wait_images, graph, "Save Image")
     assert len(images) == 1
-    (name, data), = images.items()
+    ((name, data),) = images.items()
     assert name.startswith("studio_t2i") and data[:8] == b"\x89PNG\r\n\x1a\n"
     assert PILImage.open(io.BytesIO(data)).size == (512, 512)
     # The job is alice's: in her gallery, with its image, and in her call log as a submit.
@@ -100,7 +100,8 @@ async def test_prompt_history_view_and_ws_in_comfyuis_shapes(standalone: Standal
     async with aiohttp.ClientSession() as session:
         async with session.ws_connect(f"{standalone.url}/ws?clientId={client_id}", headers=bearer(token)) as ws:
             first = await ws.receive_json()
-            assert first == {"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 0}}, "sid": client_id}}
+            status = {"status": {"exec_info": {"queue_remaining": 0}}, "sid": client_id}
+            assert first == {"type": "status", "data": status}
             async with session.post(
                 f"{standalone.url}/prompt",
                 data=json.dumps({"prompt": graph, "client_id": client_id}),
@@ -279,9 +280,7 @@ async def test_loopback_owner_needs_no_token_but_a_cross_site_page_is_refused(st
         async with session.post(f"{standalone.url}/prompt", json={"prompt": load_workflow("t2i_standin")}) as resp:
             assert resp.status == 200
         evil = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
-        async with session.post(
-            f"{standalone.url}/prompt", data=json.dumps({"prompt": {}}), headers=evil
-        ) as resp:
+        async with session.post(f"{standalone.url}/prompt", data=json.dumps({"prompt": {}}), headers=evil) as resp:
             assert resp.status == 401
         async with session.get(f"{standalone.url}/history", headers={"Host": "rebound.example"}) as resp:
             assert resp.status == 421 and (await resp.json())["error"]["code"] == "host_not_allowed"
