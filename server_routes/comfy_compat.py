@@ -115,6 +115,8 @@ def guarded(handler: Handler) -> Handler:
             return await handler(request)
         except StudioError as exc:
             return _error(request_id, exc)
+        except JSONInputError as exc:
+            return _error(request_id, StudioError("bad_json", exc.message))
         except HostError as exc:
             return _error(request_id, StudioError("comfy_unavailable", f"ComfyUI did not answer: {exc}"))
 
@@ -314,7 +316,7 @@ async def get_history_entry(request: web.Request) -> web.StreamResponse:
     prompt_id = request.match_info["prompt_id"][:64]
     live = studio.live
     current = live.current(prompt_id) if live is not None else None
-    if current is not None and current.get("state") not in ("queued", "running"):
+    if live is not None and current is not None and current.get("state") not in ("queued", "running"):
         await live.stored([prompt_id])  # the stream said it ended: answer once its ending is stored
     async with studio.store.transaction(caller.user_id) as session:
         job = await history_db.finished_by_prompt(session, caller.user_id, prompt_id)
@@ -452,8 +454,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 except JSONInputError:
                     continue
                 if isinstance(body, dict) and body.get("type") == "feature_flags":
-                    flags = body.get("data") if isinstance(body.get("data"), dict) else {}
-                    socket.metadata_previews = flags.get("supports_preview_metadata") is True
+                    flags = body.get("data")
+                    wanted = isinstance(flags, dict) and flags.get("supports_preview_metadata") is True
+                    socket.metadata_previews = wanted
                     socket.put(json.dumps({"type": "feature_flags", "data": _features(studio)}))
     finally:
         relay.detach(socket)

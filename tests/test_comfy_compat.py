@@ -89,6 +89,9 @@ async def test_an_existing_comfyui_client_library_drives_the_studio_unchanged(st
         calls = (await session.execute(ComfyCall.__table__.select().where(ComfyCall.job_id == job["id"]))).all()
     assert "submit" in {c.operation for c in calls}
     assert all(c.owner_id == alice_id for c in calls if c.operation == "submit")
+    async with studio.store.transaction() as session:
+        audited = (await session.execute(AuditLog.__table__.select().where(AuditLog.entity_id == job["id"]))).all()
+    assert audited and audited[0].actor_id == alice_id
 
 
 async def test_prompt_history_view_and_ws_in_comfyuis_shapes(standalone: Standalone) -> None:
@@ -146,6 +149,49 @@ async def test_prompt_history_view_and_ws_in_comfyuis_shapes(standalone: Standal
             assert list(await resp.json()) == [prompt_id]
 
 
+async def test_a_client_with_feature_flags_gets_previews_with_metadata(standalone: Standalone) -> None:
+    _alice, token = await user_with_token(standalone, "alice")
+    _bob, bob = await user_with_token(standalone, "bob")
+    client_id = uuid.uuid4().hex
+    graph = load_workflow("progress_probe")
+    graph["2"]["class_type"] = "StudioTestProgress"
+    graph["2"]["inputs"].update({"steps": 3, "delay": 0.05})
+    async with aiohttp.ClientSession() as session:
+        # Bob listens on Alice's client id: he gets the queue's status, never her prompt's messages
+        async with (
+            session.ws_connect(f"{standalone.url}/ws?clientId={client_id}", headers=bearer(token)) as ws,
+            session.ws_connect(f"{standalone.url}/ws?clientId={client_id}", headers=bearer(bob)) as spy,
+        ):
+            await ws.receive_json()
+            await ws.send_json({"type": "feature_flags", "data": {"supports_preview_metadata": True}})
+            flags = await ws.receive_json()
+            assert flags["type"] == "feature_flags" and flags["data"]["supports_preview_metadata"] is True
+            async with session.post(
+                f"{standalone.url}/prompt", json={"prompt": graph, "client_id": client_id}, headers=bearer(token)
+            ) as resp:
+                prompt_id = (await resp.json())["prompt_id"]
+            previews = []
+            async with asyncio.timeout(15):
+                while True:
+                    message = await ws.receive()
+                    if message.type is aiohttp.WSMsgType.BINARY:
+                        kind, size = struct.unpack(">II", message.data[:8])
+                        previews.append((kind, json.loads(message.data[8 : 8 + size])))
+                        continue
+                    body = json.loads(message.data)
+                    if body["type"] == "executing" and body["data"]["node"] is None:
+                        break
+            assert previews and all(k == 4 and m["prompt_id"] == prompt_id for k, m in previews)
+            seen = []
+            while True:
+                try:
+                    message = await spy.receive(timeout=0.3)
+                except asyncio.TimeoutError:
+                    break
+                seen.append(json.loads(message.data)["type"] if message.type is aiohttp.WSMsgType.TEXT else "binary")
+            assert set(seen) <= {"status"}
+
+
 async def test_prompt_errors_come_in_comfyuis_shape(standalone: Standalone) -> None:
     _alice, token = await user_with_token(standalone, "alice")
     async with aiohttp.ClientSession() as session:
@@ -176,6 +222,9 @@ async def test_prompt_errors_come_in_comfyuis_shape(standalone: Standalone) -> N
         assert status == 200 and body["prompt_id"] == chosen
         status, body = await post(json.dumps({"prompt": load_workflow("t2i_standin"), "prompt_id": chosen}))
         assert status == 400 and body["error"]["type"] == "invalid_prompt"
+        for path in ("/queue", "/history"):
+            async with session.post(standalone.url + path, data="{nope", headers=bearer(token)) as resp:
+                assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_json"
         # Unknown prompt ids: an empty history entry, as ComfyUI answers
         async with session.get(f"{standalone.url}/history/{uuid.uuid4()}", headers=bearer(token)) as resp:
             assert resp.status == 200 and await resp.json() == {}
