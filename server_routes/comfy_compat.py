@@ -119,6 +119,11 @@ def guarded(handler: Handler) -> Handler:
             return _error(request_id, StudioError("bad_json", exc.message))
         except HostError as exc:
             return _error(request_id, StudioError("comfy_unavailable", f"ComfyUI did not answer: {exc}"))
+        except web.HTTPException:
+            raise
+        except Exception:
+            log.exception("Unhandled error on %s %s (request %s)", request.method, request.path, request_id)
+            return _error(request_id, StudioError("internal_error", "Something went wrong on the studio's side"))
 
     return run
 
