@@ -266,17 +266,21 @@ async def test_queue_shows_and_cancels_only_the_callers_pending_prompts(standalo
     _bob, bob = await user_with_token(standalone, "bob")
     slow = load_workflow("progress_probe")
     slow["2"]["class_type"] = "StudioTestProgress"
-    slow["2"]["inputs"].update({"steps": 10, "delay": 0.1})
+    slow["2"]["inputs"].update({"steps": 30, "delay": 0.1})
     async with aiohttp.ClientSession() as session:
         ids = []
         for token in (alice, alice, bob):
             async with session.post(f"{standalone.url}/prompt", json={"prompt": slow}, headers=bearer(token)) as resp:
                 assert resp.status == 200
                 ids.append((await resp.json())["prompt_id"])
-        async with session.get(f"{standalone.url}/queue", headers=bearer(alice)) as resp:
-            queue = await resp.json()
-        shown = [item[1] for item in queue["queue_running"] + queue["queue_pending"]]
-        assert shown == ids[:2]
+        async with asyncio.timeout(15):  # Alice's first prompt runs, her second and Bob's wait
+            while True:
+                async with session.get(f"{standalone.url}/queue", headers=bearer(alice)) as resp:
+                    queue = await resp.json()
+                if [item[1] for item in queue["queue_running"]] == ids[:1]:
+                    break
+                await asyncio.sleep(0.02)
+        assert [item[1] for item in queue["queue_pending"]] == ids[1:2]
         assert all(len(item) == 5 and item[2] == slow for item in queue["queue_pending"])
         # Alice clears "the queue": her pending prompt only, Bob's stays
         async with session.post(f"{standalone.url}/queue", json={"clear": True}, headers=bearer(alice)) as resp:
