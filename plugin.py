@@ -16,7 +16,9 @@ from typing import Any
 from aiohttp import web
 
 from .config import StudioConfig, plugin_data_dir
+from .server_routes import comfy_compat
 from .server_routes.app import create_app
+from .server_routes.keys import STUDIO
 from .services.comfy_inprocess import InProcessHost, ValidatePrompt
 from .services.studio import Studio
 
@@ -109,12 +111,15 @@ def attach_to_comfyui() -> Studio | None:
 
 
 def mount_standalone(studio: Studio) -> web.Application:
-    """The standalone server: the same studio app under /studio of a small root app."""
+    """The standalone server: the same studio app under /studio of a small root app, and ComfyUI's own
+    routes beside it for ComfyUI clients (server_routes/comfy_compat.py; inside ComfyUI, ComfyUI has them)."""
     root = web.Application()
+    root[STUDIO] = studio
 
     async def to_studio(_request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound(MOUNT)
 
     root.router.add_get("/", to_studio)
+    comfy_compat.add_routes(root, studio)
     root.add_subapp(MOUNT, create_app(studio))
     return root

@@ -72,6 +72,7 @@ def benches(comfyui: str | None) -> list[Bench]:
             True,
         ),
         Bench("maintenance", "bench_maintenance.py", (), ("--rows", "2000", "--thumbs", "4")),
+        Bench("proxy", "bench_proxy.py", ("--count", "300"), ("--count", "20")),
     ]
 
 

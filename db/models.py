@@ -358,5 +358,24 @@ class ImportRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
 
 
+# --- per-user API tokens for the ComfyUI-compatible routes (migration 0012) ------------------------------
+
+
+class ApiToken(Base):
+    """A token a ComfyUI client sends as `Authorization: Bearer`: only its SHA-256 digest is kept."""
+
+    __tablename__ = "api_tokens"
+    # a use is not a change worth an audit row; creation and revocation are
+    __audit_ignore__ = frozenset({"last_used_at"})
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the token's first characters, shown to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
 from . import shortcodes as _shortcodes  # noqa: E402,F401
 from . import workflows as _workflows  # noqa: E402,F401

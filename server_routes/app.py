@@ -9,6 +9,7 @@ from aiohttp import web
 from ..services.studio import Studio
 from . import (
     actions,
+    api_tokens,
     auth,
     boards,
     calls,
@@ -69,6 +70,7 @@ def create_app(studio: Studio) -> web.Application:
         civitai,
         maintenance,
         imports,
+        api_tokens,
     ):
         app.add_routes(module.routes)
     events.add_routes(app)

@@ -31,6 +31,7 @@ _ID_PATTERNS = {
     "call_id": re.compile(r"[0-9]{1,18}"),
     "user_id": re.compile(r"[0-9]{1,18}"),
     "run_id": re.compile(r"[0-9]{1,18}"),
+    "token_id": re.compile(r"[0-9]{1,18}"),
 }
 
 

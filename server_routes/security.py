@@ -339,7 +339,7 @@ async def api_headers(request: web.Request, handler: ResponseHandler) -> web.Str
     if route is not None and not response.prepared:
         for name, value in _API_HEADERS.items():
             response.headers.setdefault(name, value)
-        if route == "/session" or route.startswith(("/auth/", "/secrets", "/users")):
+        if route == "/session" or route.startswith(("/auth/", "/secrets", "/users", "/tokens")):
             response.headers["Cache-Control"] = "no-store"
     return response
 

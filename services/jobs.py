@@ -22,7 +22,7 @@ from ..engine import dynprompts
 from ..engine.errors import StudioError, not_found
 from ..engine.ids import JOB, new_id
 from .comfy_calls import LoggedComfy
-from .comfy_host import JSON, HostError, HostRejected
+from .comfy_host import JSON, HostError, HostRejected, SubmitResult
 from .search import JobFilter, page_query
 
 log = logging.getLogger("comfyui_studio.jobs")
@@ -251,6 +251,8 @@ class Jobs:
         parameters: dict[str, JSON] | None = None,
         choice_seed: int | None = None,
         dynamic_prompts: bool = True,
+        prompt_id: str | None = None,
+        on_accepted: Callable[[SubmitResult], None] | None = None,
         **job_fields: JSON,
     ) -> dict[str, JSON]:
         """Store a new job, hand it to ComfyUI, store what ComfyUI answered: two commits, no read-back.
@@ -260,6 +262,7 @@ class Jobs:
         patches, and the seed under ``parameters.choice_seed`` (``choice_seed`` repeats an earlier draw).
         A replay sends a logged graph again as it was (``dynamic_prompts=False``).
         job_fields are further Job columns written with it (an action run's slot, source image).
+        A ComfyUI client may name the prompt id (``prompt_id``) and wants ComfyUI's answer (``on_accepted``).
         A crash between the two commits leaves a `queued` job that start-up reconciliation follows,
         settles or re-queues (docs/api.md, "What a crash leaves behind").
         """
@@ -269,7 +272,7 @@ class Jobs:
             patches = [*(patches or []), *drawn.ops]
             if drawn.seed is not None:
                 parameters = {**(parameters or {}), CHOICE_SEED: drawn.seed}
-        prompt_id = str(uuid.uuid4())
+        prompt_id = prompt_id or str(uuid.uuid4())
         job_id = new_id(JOB)
         # Until ComfyUI holds it, reconciliation must not take this job for one ComfyUI forgot.
         self.in_flight.add(job_id)
@@ -292,7 +295,7 @@ class Jobs:
                 created = await repo.insert_submitted(session, prompt=prompt, job=row)
             # The job is durable before ComfyUI hears of it: a crash in between is repaired at start-up.
             data = submitted_job(row, created, prompt_text or None)
-            return await self.send(owner_id, data, graph, front=front, replay_call=replay_call)
+            return await self.send(owner_id, data, graph, front=front, replay_call=replay_call, on_accepted=on_accepted)
         finally:
             self.in_flight.discard(job_id)
 
@@ -304,6 +307,7 @@ class Jobs:
         *,
         front: bool,
         replay_call: int | None = None,
+        on_accepted: Callable[[SubmitResult], None] | None = None,
     ) -> dict[str, JSON]:
         """Hand a stored `queued` job to ComfyUI under its prompt id (first time, re-queue, or move).
 
@@ -343,6 +347,8 @@ class Jobs:
             repo.Accepted(job_id, owner_id, result.number, result.node_errors or None, calls),
         )
         lifecycle.queue_changed()
+        if on_accepted is not None:
+            on_accepted(result)
         answered = dict(data)
         if result.node_errors:
             answered["node_errors"] = result.node_errors

@@ -20,6 +20,7 @@ from ..db.private import ensure_private_dir
 from ..db.store import Store
 from ..settings_table import ENVIRONMENT, from_environment, is_set, list_from_environment
 from .accounts import Accounts, LoginGuard, SetupCode
+from .api_tokens import ApiTokens
 from .secrets import Secrets, install_redaction, secret_keys
 from .sessions import Sessions, SigningKeys
 
@@ -106,6 +107,7 @@ class Security:
     hosts: HostPolicy
     local_owner_login: bool = True
     secrets: Secrets | None = None
+    tokens: ApiTokens | None = None  # the ComfyUI-compatible routes' Bearer tokens
     owner_id: int = 0
     clock: Callable[[], float] = field(default=time.time)
 
@@ -120,6 +122,7 @@ class Security:
             guard=LoginGuard(),
             setup_code=SetupCode(config.data_dir),
             hosts=build_host_policy(config.listen, extra),
+            tokens=ApiTokens(store),
         )
 
     def set_clock(self, clock: Callable[[], float]) -> None:

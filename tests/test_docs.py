@@ -14,6 +14,7 @@ from aiohttp import web
 from harness import StudioRun
 
 from comfyui_studio.engine.shortcodes import BUILTIN_CODES
+from comfyui_studio.server_routes import comfy_compat
 from comfyui_studio.settings_table import SETTINGS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -70,8 +71,17 @@ async def test_the_shortcode_and_prompt_routes_are_in_api_md(run: StudioRun) -> 
 
 
 async def test_the_docs_name_no_route_that_does_not_exist(run: StudioRun) -> None:
-    stale = sorted(documented_routes() - registered_routes(studio_app(run)))
+    studio_rows = {r for r in documented_routes() if r.split(" ", 1)[1].startswith("/studio")}
+    stale = sorted(studio_rows - registered_routes(studio_app(run)))
     assert stale == [], f"documented but not registered: {stale}"
+
+
+def test_the_comfyui_compatible_routes_are_the_documented_ones() -> None:
+    """ComfyUI's own routes (standalone only) are the api.md section's table, no more, no less."""
+    section = API_MD.split("## ComfyUI-compatible routes", 1)[1]
+    served = {f"{method} {path}" for method, path, _handler in comfy_compat.ROUTES}
+    assert documented_routes(section) == served
+    assert {r for r in documented_routes() if not r.split(" ", 1)[1].startswith("/studio")} == served
 
 
 def builtin_table() -> dict[str, list[str]]:
