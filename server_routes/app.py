@@ -10,6 +10,7 @@ from ..services.studio import Studio
 from . import (
     actions,
     auth,
+    backends,
     boards,
     calls,
     civitai,
@@ -61,6 +62,7 @@ def create_app(studio: Studio) -> web.Application:
         users,
         secrets,
         settings,
+        backends,
         shortcodes,
         prompt,
         workflows,

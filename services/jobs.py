@@ -71,6 +71,7 @@ def job_to_dict(job: Job, images: list[Image], prompt_text: str | None = None) -
         "error": job.error,
         "node_errors": job.node_errors or {},
         "foreign": job.foreign,
+        "backend": job.backend,  # the ComfyUI backend that took it (its URL, or "local")
         "replay_of": job.replay_of,
         "action_slot": job.action_slot,
         # an action run's: the same keys on every job, so its answer, its events and every read agree
@@ -340,10 +341,12 @@ class Jobs:
         # request answers now (a crash before it is written leaves a `queued` job that start-up reconciles).
         lifecycle.accepted(
             prompt_id,
-            repo.Accepted(job_id, owner_id, result.number, result.node_errors or None, calls),
+            repo.Accepted(job_id, owner_id, result.number, result.node_errors or None, calls, result.backend),
         )
         lifecycle.queue_changed()
         answered = dict(data)
+        if result.backend is not None:
+            answered["backend"] = result.backend
         if result.node_errors:
             answered["node_errors"] = result.node_errors
         return answered
@@ -364,6 +367,25 @@ class Jobs:
         finally:
             self.in_flight.discard(job_id)
         return await self.get(owner_id, job_id)
+
+    async def requeue_lost(self, owner_id: int, job_id: str) -> bool:
+        """Send a `lost` job again under the same job id and a new prompt id (its backend stopped responding).
+
+        The store's conditional transition lost → queued decides: of several callers (or studio processes)
+        only the one whose UPDATE changed the row sends it, so a job is never dispatched twice.
+        """
+        prompt_id = str(uuid.uuid4())
+        async with self.store.transaction(owner_id) as session:
+            won = await repo.requeue_lost(session, job_id, prompt_id)
+        if not won:
+            return False
+        job = await self.owned(owner_id, job_id)
+        self.in_flight.add(job_id)
+        try:
+            await self.send(owner_id, await self.get(owner_id, job_id), job.graph, front=False)
+        finally:
+            self.in_flight.discard(job_id)
+        return True
 
     # -- the call log -----------------------------------------------------------------------------
 

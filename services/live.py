@@ -197,6 +197,9 @@ class LiveJobs:
 
     def accepted(self, prompt_id: str, answer: db_jobs.Accepted) -> None:
         """ComfyUI took a stored job: its number, node warnings and call-log rows, stored in order by the writer."""
+        cached = self.cache.get(prompt_id)
+        if cached is not None and answer.backend is not None:
+            cached["backend"] = answer.backend  # the stream names the backend from here on
         self._write("accepted", prompt_id, answer)
 
     def current(self, prompt_id: str) -> dict[str, Any] | None:
