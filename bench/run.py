@@ -72,6 +72,7 @@ def benches(comfyui: str | None) -> list[Bench]:
             True,
         ),
         Bench("maintenance", "bench_maintenance.py", (), ("--rows", "2000", "--thumbs", "4")),
+        Bench("backends", "bench_backends.py", ("--jobs", "1000"), ("--jobs", "30", "--clients", "2")),
     ]
 
 

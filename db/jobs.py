@@ -114,28 +114,25 @@ async def record_accepted(session: AsyncSession, accepted: Sequence[Accepted]) -
     await session.execute(insert(AUDIT_LOG), audit)
 
 
-async def requeue_lost(session: AsyncSession, job_id: str, prompt_id: str) -> bool:
-    """A `lost` job back to `queued` under a new ComfyUI prompt id: True for the one caller whose UPDATE won."""
-    statement = (
-        update(JOBS)
-        .where(JOBS.c.id == job_id, JOBS.c.state == "lost")
-        .values(
-            state="queued",
-            prompt_id=prompt_id,
-            backend=None,
-            number=None,
-            error=None,
-            progress={},
-            started_at=None,
-            finished_at=None,
-        )
-    )
-    result = await session.execute(statement)
-    won = int(getattr(result, "rowcount", 0) or 0) == 1
-    if won:
-        row = {"at": utcnow(), "action": "update", "entity": Job.__tablename__, "entity_id": job_id}
-        await session.execute(insert(AUDIT_LOG), [{**row, "actor_id": None, "changes": {"state": "queued"}}])
-    return won
+async def reopen_lost(session: AsyncSession, job_id: str, prompt_id: str) -> bool:
+    """The lifecycle's conditional transition lost → queued under a new prompt id (services/live.py calls it,
+    like `write_states`): True only for the one caller whose UPDATE changed the row."""
+    values: dict[str, Any] = {
+        "state": "queued",
+        "prompt_id": prompt_id,
+        "backend": None,
+        "number": None,
+        "error": None,
+        "progress": {},
+        "started_at": None,
+        "finished_at": None,
+    }
+    result = await session.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.state == "lost").values(values))
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        return False
+    row = {"at": utcnow(), "action": "update", "entity": Job.__tablename__, "entity_id": job_id}
+    await session.execute(insert(AUDIT_LOG), [{**row, "actor_id": None, "changes": {"state": "queued"}}])
+    return True
 
 
 async def active_on_backend(session: AsyncSession, backend: str) -> list[Job]:

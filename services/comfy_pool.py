@@ -151,7 +151,7 @@ class Member:
     @property
     def reads(self) -> bool:
         """Worth asking for a merged read (an unreachable member would only slow it down)."""
-        return self.health == HEALTHY or self.probing
+        return self.health == HEALTHY or self.probing or (not self.connected_once and self.last_error is None)
 
     def summary(self, running_jobs: int) -> dict[str, JSON]:
         return {
@@ -567,6 +567,9 @@ class BackendPool:
         results = await asyncio.gather(*(call(m) for m in members), return_exceptions=True)
         answers = [(m, r) for m, r in zip(members, results, strict=True) if not isinstance(r, BaseException)]
         errors = [r for r in results if isinstance(r, BaseException)]
+        for member, result in zip(members, results, strict=True):
+            if isinstance(result, HostUnavailable):
+                member.last_error = str(result)
         for error in errors:
             if not isinstance(error, HostError):
                 raise error

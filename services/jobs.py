@@ -149,6 +149,8 @@ class JobLifecycle(Protocol):
 
     def accepted(self, prompt_id: str, answer: repo.Accepted) -> None: ...
 
+    async def reopen_lost(self, job_id: str, prompt_id: str) -> bool: ...
+
     def current(self, prompt_id: str) -> dict[str, JSON] | None: ...
 
     def queue_view(
@@ -374,10 +376,7 @@ class Jobs:
         The store's conditional transition lost → queued decides: of several callers (or studio processes)
         only the one whose UPDATE changed the row sends it, so a job is never dispatched twice.
         """
-        prompt_id = str(uuid.uuid4())
-        async with self.store.transaction(owner_id) as session:
-            won = await repo.requeue_lost(session, job_id, prompt_id)
-        if not won:
+        if not await self.current_lifecycle().reopen_lost(job_id, str(uuid.uuid4())):
             return False
         job = await self.owned(owner_id, job_id)
         self.in_flight.add(job_id)

@@ -351,3 +351,39 @@ async def test_serve_with_two_comfy_urls_runs_the_studio_in_front_of_both(
     assert studio.host.description == first.url  # one --comfy: the same studio as before
     with pytest.raises(SystemExit):
         build_standalone(build_parser().parse_args(["serve", "--comfy", "http://u:p@h:1"]))
+
+
+async def test_inside_comfyui_the_setting_adds_a_remote_backend_beside_the_local_one(
+    tmp_path: Path, hosts: list[ComfyTestHost]
+) -> None:
+    from harness import start_studio
+
+    remote = hosts[0]
+    run = await start_studio(tmp_path / "plugin", node_delay=0.15)
+    try:
+        pool = run.studio.host
+        assert isinstance(pool, BackendPool) and pool.local is not None
+        pool.health_interval = 0.1
+        async with aiohttp.ClientSession() as session:
+            api = Api(session, run.api)
+            status, body = await api.get("/backends")
+            assert [(b["name"], b["url"], b["health"]) for b in body["data"]["items"]] == [("local", None, "healthy")]
+            status, body = await set_settings(api, {"comfy_backends": [remote.url]})
+            assert status == 200, body
+            async with asyncio.timeout(10):
+                while remote.url not in pool.members or pool.members[remote.url].health != HEALTHY:
+                    await asyncio.sleep(0.02)
+            jobs = [await submit(api, standin(i)) for i in range(4)]
+            assert Counter(j["backend"] for j in jobs) == {"local": 2, remote.url: 2}
+            for job in jobs:
+                done = await wait_for_state(api, job["id"], {"done"}, timeout=20)
+                host = run.host if done["backend"] == "local" else remote
+                made = {p.read_bytes() for p in Path(host.server.paths.output_dir).glob("studio_t2i_*.png")}
+                async with session.get(run.url.removesuffix("/studio") + done["images"][0]["url"]) as resp:
+                    assert resp.status == 200
+                    assert await resp.read() in made  # from the backend that ran it
+            status, body = await api.post("/backends/local/drain")
+            assert status == 200 and body["data"]["draining"] is True
+            assert (await submit(api, standin(8)))["backend"] == remote.url
+    finally:
+        await run.stop()
