@@ -94,6 +94,13 @@ def _combo_choices(spec: Any) -> list[Any] | None:
     return None
 
 
+def _input_files(spec: list[Any]) -> bool:
+    """A combo of input files (LoadImage's `image_upload`, …): uploads reach every backend, and ComfyUI checks
+    these itself (a file in a subfolder is valid without being listed)."""
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return any(key.endswith("_upload") and value for key, value in options.items())
+
+
 @dataclass
 class Capabilities:
     """What a member can run: its node classes, and each combo input's choices (model files among them)."""
@@ -109,7 +116,7 @@ class Capabilities:
             for section in ("required", "optional"):
                 for name, spec in ((inputs or {}).get(section) or {}).items():
                     choices = _combo_choices(spec)
-                    if choices is not None:
+                    if choices is not None and not _input_files(spec):
                         caps.combos[(class_type, name)] = {str(c) for c in choices if isinstance(c, str | int | float)}
         return caps
 

@@ -387,3 +387,58 @@ async def test_inside_comfyui_the_setting_adds_a_remote_backend_beside_the_local
             assert (await submit(api, standin(8)))["backend"] == remote.url
     finally:
         await run.stop()
+
+
+async def test_an_upload_reaches_every_backend_and_runs_on_whichever_takes_the_job(
+    pool_run: PoolRun, hosts: list[ComfyTestHost]
+) -> None:
+    from test_api_uploads import form, image_bytes
+
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, pool_run.api)
+        data = image_bytes("PNG")
+        status, body = await api.post("/uploads", data=form(data))
+        assert status == 201, body
+        inputs = [
+            {
+                p.relative_to(h.server.paths.input_dir).as_posix(): p.read_bytes()
+                for p in Path(h.server.paths.input_dir).rglob("*.png")
+            }
+            for h in hosts
+        ]
+        assert all(len(found) == 1 for found in inputs) and len({next(iter(f)) for f in inputs}) == 1
+        name = next(iter(inputs[0]))
+        graph = {
+            "1": {"class_type": "LoadImage", "inputs": {"image": name}},
+            "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "from_upload"}},
+        }
+        jobs = [await submit(api, graph) for _ in range(3)]
+        assert {j["backend"] for j in jobs} == {h.url for h in hosts}
+        for job in jobs:
+            done = await wait_for_state(api, job["id"], {"done"}, timeout=20)
+            assert len(done["images"]) == 1
+            # history comes from the backend that ran the job
+            status, body = await api.get(f"/jobs/{job['id']}/history")
+            assert status == 200 and body["data"]["prompt"][1] == job["prompt_id"], body
+            assert body["data"]["outputs"]["2"]["images"]
+
+
+async def test_only_the_owner_drains_a_backend(tmp_path: Path) -> None:
+    from harness import start_studio
+    from test_shortcode_routes import second_user
+
+    run = await start_studio(tmp_path / "plugin")
+    try:
+        async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as other_session:
+            owner = Api(session, run.api)
+            other = await second_user(run, owner, other_session)  # type: ignore[arg-type]
+            status, body = await other.get("/backends")
+            assert status == 200 and [b["name"] for b in body["data"]["items"]] == ["local"]
+            status, body = await other.post("/backends/local/drain")
+            assert (status, body["error"]["code"]) == (403, "forbidden")
+            status, body = await other.call("PATCH", "/settings", json={"values": {"comfy_backends": []}})
+            assert (status, body["error"]["code"]) == (403, "forbidden")
+            status, body = await owner.post("/backends/local/drain")
+            assert status == 200 and body["data"]["draining"] is True
+    finally:
+        await run.stop()

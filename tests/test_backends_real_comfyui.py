@@ -28,8 +28,8 @@ async def fake(tmp_path: Path) -> AsyncIterator[ComfyTestHost]:
 
 async def test_a_job_runs_on_the_real_comfyui_beside_a_test_host(
     tmp_path: Path,
-    comfyui: tuple[str, Path],
-    fake: ComfyTestHost,  # noqa: F811
+    comfyui: tuple[str, Path],  # noqa: F811
+    fake: ComfyTestHost,
 ) -> None:
     real_url, base = comfyui
     run: PoolRun = await start_pool(tmp_path / "studio", [real_url, fake.url], health_interval=0.5)
