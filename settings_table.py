@@ -279,7 +279,7 @@ SETTINGS: tuple[SettingDef, ...] = (
         "global",
         "ComfyUI backends",
         "More ComfyUIs the studio dispatches jobs to, by URL (http or https, no credentials), beside the "
-        "`--comfy` ones or, inside ComfyUI, beside this one. Applies at once.",
+        "--comfy ones or, inside ComfyUI, beside this one. Applies at once.",
         "backends",
     ),
     SettingDef(
@@ -288,7 +288,7 @@ SETTINGS: tuple[SettingDef, ...] = (
         False,
         "global",
         "Re-queue jobs of a lost backend",
-        "When a backend stops responding, its running and waiting jobs end `lost`; on, each is queued again "
+        "When a backend stops responding, its running and waiting jobs end lost; on, each is queued again "
         "on another backend (same job, once).",
         "backends",
     ),
