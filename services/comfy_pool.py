@@ -296,6 +296,9 @@ class BackendPool:
         member = self._where.pop(prompt_id, None)
         if member is not None:
             member.active.discard(prompt_id)
+            if len(self.abandoned) >= MAX_REMEMBERED:
+                for old in list(self.abandoned)[: MAX_REMEMBERED // 4]:
+                    del self.abandoned[old]
             self.abandoned[prompt_id] = member.name
 
     def listing(self, running: dict[str, int]) -> list[dict[str, JSON]]:
@@ -459,7 +462,9 @@ class BackendPool:
                 await self._member_down(member)
             return
         self._observe(member, queue)
-        if member.health != HEALTHY and socket_up and member.caps is None:
+        if member.health != HEALTHY and socket_up and connected is not None:
+            # its socket is up but the connect's probe failed: try again until it answers
+            member.probing = True
             self._spawn(self._member_connected(member, not member.connected_once))
 
     async def _member_down(self, member: Member) -> None:
