@@ -402,10 +402,14 @@ class BackendPool:
             if self.single is None:
                 await self._probe(member)
                 await self._cancel_abandoned(member)
-            pool_first = not self._connected_any
+            # first: nothing was known before (beside a local ComfyUI a remote one always brings new models)
+            pool_first = not self._connected_any and self.local is None
             self._connected_any = True
             for listener in self._connect_listeners:
-                await listener(pool_first and first)
+                try:
+                    await listener(pool_first and first)
+                except Exception:
+                    log.exception("A ComfyUI connect listener failed for backend %s", member.name)
             if member.health != HEALTHY:
                 log.info("Backend %s is healthy", member.name)
             member.health, member.last_error = HEALTHY, None

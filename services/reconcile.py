@@ -69,8 +69,10 @@ class Reconciler:
         jobs: Jobs,
         live: LiveJobs,
         requeue_lost: Callable[[], Awaitable[bool]] | None = None,
+        pool: BackendPool | None = None,
     ) -> None:
         self.config = config
+        self.pool = pool  # several backends: which one holds each prompt
         self.requeue_lost = requeue_lost  # the `requeue_lost_jobs` setting
         self.store = store
         self.comfy = comfy
@@ -88,10 +90,9 @@ class Reconciler:
         async with self.store.transaction() as session:
             rows = await repo.active_jobs(session, None, None)
         rows = [j for j in rows if j.prompt_id and j.id not in self.jobs.in_flight]
-        pool = self.comfy.host if isinstance(self.comfy.host, BackendPool) else None
-        if pool is not None:
+        if self.pool is not None:
             for job in rows:  # after a restart the store says which backend holds what
-                pool.remember(job.prompt_id or "", job.backend)
+                self.pool.remember(job.prompt_id or "", job.backend)
         if not rows:
             return report
         try:
@@ -161,12 +162,11 @@ class Reconciler:
                     if job.id not in known and job.state in repo.ACTIVE_STATES:
                         rows.append(job)
             rows = [j for j in rows if j.prompt_id and j.id not in self.jobs.in_flight]
-            pool = self.comfy.host if isinstance(self.comfy.host, BackendPool) else None
             for job in sorted(rows, key=_order):
                 running = job.state == "running" or self._started(job)
                 await self._lose(job, lost_on_backend(name, running))
-                if pool is not None:
-                    pool.forget_prompt(job.prompt_id or "")
+                if self.pool is not None:
+                    self.pool.forget_prompt(job.prompt_id or "")
                 report.lost.append(job.id)
             await self.live.stored([j.prompt_id or "" for j in rows])
             await self.live.drain()

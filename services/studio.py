@@ -131,8 +131,9 @@ class Studio:
         self.jobs.lifecycle = self.live
         self.host.subscribe(self.live.on_event)
         self.live.start()
+        pool = self.host if isinstance(self.host, BackendPool) else None
         self.reconciler = Reconciler(
-            self.config, self.store, self.comfy, self.jobs, self.live, requeue_lost=self._requeue_lost_jobs
+            self.config, self.store, self.comfy, self.jobs, self.live, requeue_lost=self._requeue_lost_jobs, pool=pool
         )
         if not follow_comfy:
             return

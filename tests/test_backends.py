@@ -431,7 +431,7 @@ async def test_only_the_owner_drains_a_backend(tmp_path: Path) -> None:
     try:
         async with aiohttp.ClientSession() as session, aiohttp.ClientSession() as other_session:
             owner = Api(session, run.api)
-            other = await second_user(run, owner, other_session)  # type: ignore[arg-type]
+            other = await second_user(run, owner, other_session)
             status, body = await other.get("/backends")
             assert status == 200 and [b["name"] for b in body["data"]["items"]] == ["local"]
             status, body = await other.post("/backends/local/drain")

@@ -11,6 +11,8 @@ from studio_browser import Studio, StudioPage, chromium, needs_chromium, short_n
 from test_api_jobs import wait_for_state
 from testhost import ComfyTestHost, start_test_host
 
+from comfyui_studio.services.comfy_pool import BackendPool
+
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
 
@@ -23,7 +25,8 @@ async def browser() -> AsyncIterator[object]:
 @pytest_asyncio.fixture(loop_scope="module")
 async def studio(tmp_path: Path) -> AsyncIterator[Studio]:
     async with studio_on_test_host(tmp_path / "plugin", node_delay=0.02) as s:
-        s.run.studio.host.health_interval = 0.2  # type: ignore[attr-defined]
+        assert isinstance(s.run.studio.host, BackendPool)
+        s.run.studio.host.health_interval = 0.2
         yield s
 
 
