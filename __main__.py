@@ -19,6 +19,7 @@ from .config import DATA_DIR_ENV, StudioConfig, standalone_data_dir
 from .engine.errors import StudioError
 from .plugin import mount_standalone
 from .services.comfy_calls import call_to_dict
+from .services.comfy_pool import BackendPool, check_backend_urls
 from .services.comfy_remote import DEFAULT_COMFY_URL, RemoteHost
 from .services.studio import Studio
 
@@ -87,9 +88,23 @@ async def _maintenance(args: argparse.Namespace) -> int:
         await studio.stop()
 
 
+def serve_urls(args: argparse.Namespace) -> list[str]:
+    """The --comfy URLs, checked like the `comfy_backends` setting (default: one ComfyUI on this machine)."""
+    try:
+        return check_backend_urls(args.comfy or [DEFAULT_COMFY_URL])
+    except ValueError as exc:
+        raise SystemExit(f"--comfy: {exc}") from exc
+
+
+def build_standalone(args: argparse.Namespace) -> Studio:
+    """The studio `serve` runs: every --comfy URL a member of its backend pool."""
+    return Studio.build(_config(args), BackendPool(serve_urls(args)))
+
+
 def _serve(args: argparse.Namespace) -> int:
-    studio = Studio.build(_config(args), RemoteHost(args.comfy))
-    sys.stderr.write(f"ComfyUI Studio: http://{args.host}:{args.port}/studio (ComfyUI at {args.comfy})\n")
+    studio = build_standalone(args)
+    urls = ", ".join(serve_urls(args))
+    sys.stderr.write(f"ComfyUI Studio: http://{args.host}:{args.port}/studio (ComfyUI at {urls})\n")
     web.run_app(mount_standalone(studio), host=args.host, port=args.port, print=None)
     return 0
 
@@ -100,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the studio standalone in front of a ComfyUI")
-    serve.add_argument("--comfy", default=DEFAULT_COMFY_URL, help="ComfyUI's URL")
+    serve.add_argument(
+        "--comfy",
+        action="append",
+        help=f"a ComfyUI's URL; repeat it to dispatch to several (default: {DEFAULT_COMFY_URL})",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8189)
 

@@ -20,6 +20,7 @@ from .server_routes import comfy_compat
 from .server_routes.app import create_app
 from .server_routes.keys import STUDIO
 from .services.comfy_inprocess import InProcessHost, ValidatePrompt
+from .services.comfy_pool import BackendPool
 from .services.studio import Studio
 
 log = logging.getLogger("comfyui_studio")
@@ -69,7 +70,8 @@ def attach(
         client_id=f"studio-{uuid.uuid4().hex}",
         model_dirs=model_dirs,
     )
-    studio = Studio.build(config, host)
+    # This ComfyUI is the pool's "local" member; the `comfy_backends` setting adds remote ones beside it.
+    studio = Studio.build(config, BackendPool(local=host))
     server.app.add_subapp(MOUNT, create_app(studio))
     install_event_tap(server, lambda event, data, _sid: host.dispatch(event, data))
     return studio

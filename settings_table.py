@@ -271,6 +271,27 @@ SETTINGS: tuple[SettingDef, ...] = (
         min=1,
         max=3650,
     ),
+    # --- several ComfyUI backends (services/comfy_pool.py); the Settings page's Backends card
+    SettingDef(
+        "comfy_backends",
+        "list",
+        [],
+        "global",
+        "ComfyUI backends",
+        "More ComfyUIs the studio dispatches jobs to, by URL (http or https, no credentials), beside the "
+        "--comfy ones or, inside ComfyUI, beside this one. Applies at once.",
+        "backends",
+    ),
+    SettingDef(
+        "requeue_lost_jobs",
+        "bool",
+        False,
+        "global",
+        "Re-queue jobs of a lost backend",
+        "When a backend stops responding, its running and waiting jobs end lost; on, each is queued again "
+        "on another backend (same job, once).",
+        "backends",
+    ),
     # --- environment: read once at start-up; README.md's configuration table documents each
     SettingDef(
         "data_dir",

@@ -73,6 +73,7 @@ def benches(comfyui: str | None) -> list[Bench]:
         ),
         Bench("maintenance", "bench_maintenance.py", (), ("--rows", "2000", "--thumbs", "4")),
         Bench("proxy", "bench_proxy.py", ("--count", "300"), ("--count", "20")),
+        Bench("backends", "bench_backends.py", ("--jobs", "1000"), ("--jobs", "30", "--clients", "2")),
     ]
 
 

@@ -71,6 +71,7 @@ class Accepted:
     number: float | None
     node_errors: JSONDict | None
     calls: list[ComfyCall]
+    backend: str | None = None  # the pool member that took it
 
 
 async def record_accepted(session: AsyncSession, accepted: Sequence[Accepted]) -> None:
@@ -78,16 +79,24 @@ async def record_accepted(session: AsyncSession, accepted: Sequence[Accepted]) -
     if not accepted:
         return
     table = JOBS
-    plain = [{"b_id": a.job_id, "number": a.number} for a in accepted if not a.node_errors]
-    warned = [{"b_id": a.job_id, "number": a.number, "node_errors": a.node_errors} for a in accepted if a.node_errors]
+    plain = [{"b_id": a.job_id, "number": a.number, "backend": a.backend} for a in accepted if not a.node_errors]
+    warned = [
+        {"b_id": a.job_id, "number": a.number, "backend": a.backend, "node_errors": a.node_errors}
+        for a in accepted
+        if a.node_errors
+    ]
     if plain:
-        statement = update(table).where(table.c.id == bindparam("b_id")).values(number=bindparam("number"))
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(number=bindparam("number"), backend=bindparam("backend"))
+        )
         await session.execute(statement, plain)
     if warned:
         statement = (
             update(table)
             .where(table.c.id == bindparam("b_id"))
-            .values(number=bindparam("number"), node_errors=bindparam("node_errors"))
+            .values(number=bindparam("number"), backend=bindparam("backend"), node_errors=bindparam("node_errors"))
         )
         await session.execute(statement, warned)
     calls = [call for a in accepted for call in a.calls]
@@ -98,9 +107,37 @@ async def record_accepted(session: AsyncSession, accepted: Sequence[Accepted]) -
     audit = []
     for a in accepted:
         changes: JSONDict = {"number": a.number, **({"node_errors": "<changed>"} if a.node_errors else {})}
+        if a.backend is not None:
+            changes["backend"] = a.backend
         row = {"at": now, "actor_id": a.owner_id, "action": "update", "entity": Job.__tablename__}
         audit.append({**row, "entity_id": a.job_id, "changes": changes})
     await session.execute(insert(AUDIT_LOG), audit)
+
+
+async def reopen_lost(session: AsyncSession, job_id: str, prompt_id: str) -> bool:
+    """The lifecycle's conditional transition lost → queued under a new prompt id (services/live.py calls it,
+    like `write_states`): True only for the one caller whose UPDATE changed the row."""
+    values: dict[str, Any] = {
+        "state": "queued",
+        "prompt_id": prompt_id,
+        "backend": None,
+        "number": None,
+        "error": None,
+        "progress": {},
+        "started_at": None,
+        "finished_at": None,
+    }
+    result = await session.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.state == "lost").values(values))
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        return False
+    row = {"at": utcnow(), "action": "update", "entity": Job.__tablename__, "entity_id": job_id}
+    await session.execute(insert(AUDIT_LOG), [{**row, "actor_id": None, "changes": {"state": "queued"}}])
+    return True
+
+
+async def active_on_backend(session: AsyncSession, backend: str) -> list[Job]:
+    query = select(Job).where(Job.state.in_(ACTIVE_STATES), Job.backend == backend).order_by(Job.id)
+    return list((await session.scalars(query)).all())
 
 
 # -- reading ------------------------------------------------------------------------------------------

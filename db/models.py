@@ -107,6 +107,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    # The ComfyUI backend that took it: its URL, or "local" (migration 0013); None before it was sent.
+    backend: Mapped[str | None] = mapped_column(String(500))
     # Deleting from the gallery hides a job; its rows, call log and files stay (nothing stored is lost).
     deleted_at: Mapped[datetime | None] = mapped_column()
     # When maintenance purged the files of this deleted job after the owner's Trash retention (0007).

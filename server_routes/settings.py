@@ -14,7 +14,7 @@ routes = DataRoutes()
 
 class UpdateSettings(Schema):
     # name → new value, or null to go back to the default
-    values: dict[str, str | int | float | bool | None] = Field(min_length=1, max_length=64)
+    values: dict[str, str | int | float | bool | list[str] | None] = Field(min_length=1, max_length=64)
 
 
 async def _listing(request: web.Request) -> dict[str, object]:

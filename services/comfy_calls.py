@@ -256,7 +256,12 @@ class LoggedComfy:
         summary: dict[str, JSON] = {}
 
         async def fetch() -> FileData:
-            file = await self.host.view(filename, subfolder, folder_type)
+            # Several backends: the job says which one made the file (services/comfy_pool.py).
+            view_for_job = getattr(self.host, "view_for_job", None)
+            if view_for_job is not None and job_id is not None:
+                file = await view_for_job(job_id, filename, subfolder, folder_type)
+            else:
+                file = await self.host.view(filename, subfolder, folder_type)
             # hashing a large image would hold the event loop (a zip of 200 photos: hundreds of ms)
             summary.update(await asyncio.to_thread(_file_summary, file.data))
             return file

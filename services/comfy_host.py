@@ -45,6 +45,7 @@ class SubmitResult:
     prompt_id: str
     number: float
     node_errors: dict[str, JSON] = field(default_factory=dict)
+    backend: str | None = None  # the pool member that took it (services/comfy_pool.py)
 
 
 @dataclass

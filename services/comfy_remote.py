@@ -46,6 +46,7 @@ class RemoteHost:
         self._session: aiohttp.ClientSession | None = None
         self._sinks: list[EventSink] = []
         self._connect_listeners: list[ConnectListener] = []
+        self._disconnect_listeners: list[Callable[[], None]] = []
         self._events_task: asyncio.Task[None] | None = None
         self._listener_tasks: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
@@ -68,6 +69,10 @@ class RemoteHost:
     def on_connect(self, listener: ConnectListener) -> None:
         """Run `listener(first)` after every (re)connect of the event socket."""
         self._connect_listeners.append(listener)
+
+    def on_disconnect(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` whenever a connected event socket drops (a pool then checks this ComfyUI's health)."""
+        self._disconnect_listeners.append(listener)
 
     # -- the event socket ------------------------------------------------------------------------
 
@@ -122,7 +127,11 @@ class RemoteHost:
                 except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                     if self.connected.is_set() or self.connects == 0:
                         log.warning("ComfyUI's events at %s unreachable (%s); retrying", self.base_url, exc)
+                was_connected = self.connected.is_set()
                 self.connected.clear()
+                if was_connected:
+                    for listener in self._disconnect_listeners:
+                        listener()
                 # Jitter keeps several studios from reconnecting in lockstep after a ComfyUI restart.
                 await asyncio.sleep(backoff * (0.5 + random.random() / 2))  # noqa: S311
                 backoff = min(backoff * 2, BACKOFF_MAX_S)

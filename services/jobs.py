@@ -71,6 +71,7 @@ def job_to_dict(job: Job, images: list[Image], prompt_text: str | None = None) -
         "error": job.error,
         "node_errors": job.node_errors or {},
         "foreign": job.foreign,
+        "backend": job.backend,  # the ComfyUI backend that took it (its URL, or "local")
         "replay_of": job.replay_of,
         "action_slot": job.action_slot,
         # an action run's: the same keys on every job, so its answer, its events and every read agree
@@ -147,6 +148,8 @@ class JobLifecycle(Protocol):
     def queue_changed(self) -> None: ...
 
     def accepted(self, prompt_id: str, answer: repo.Accepted) -> None: ...
+
+    async def reopen_lost(self, job_id: str, prompt_id: str) -> bool: ...
 
     def current(self, prompt_id: str) -> dict[str, JSON] | None: ...
 
@@ -344,12 +347,14 @@ class Jobs:
         # request answers now (a crash before it is written leaves a `queued` job that start-up reconciles).
         lifecycle.accepted(
             prompt_id,
-            repo.Accepted(job_id, owner_id, result.number, result.node_errors or None, calls),
+            repo.Accepted(job_id, owner_id, result.number, result.node_errors or None, calls, result.backend),
         )
         lifecycle.queue_changed()
         if on_accepted is not None:
             on_accepted(result)
         answered = dict(data)
+        if result.backend is not None:
+            answered["backend"] = result.backend
         if result.node_errors:
             answered["node_errors"] = result.node_errors
         return answered
@@ -370,6 +375,22 @@ class Jobs:
         finally:
             self.in_flight.discard(job_id)
         return await self.get(owner_id, job_id)
+
+    async def requeue_lost(self, owner_id: int, job_id: str) -> bool:
+        """Send a `lost` job again under the same job id and a new prompt id (its backend stopped responding).
+
+        The store's conditional transition lost → queued decides: of several callers (or studio processes)
+        only the one whose UPDATE changed the row sends it, so a job is never dispatched twice.
+        """
+        if not await self.current_lifecycle().reopen_lost(job_id, str(uuid.uuid4())):
+            return False
+        job = await self.owned(owner_id, job_id)
+        self.in_flight.add(job_id)
+        try:
+            await self.send(owner_id, await self.get(owner_id, job_id), job.graph, front=False)
+        finally:
+            self.in_flight.discard(job_id)
+        return True
 
     # -- the call log -----------------------------------------------------------------------------
 

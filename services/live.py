@@ -197,7 +197,19 @@ class LiveJobs:
 
     def accepted(self, prompt_id: str, answer: db_jobs.Accepted) -> None:
         """ComfyUI took a stored job: its number, node warnings and call-log rows, stored in order by the writer."""
+        cached = self.cache.get(prompt_id)
+        if cached is not None and answer.backend is not None:
+            cached["backend"] = answer.backend  # the stream names the backend from here on
         self._write("accepted", prompt_id, answer)
+
+    async def reopen_lost(self, job_id: str, prompt_id: str) -> bool:
+        """A `lost` job back to `queued` under a new ComfyUI prompt id, to be sent again (its backend was lost).
+
+        A conditional transition in the store (only from `lost`): of several callers, or studio processes on one
+        store, exactly one sees its UPDATE change the row and sends the job; the others get False."""
+        await self.drain()  # the lost ending itself is stored first
+        async with self.store.transaction() as session:
+            return await db_jobs.reopen_lost(session, job_id, prompt_id)
 
     def current(self, prompt_id: str) -> dict[str, Any] | None:
         """The job as the stream last said it, while the writer may not have stored it yet."""

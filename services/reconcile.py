@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..config import StudioConfig
@@ -23,6 +24,7 @@ from ..db.models import Job
 from ..db.store import Store
 from .comfy_calls import LoggedComfy
 from .comfy_host import JSON, HostError
+from .comfy_pool import BackendPool
 from .jobs import Jobs
 from .live import LiveJobs
 
@@ -35,6 +37,11 @@ LOST_RUNNING = (
 LOST_PENDING = "ComfyUI forgot this job before it started (ComfyUI restarted)"
 LOST_NOT_REQUEUED = LOST_PENDING + "; re-queuing is off (requeue_pending_on_start)"
 LOST_FOREIGN = "ComfyUI forgot this job before it started; it was queued outside the studio, so it is not re-queued"
+
+
+def lost_on_backend(name: str, running: bool) -> str:
+    where = "local ComfyUI" if name == "local" else f"Backend {name}"
+    return f"{where} stopped responding while this job was {'running' if running else 'waiting in its queue'}"
 
 
 @dataclass
@@ -54,8 +61,19 @@ def _order(job: Job) -> tuple[bool, float, object, str]:
 
 
 class Reconciler:
-    def __init__(self, config: StudioConfig, store: Store, comfy: LoggedComfy, jobs: Jobs, live: LiveJobs) -> None:
+    def __init__(
+        self,
+        config: StudioConfig,
+        store: Store,
+        comfy: LoggedComfy,
+        jobs: Jobs,
+        live: LiveJobs,
+        requeue_lost: Callable[[], Awaitable[bool]] | None = None,
+        pool: BackendPool | None = None,
+    ) -> None:
         self.config = config
+        self.pool = pool  # several backends: which one holds each prompt
+        self.requeue_lost = requeue_lost  # the `requeue_lost_jobs` setting
         self.store = store
         self.comfy = comfy
         self.jobs = jobs
@@ -72,6 +90,9 @@ class Reconciler:
         async with self.store.transaction() as session:
             rows = await repo.active_jobs(session, None, None)
         rows = [j for j in rows if j.prompt_id and j.id not in self.jobs.in_flight]
+        if self.pool is not None:
+            for job in rows:  # after a restart the store says which backend holds what
+                self.pool.remember(job.prompt_id or "", job.backend)
         if not rows:
             return report
         try:
@@ -125,6 +146,41 @@ class Reconciler:
                 len(report.requeued),
                 len(report.lost),
             )
+        self.live.queue_changed()
+        return report
+
+    async def backend_down(self, name: str, prompt_ids: list[str]) -> ReconcileReport:
+        """A pool member stopped responding: its running and waiting jobs end `lost` naming it, and with
+        `requeue_lost_jobs` on each is sent again to another member (the store's lost → queued decides who)."""
+        report = ReconcileReport()
+        async with self._lock:
+            await self.live.drain()
+            async with self.store.transaction() as session:
+                rows = await repo.active_on_backend(session, name)
+                known = {j.id for j in rows}
+                for job in await repo.jobs_by_prompt_ids(session, prompt_ids):
+                    if job.id not in known and job.state in repo.ACTIVE_STATES:
+                        rows.append(job)
+            rows = [j for j in rows if j.prompt_id and j.id not in self.jobs.in_flight]
+            for job in sorted(rows, key=_order):
+                running = job.state == "running" or self._started(job)
+                await self._lose(job, lost_on_backend(name, running))
+                if self.pool is not None:
+                    self.pool.forget_prompt(job.prompt_id or "")
+                report.lost.append(job.id)
+            await self.live.stored([j.prompt_id or "" for j in rows])
+            await self.live.drain()
+        if rows:
+            log.warning("Backend %s stopped responding: %d jobs lost", name, len(rows))
+        if rows and self.requeue_lost is not None and await self.requeue_lost():
+            for job in sorted(rows, key=_order):
+                if job.foreign:
+                    continue  # queued outside the studio: not the studio's to send again
+                try:
+                    if await self.jobs.requeue_lost(job.owner_id, job.id):
+                        report.requeued.append(job.id)
+                except Exception:
+                    log.warning("Could not re-queue lost job %s", job.id, exc_info=True)
         self.live.queue_changed()
         return report
 

@@ -18,6 +18,7 @@ from ..db.store import Store
 from ..engine import shortcodes as sc
 from ..engine.errors import StudioError
 from ..settings_table import ASPECT_RATIOS, SETTINGS, STORED, JSONValue, SettingDef
+from .comfy_pool import check_backend_urls
 from .shortcodes import Shortcodes
 from .workflows import Workflows
 
@@ -26,6 +27,7 @@ log = logging.getLogger("comfyui_studio.settings")
 __all__ = ["ASPECT_RATIOS", "BY_NAME", "SETTINGS", "STORED", "JSONValue", "SettingDef", "Settings", "checked_value"]
 
 BY_NAME = {s.name: s for s in STORED}
+BACKENDS_SETTING = "comfy_backends"
 
 
 def _key(setting: SettingDef, user_id: int) -> str:
@@ -42,6 +44,15 @@ def checked_value(setting: SettingDef, value: JSONValue) -> JSONValue:
             [{"loc": ["values", setting.name], "message": message, "type": "value_error"}],
         )
 
+    if setting.type == "list":
+        if setting.name == BACKENDS_SETTING:
+            try:
+                return list(check_backend_urls(value))
+            except ValueError as exc:
+                raise bad(str(exc)) from exc
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise bad("must be a list of texts")
+        return list(value)
     if setting.type == "bool":
         if not isinstance(value, bool):
             raise bad("must be true or false")

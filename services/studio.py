@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import StudioConfig
 from ..db import accounts as accounts_db
+from ..db import jobs as jobs_db
 from ..db.private import ensure_private_dir
 from ..db.store import Store
 from .actions import Actions
@@ -17,6 +19,7 @@ from .civitai import Civitai
 from .civitai_files import Downloads, LocalModels
 from .comfy_calls import LoggedComfy
 from .comfy_host import ComfyHost, FollowsEvents
+from .comfy_pool import BackendPool, running_by_backend
 from .eventhub import EventHub
 from .files import Files
 from .gallery import Gallery
@@ -66,6 +69,7 @@ class Studio:
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def build(cls, config: StudioConfig, host: ComfyHost) -> Studio:
@@ -87,8 +91,9 @@ class Studio:
         civitai = Civitai(store, lambda: security.secrets, lambda: studio.owner_id)
         settings.listeners.append(civitai.settings_changed)
         # ComfyUI's model folders (folder_paths in plugin mode); None: a remote ComfyUI, no files to reach
-        local_models = LocalModels(store, getattr(host, "model_dirs", None))
-        folders = comfy_folders(config, host)
+        local = host.local if isinstance(host, BackendPool) else host
+        local_models = LocalModels(store, getattr(local, "model_dirs", None))
+        folders = comfy_folders(config, local)
         studio = cls(
             config=config,
             store=store,
@@ -126,9 +131,17 @@ class Studio:
         self.jobs.lifecycle = self.live
         self.host.subscribe(self.live.on_event)
         self.live.start()
-        self.reconciler = Reconciler(self.config, self.store, self.comfy, self.jobs, self.live)
+        pool = self.host if isinstance(self.host, BackendPool) else None
+        self.reconciler = Reconciler(
+            self.config, self.store, self.comfy, self.jobs, self.live, requeue_lost=self._requeue_lost_jobs, pool=pool
+        )
         if not follow_comfy:
             return
+        if isinstance(self.host, BackendPool):
+            self.host.down_listeners.append(self.reconciler.backend_down)
+            self.host.job_backend = self._job_backend
+            await self.host.configure(await self._backend_urls())
+            self.settings.listeners.append(self._settings_changed)
         # The built-in shortcodes and the default library exist before the first request, so a request the
         # studio refuses writes nothing; then ComfyUI's definitions and model lists, watched from here on.
         await self.shortcodes.ensure_seeded()
@@ -151,6 +164,42 @@ class Studio:
             self.models.forget()  # ComfyUI may have restarted with other nodes and models
         if self.reconciler is not None:
             await self.reconciler.run()
+
+    async def _job_backend(self, job_id: str) -> str | None:
+        """Which backend ran a job: stored once ComfyUI took it; before that, the pool's own record."""
+        async with self.store.transaction() as session:
+            job = await jobs_db.job(session, job_id)
+        if job is None:
+            return None
+        if job.backend:
+            return job.backend
+        return self.host.backend_of(job.prompt_id or "") if isinstance(self.host, BackendPool) else None
+
+    async def _requeue_lost_jobs(self) -> bool:
+        return bool(await self.settings.value(self.owner_id, "requeue_lost_jobs"))
+
+    async def _backend_urls(self) -> list[str]:
+        value = await self.settings.value(self.owner_id, "comfy_backends")
+        return [str(url) for url in value] if isinstance(value, list) else []
+
+    def _settings_changed(self, _user_id: int, names: list[str]) -> None:
+        if "comfy_backends" in names:
+            task = asyncio.get_running_loop().create_task(self._apply_backends())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _apply_backends(self) -> None:
+        assert isinstance(self.host, BackendPool)
+        await self.host.configure(await self._backend_urls())
+        self.models.forget()  # the union of the backends' nodes and models changed
+
+    async def backends(self) -> list[dict[str, object]]:
+        """Every backend with its health, load and the studio's jobs running on it."""
+        if not isinstance(self.host, BackendPool):
+            return []
+        async with self.store.transaction() as session:
+            active = await jobs_db.active_jobs(session, None, None)
+        return self.host.listing(running_by_backend((j.backend, j.state) for j in active))
 
     async def snapshot(self, user_id: int | None) -> dict[str, object]:
         """The resync payload: this user's unfinished jobs and the queue counts."""
@@ -185,7 +234,7 @@ class Studio:
             return await accounts_db.ensure_owner(session)
 
 
-def comfy_folders(config: StudioConfig, host: ComfyHost) -> Callable[[str], Path | None] | None:
+def comfy_folders(config: StudioConfig, host: ComfyHost | None) -> Callable[[str], Path | None] | None:
     """Where ComfyUI's output/input/temp folders are on this disk: the in-process host knows; standalone,
     the configured ComfyUI folder (None: a remote ComfyUI whose files maintenance cannot reach)."""
     local = getattr(host, "local_folder", None)

@@ -135,7 +135,7 @@ async def test_a_job_finished_while_the_studio_was_away_is_settled_from_history(
             studio.host._sinks.clear()  # type: ignore[attr-defined]  # the studio stops listening
             job = await submit(api, 50)
             for _ in range(200):
-                if studio.host.server.prompt_queue.get_history(prompt_id=job["prompt_id"]):  # type: ignore[attr-defined]
+                if studio.host.local.server.prompt_queue.get_history(prompt_id=job["prompt_id"]):  # type: ignore[attr-defined]
                     break
                 await asyncio.sleep(0.02)
             status, body = await api.get(f"/jobs/{job['id']}")

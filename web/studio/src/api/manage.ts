@@ -132,7 +132,7 @@ export interface PreviewResult {
 
 export interface SettingInfo {
   name: string
-  type: 'string' | 'int' | 'float' | 'bool' | 'enum' | 'map'
+  type: 'string' | 'int' | 'float' | 'bool' | 'enum' | 'map' | 'list'
   scope: 'user' | 'global'
   default: unknown
   value: unknown
