@@ -42,7 +42,7 @@ T = TypeVar("T")
 
 
 def backend_name(url: str) -> str:
-    """"sqlite" or "postgresql" (SQLAlchemy's dialect name of a database URL)."""
+    """ "sqlite" or "postgresql" (SQLAlchemy's dialect name of a database URL)."""
     return make_url(url).get_backend_name()
 
 
@@ -304,7 +304,7 @@ class Store:
 
     @property
     def dialect(self) -> str:
-        """"sqlite" or "postgresql"."""
+        """ "sqlite" or "postgresql"."""
         return self.engine.dialect.name
 
     async def vacuum(self) -> bool:

@@ -98,8 +98,16 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-async def run(tmp_path: Path) -> AsyncIterator[StudioRun]:
-    studio_run = await start_studio(tmp_path)
+def studio_database(database: str, request: pytest.FixtureRequest) -> dict[str, object]:
+    """The ``run`` fixture's database setting: SQLite's default file, or a fresh PostgreSQL database."""
+    if database == "postgresql":
+        return {"db_url": request.getfixturevalue("postgres_url")}
+    return {}
+
+
+@pytest.fixture
+async def run(tmp_path: Path, studio_database: dict[str, object]) -> AsyncIterator[StudioRun]:
+    studio_run = await start_studio(tmp_path, **studio_database)
     yield studio_run
     await studio_run.stop()
 

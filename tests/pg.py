@@ -12,6 +12,7 @@ import glob
 import itertools
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -30,7 +31,8 @@ TEMPLATE = "studio_template"
 
 def find_bin_dir() -> Path | None:
     """Debian's /usr/lib/postgresql/<version>/bin (newest first), else initdb on PATH."""
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True):
+    versions = glob.glob("/usr/lib/postgresql/*/bin")
+    for candidate in sorted(versions, key=lambda p: [int(n) for n in re.findall(r"\d+", p)], reverse=True):
         if (Path(candidate) / "initdb").exists() and (Path(candidate) / "postgres").exists():
             return Path(candidate)
     on_path = shutil.which("initdb")
