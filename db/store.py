@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session as OrmSession
 
 from ..engine.jsoncodec import dumps
+from .dispatch import DISPATCHER_KEY, Dispatchers
 from .models import AuditLog, Base, utcnow
 from .private import ensure_private_file
 
@@ -282,14 +283,18 @@ class Store:
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._readers: tuple[Engine, ThreadPoolExecutor] | None = None
+        # This process among others on one PostgreSQL database (db.dispatch); inert on SQLite.
+        self.dispatch = Dispatchers(url)
 
     async def open(self) -> None:
         path = _sqlite_path(self.url)
         if path is not None:
             await asyncio.to_thread(ensure_private_file, path)
         await migrate(self.engine)
+        await self.dispatch.open()
 
     async def close(self) -> None:
+        await self.dispatch.close()
         if self._readers is not None:
             engine, threads = self._readers
             self._readers = None
@@ -356,6 +361,7 @@ class Store:
     def session(self, actor_id: int | None = None) -> AsyncSession:
         session = self.sessions()
         session.info[ACTOR_KEY] = actor_id
+        session.info[DISPATCHER_KEY] = self.dispatch.stamp
         return session
 
     @asynccontextmanager

@@ -72,6 +72,8 @@ class Reconciler:
         async with self.store.transaction() as session:
             rows = await repo.active_jobs(session, None, None)
         rows = [j for j in rows if j.prompt_id and j.id not in self.jobs.in_flight]
+        # Another studio process on the same PostgreSQL database follows its own jobs (db.dispatch).
+        rows = await self.store.dispatch.claim(self.store, rows)
         if not rows:
             return report
         try:
