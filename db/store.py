@@ -96,6 +96,10 @@ _FTS_COLUMNS = {"text_search"}
 _FTS_INDEXES = {"ix_prompts_text_search"}
 
 
+# Indexes PostgreSQL builds its own way (migration 0009: md5 of the prompt text, as a B-tree entry is limited).
+_POSTGRESQL_OWN_INDEXES = {"ix_prompts_owner_id_text_id"}
+
+
 def include_name(name: str | None, type_: str, _parents: object) -> bool:
     """What autogenerate compares: not the full-text search objects, which live outside the models."""
     if name is None:
@@ -107,6 +111,16 @@ def include_name(name: str | None, type_: str, _parents: object) -> bool:
     if type_ == "index":
         return name not in _FTS_INDEXES
     return True
+
+
+def include_object_for(dialect: str) -> Callable[[object, str | None, str, bool, object], bool]:
+    """What autogenerate compares on this database, of the models and the schema alike: on PostgreSQL not the
+    indexes it builds its own way."""
+
+    def include(_object: object, name: str | None, type_: str, _reflected: bool, _compare_to: object) -> bool:
+        return not (dialect == "postgresql" and type_ == "index" and name in _POSTGRESQL_OWN_INDEXES)
+
+    return include
 
 
 def alembic_config() -> Config:

@@ -26,6 +26,7 @@ from .live import LiveJobs
 from .maintenance import Maintenance
 from .models import Models
 from .nodepacks import NodePacks
+from .notify import EventRelay
 from .prompts import Prompts
 from .queue_control import QueueControl
 from .reconcile import Reconciler
@@ -66,6 +67,7 @@ class Studio:
     owner_id: int = 0
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
+    relay: EventRelay | None = None
 
     @classmethod
     def build(cls, config: StudioConfig, host: ComfyHost) -> Studio:
@@ -129,6 +131,9 @@ class Studio:
         self.reconciler = Reconciler(self.config, self.store, self.comfy, self.jobs, self.live)
         if not follow_comfy:
             return
+        # Other studio processes on the same PostgreSQL database: their jobs' events, live (nothing on SQLite).
+        self.relay = EventRelay(self.store, self.hub, self.jobs.get)
+        await self.relay.start()
         # The built-in shortcodes and the default library exist before the first request, so a request the
         # studio refuses writes nothing; then ComfyUI's definitions and model lists, watched from here on.
         await self.shortcodes.ensure_seeded()
@@ -176,6 +181,8 @@ class Studio:
         await self.civitai.close()
         if self.live is not None:
             await self.live.stop()
+        if self.relay is not None:
+            await self.relay.stop()
         self.hub.close()
         await self.host.close()
         await self.store.close()

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 
 from comfyui_studio.db.models import AuditLog, Base, Job, Prompt, User
-from comfyui_studio.db.store import Store, include_name, migrate
+from comfyui_studio.db.store import Store, include_name, include_object_for, migrate
 
 both_databases = pytest.mark.both_databases
 
@@ -28,7 +28,9 @@ async def test_migrations_bring_an_empty_database_to_head(store: Store) -> None:
 @both_databases
 async def test_models_equal_head_so_autogenerate_finds_nothing(store: Store) -> None:
     def diff(sync_conn):
-        context = MigrationContext.configure(sync_conn, opts={"compare_type": True, "include_name": include_name})
+        include_object = include_object_for(sync_conn.dialect.name)
+        opts = {"compare_type": True, "include_name": include_name, "include_object": include_object}
+        context = MigrationContext.configure(sync_conn, opts=opts)
         return compare_metadata(context, Base.metadata)
 
     async with store.engine.connect() as conn:

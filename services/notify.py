@@ -1,0 +1,148 @@
+"""Live events between studio processes that share one PostgreSQL database, through LISTEN/NOTIFY.
+
+A job submitted through one process is followed by that process alone (db.dispatch); its `job`, `progress`
+and `output` events also go out as a NOTIFY on one channel, and every other process hands them to its own
+EventHub, so a stream opened on any process sees every job of its user live. Events of a process's own
+backends and tasks (queue views, models, downloads, imports) stay local.
+
+A NOTIFY payload is at most 8000 bytes: an event too large for it goes out as a reference (the job's id),
+and the receiver reads the job from the store. On SQLite there is one process per database: nothing starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+
+from ..db.dispatch import asyncpg_dsn
+from ..db.store import Store
+from ..engine.jsoncodec import dumps
+from .eventhub import Event, EventHub
+
+log = logging.getLogger("comfyui_studio.notify")
+
+CHANNEL = "studio_events"
+RELAYED_KINDS = frozenset({"job", "progress", "output"})
+# PostgreSQL refuses payloads of 8000 bytes or more; leave room for the envelope.
+MAX_PAYLOAD_BYTES = 7900
+
+LoadJob = Callable[[int, str], Awaitable[dict[str, Any]]]
+
+
+def envelope(origin: str, event: Event) -> str | None:
+    """The NOTIFY payload of an event: whole, or (too large) a reference to its job, or None (not relayed)."""
+    head = f'{{"o":{json.dumps(origin)},"k":{json.dumps(event.kind)},"u":{json.dumps(event.user_id)}'
+    whole = f'{head},"d":{event.data_json}}}'
+    if len(whole.encode()) <= MAX_PAYLOAD_BYTES:
+        return whole
+    if event.kind == "job":
+        job = json.loads(event.data_json).get("job") or {}
+        if isinstance(job, dict) and isinstance(job.get("id"), str) and event.user_id is not None:
+            return f'{head},"j":{json.dumps(job["id"])}}}'
+    log.warning("A %s event of %d bytes is too large to relay to other studio processes", event.kind, len(whole))
+    return None
+
+
+class EventRelay:
+    """This process's end of the channel: sends its events, delivers the others'."""
+
+    def __init__(self, store: Store, hub: EventHub, load_job: LoadJob) -> None:
+        self.store = store
+        self.hub = hub
+        self.load_job = load_job
+        self.origin = store.dispatch.name
+        self._listener: asyncpg.Connection | None = None
+        self._sender: asyncpg.Connection | None = None
+        self._outgoing: asyncio.Queue[str] = asyncio.Queue()
+        self._send_task: asyncio.Task[None] | None = None
+        self._loads: set[asyncio.Task[None]] = set()
+
+    @property
+    def active(self) -> bool:
+        return self._listener is not None
+
+    async def start(self) -> None:
+        if self.store.dialect != "postgresql" or self._listener is not None:
+            return
+        dsn = asyncpg_dsn(self.store.url)
+        # Connections of their own: a LISTEN lives on its session, outside the engine's pool.
+        self._listener = await asyncpg.connect(dsn)
+        self._sender = await asyncpg.connect(dsn)
+        await self._listener.add_listener(CHANNEL, self._received)
+        self._send_task = asyncio.get_running_loop().create_task(self._send_loop(), name="studio-event-relay")
+        self.hub.relay = self._relay
+
+    async def stop(self) -> None:
+        if self.hub.relay == self._relay:
+            self.hub.relay = None
+        if self._send_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError):  # what is queued goes out, briefly waited for
+                await asyncio.wait_for(self._outgoing.join(), 2.0)
+            self._send_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._send_task
+            self._send_task = None
+        for task in list(self._loads):
+            task.cancel()
+        for conn in (self._listener, self._sender):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+        self._listener = self._sender = None
+
+    # -- out ------------------------------------------------------------------------------------------
+
+    def _relay(self, event: Event) -> None:
+        # Called from EventHub.publish on the hot path: never awaits.
+        if event.kind not in RELAYED_KINDS:
+            return
+        payload = envelope(self.origin, event)
+        if payload is not None:
+            self._outgoing.put_nowait(payload)
+
+    async def _send_loop(self) -> None:
+        while True:
+            batch = [await self._outgoing.get()]
+            while not self._outgoing.empty():
+                batch.append(self._outgoing.get_nowait())
+            try:
+                assert self._sender is not None
+                # One transaction: the others receive them together, in this order.
+                await self._sender.executemany("SELECT pg_notify($1, $2)", [(CHANNEL, p) for p in batch])
+            except Exception:
+                log.exception("Could not relay %d events to other studio processes", len(batch))
+            finally:
+                for _ in batch:
+                    self._outgoing.task_done()
+
+    # -- in -------------------------------------------------------------------------------------------
+
+    def _received(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+            if message.get("o") == self.origin:
+                return  # our own, already delivered here
+            kind, user_id = str(message["k"]), message.get("u")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("Ignored a malformed event on %s", CHANNEL)
+            return
+        if "d" in message:
+            self.hub.deliver(kind, dumps(message["d"]), user_id=user_id)
+        elif kind == "job" and isinstance(message.get("j"), str) and isinstance(user_id, int):
+            task = asyncio.get_running_loop().create_task(self._deliver_stored_job(user_id, message["j"]))
+            self._loads.add(task)
+            task.add_done_callback(self._loads.discard)
+
+    async def _deliver_stored_job(self, user_id: int, job_id: str) -> None:
+        try:
+            job = await self.load_job(user_id, job_id)
+        except Exception:
+            log.warning("A relayed job %s could not be read from the store", job_id, exc_info=True)
+            return
+        self.hub.deliver("job", dumps({"job": job}), user_id=user_id)
