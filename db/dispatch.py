@@ -17,12 +17,15 @@ import os
 import secrets
 import socket
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import asyncpg
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from .models import Job
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("comfyui_studio.db")
 
@@ -58,6 +61,8 @@ class Dispatchers:
     async def open(self) -> None:
         if not self.shared or self._conn is not None:
             return
+        import asyncpg  # only with a PostgreSQL store: a SQLite install needs no driver for it
+
         self._conn = await asyncpg.connect(asyncpg_dsn(self.url))
         await self._conn.execute("SELECT pg_advisory_lock($1)", lock_key(self.name))
 

@@ -71,10 +71,11 @@ async def uploads_used_by_jobs(session: AsyncSession, image_ids: list[str], file
         rows = await session.scalars(select(Job.parent_image_id).where(Job.parent_image_id.in_(chunk)).distinct())
         used.update(r for r in rows.all() if r)
     graph_text = cast(Job.graph, Text)
+    position = func.strpos if _dialect(session) == "postgresql" else func.instr  # PostgreSQL has no instr
     for image_id, filename in zip(image_ids, filenames, strict=True):
         if image_id in used:
             continue
-        mentioned = await session.scalar(select(exists().where(func.instr(graph_text, filename) > 0)))
+        mentioned = await session.scalar(select(exists().where(position(graph_text, filename) > 0)))
         if mentioned:
             used.add(image_id)
     return used

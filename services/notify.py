@@ -16,14 +16,15 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-import asyncpg
+from typing import TYPE_CHECKING, Any
 
 from ..db.dispatch import asyncpg_dsn
 from ..db.store import Store
 from ..engine.jsoncodec import dumps
 from .eventhub import Event, EventHub
+
+if TYPE_CHECKING:
+    import asyncpg
 
 log = logging.getLogger("comfyui_studio.notify")
 
@@ -70,6 +71,8 @@ class EventRelay:
     async def start(self) -> None:
         if self.store.dialect != "postgresql" or self._listener is not None:
             return
+        import asyncpg  # only with a PostgreSQL store: a SQLite install needs no driver for it
+
         dsn = asyncpg_dsn(self.store.url)
         # Connections of their own: a LISTEN lives on its session, outside the engine's pool.
         self._listener = await asyncpg.connect(dsn)

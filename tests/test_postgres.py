@@ -165,3 +165,26 @@ async def test_a_long_prompt_is_stored_and_found(store: Store) -> None:
         await repo.insert_submitted(session, prompt={"owner_id": owner, "text": words, "clean_text": words}, job=job)
     async with store.transaction() as session:
         assert (await repo.job(session, "j_long")) is not None
+
+
+async def test_maintenance_on_postgresql_vacuums_and_sends_backups_to_pg_dump(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    from maintenance_store import build_studio
+
+    from comfyui_studio.db import maintenance as maintenance_db
+    from comfyui_studio.engine.errors import StudioError
+
+    studio = build_studio(tmp_path, db_url=postgres_url)
+    await studio.start(follow_comfy=False)
+    try:
+        assert await studio.store.vacuum() is True  # VACUUM (ANALYZE), outside a transaction
+        async with studio.store.transaction() as session:
+            await maintenance_db.optimize(session)
+            assert await maintenance_db.integrity(session) == ["not checked on PostgreSQL (use pg_amcheck)"]
+            plan = await maintenance_db.explain(session, "SELECT id FROM jobs WHERE id = 'x'")
+        assert plan and "on jobs" in plan[0], plan  # PostgreSQL's EXPLAIN, not SQLite's EXPLAIN QUERY PLAN
+        with pytest.raises(StudioError, match="pg_dump"):
+            await studio.maintenance.backup(tmp_path / "copy.db")
+    finally:
+        await studio.stop()
