@@ -292,6 +292,17 @@ class EventHub:
         self._subs.add(sub)
         return sub
 
+    def resync_all(self) -> None:
+        """Every subscription missed events (another process's, while the relay was cut): send each a snapshot.
+
+        Said as an ``overflow``: to a client it is the same, events were dropped and a snapshot follows.
+        """
+        for sub in self._subs:
+            if sub._resync is None:
+                sub._queue.clear()
+                sub._resync = "overflow"
+                sub._wake()
+
     def close(self) -> None:
         """End every subscription (app shutdown): their streams finish cleanly."""
         for sub in list(self._subs):

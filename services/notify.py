@@ -62,6 +62,8 @@ class EventRelay:
         self._sender: asyncpg.Connection | None = None
         self._outgoing: asyncio.Queue[str] = asyncio.Queue()
         self._send_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._listener_lost = asyncio.Event()
         self._loads: set[asyncio.Task[None]] = set()
 
     @property
@@ -71,19 +73,21 @@ class EventRelay:
     async def start(self) -> None:
         if self.store.dialect != "postgresql" or self._listener is not None:
             return
-        import asyncpg  # only with a PostgreSQL store: a SQLite install needs no driver for it
-
-        dsn = asyncpg_dsn(self.store.url)
-        # Connections of their own: a LISTEN lives on its session, outside the engine's pool.
-        self._listener = await asyncpg.connect(dsn)
-        self._sender = await asyncpg.connect(dsn)
-        await self._listener.add_listener(CHANNEL, self._received)
-        self._send_task = asyncio.get_running_loop().create_task(self._send_loop(), name="studio-event-relay")
+        self._sender = await self._connect()
+        await self._listen()
+        loop = asyncio.get_running_loop()
+        self._send_task = loop.create_task(self._send_loop(), name="studio-event-relay")
+        self._watch_task = loop.create_task(self._watch_loop(), name="studio-event-listener")
         self.hub.relay = self._relay
 
     async def stop(self) -> None:
         if self.hub.relay == self._relay:
             self.hub.relay = None
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
         if self._send_task is not None:
             with contextlib.suppress(asyncio.TimeoutError):  # what is queued goes out, briefly waited for
                 await asyncio.wait_for(self._outgoing.join(), 2.0)
@@ -98,6 +102,36 @@ class EventRelay:
                 with contextlib.suppress(Exception):
                     await conn.close()
         self._listener = self._sender = None
+
+    async def _connect(self) -> asyncpg.Connection:
+        import asyncpg  # only with a PostgreSQL store: a SQLite install needs no driver for it
+
+        # Connections of their own: a LISTEN lives on its session, outside the engine's pool.
+        return await asyncpg.connect(asyncpg_dsn(self.store.url))
+
+    async def _listen(self) -> None:
+        conn = await self._connect()
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        await conn.add_listener(CHANNEL, self._received)
+        self._listener, self._listener_lost = conn, lost
+
+    async def _watch_loop(self) -> None:
+        """Listen again after the connection is lost (a server restart, a network cut)."""
+        while True:
+            await self._listener_lost.wait()
+            log.warning("Lost the connection that hears other studio processes; reconnecting")
+            delay = 0.5
+            while True:
+                try:
+                    await self._listen()
+                    break
+                except Exception as exc:  # the server may still be starting
+                    log.info("Listening again failed (%s); next try in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+            # What the others said meanwhile is gone: every stream here starts again from a snapshot.
+            self.hub.resync_all()
 
     # -- out ------------------------------------------------------------------------------------------
 
@@ -115,14 +149,19 @@ class EventRelay:
             while not self._outgoing.empty():
                 batch.append(self._outgoing.get_nowait())
             try:
-                assert self._sender is not None
-                # One transaction: the others receive them together, in this order.
-                await self._sender.executemany("SELECT pg_notify($1, $2)", [(CHANNEL, p) for p in batch])
+                await self._notify(batch)
             except Exception:
                 log.exception("Could not relay %d events to other studio processes", len(batch))
             finally:
                 for _ in batch:
                     self._outgoing.task_done()
+
+    async def _notify(self, batch: list[str]) -> None:
+        args = [(CHANNEL, payload) for payload in batch]
+        if self._sender is None or self._sender.is_closed():
+            self._sender = await self._connect()  # lost with a server restart: once more on a new one
+        # One transaction: the others receive them together, in this order.
+        await self._sender.executemany("SELECT pg_notify($1, $2)", args)
 
     # -- in -------------------------------------------------------------------------------------------
 

@@ -188,3 +188,49 @@ async def test_maintenance_on_postgresql_vacuums_and_sends_backups_to_pg_dump(
             await studio.maintenance.backup(tmp_path / "copy.db")
     finally:
         await studio.stop()
+
+
+async def test_the_relay_listens_again_after_its_connection_is_cut_and_resyncs_its_streams(postgres_url: str) -> None:
+    from comfyui_studio.services.eventhub import EventHub, Resync
+    from comfyui_studio.services.notify import EventRelay
+
+    async def no_job(_owner: int, _job: str) -> dict:
+        raise AssertionError("small events travel whole")
+
+    stores = [Store(postgres_url), Store(postgres_url)]
+    hubs = [EventHub(), EventHub()]
+    relays = [EventRelay(store, hub, no_job) for store, hub in zip(stores, hubs, strict=True)]
+    for store, relay in zip(stores, relays, strict=True):
+        await store.open()
+        await relay.start()
+    try:
+        sub = hubs[1].subscribe(hubs[1].last_id, user_id=7)
+
+        async def next_item() -> object:
+            async with asyncio.timeout(10):
+                while True:
+                    item = await sub.next(timeout=0.1)
+                    if item is not None:
+                        return item
+
+        hubs[0].publish("job", {"job": {"id": "j_1", "state": "queued"}}, user_id=7)
+        hubs[0].publish("queue", {"pending": 1}, user_id=7)  # a process's own queue view stays with it
+        hubs[0].publish("progress", {"job_id": "j_1", "value": 0.5}, user_id=7)
+        first, second = await next_item(), await next_item()
+        assert (
+            isinstance(first, Event) and first.kind == "job" and first.data == {"job": {"id": "j_1", "state": "queued"}}
+        )
+        assert isinstance(second, Event) and second.kind == "progress"
+        listener = relays[1]._listener
+        assert listener is not None
+        async with stores[0].engine.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": listener.get_server_pid()})
+        assert isinstance(await next_item(), Resync), "the streams start again from a snapshot"
+        assert relays[1]._listener is not listener
+        hubs[0].publish("job", {"job": {"id": "j_1", "state": "running"}}, user_id=7)
+        after = await next_item()
+        assert isinstance(after, Event) and after.data == {"job": {"id": "j_1", "state": "running"}}
+    finally:
+        for store, relay in zip(stores, relays, strict=True):
+            await relay.stop()
+            await store.close()
