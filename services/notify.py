@@ -5,6 +5,10 @@ and `output` events also go out as a NOTIFY on one channel, and every other proc
 EventHub, so a stream opened on any process sees every job of its user live. Events of a process's own
 backends and tasks (queue views, models, downloads, imports) stay local.
 
+Cancelling a job or moving it to the front must happen where it was dispatched (that process's ComfyUI holds
+it): asked of another process, the request goes to the dispatcher on a second channel and its answer comes back
+the same way.
+
 A NOTIFY payload is at most 8000 bytes: an event too large for it goes out as a reference (the job's id),
 and the receiver reads the job from the store. On SQLite there is one process per database: nothing starts.
 """
@@ -15,11 +19,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..db.dispatch import asyncpg_dsn
 from ..db.store import Store
+from ..engine.errors import StudioError
 from ..engine.jsoncodec import dumps
 from .eventhub import Event, EventHub
 
@@ -29,11 +35,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("comfyui_studio.notify")
 
 CHANNEL = "studio_events"
+COMMANDS = "studio_commands"
+# How long a request waits for the process that dispatched its job to answer.
+COMMAND_TIMEOUT_S = 15.0
 RELAYED_KINDS = frozenset({"job", "progress", "output"})
 # PostgreSQL refuses payloads of 8000 bytes or more; leave room for the envelope.
 MAX_PAYLOAD_BYTES = 7900
 
 LoadJob = Callable[[int, str], Awaitable[dict[str, Any]]]
+# Runs a job operation ("cancel", "front") here, for another process: (operation, owner id, job id).
+RunCommand = Callable[[str, int, str], Awaitable[object]]
 
 
 def envelope(origin: str, event: Event) -> str | None:
@@ -65,6 +76,8 @@ class EventRelay:
         self._watch_task: asyncio.Task[None] | None = None
         self._listener_lost = asyncio.Event()
         self._loads: set[asyncio.Task[None]] = set()
+        self.run_command: RunCommand | None = None
+        self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     @property
     def active(self) -> bool:
@@ -97,6 +110,8 @@ class EventRelay:
             self._send_task = None
         for task in list(self._loads):
             task.cancel()
+        for future in self._replies.values():
+            future.cancel()
         for conn in (self._listener, self._sender):
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -114,6 +129,7 @@ class EventRelay:
         lost = asyncio.Event()
         conn.add_termination_listener(lambda _conn: lost.set())
         await conn.add_listener(CHANNEL, self._received)
+        await conn.add_listener(COMMANDS, self._command_received)
         self._listener, self._listener_lost = conn, lost
 
     async def _watch_loop(self) -> None:
@@ -156,8 +172,8 @@ class EventRelay:
                 for _ in batch:
                     self._outgoing.task_done()
 
-    async def _notify(self, batch: list[str]) -> None:
-        args = [(CHANNEL, payload) for payload in batch]
+    async def _notify(self, batch: list[str], channel: str = CHANNEL) -> None:
+        args = [(channel, payload) for payload in batch]
         if self._sender is None or self._sender.is_closed():
             self._sender = await self._connect()  # lost with a server restart: once more on a new one
         # One transaction: the others receive them together, in this order.
@@ -188,3 +204,70 @@ class EventRelay:
             log.warning("A relayed job %s could not be read from the store", job_id, exc_info=True)
             return
         self.hub.deliver("job", dumps({"job": job}), user_id=user_id)
+
+    # -- job operations where the job was dispatched ----------------------------------------------------
+
+    async def elsewhere(self, dispatcher: str | None, operation: str, owner_id: int, job_id: str) -> bool:
+        """Run ``operation`` on a job in the live process that dispatched it; False when that is this one (or
+        none alive: the job is then this process's to settle, at its next reconciliation).
+
+        Raises the other process's StudioError, or ``comfy_unavailable`` when it does not answer in time.
+        """
+        if not self.active or dispatcher is None or dispatcher == self.origin:
+            return False
+        if not await self.store.dispatch.alive(dispatcher):
+            return False
+        token = secrets.token_hex(8)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[token] = future
+        request = {"to": dispatcher, "from": self.origin, "token": token, "op": operation, "owner": owner_id}
+        try:
+            await self._send_command({**request, "job": job_id})
+            answer = await asyncio.wait_for(future, COMMAND_TIMEOUT_S)
+        except asyncio.TimeoutError:  # not the builtin before Python 3.11
+            raise StudioError(
+                "comfy_unavailable", f"The studio process that runs job {job_id} did not answer; try again"
+            ) from None
+        finally:
+            self._replies.pop(token, None)
+        error = answer.get("error")
+        if isinstance(error, dict):
+            raise StudioError(str(error.get("code") or "internal_error"), str(error.get("message") or ""))
+        return True
+
+    async def _send_command(self, message: dict[str, Any]) -> None:
+        await self._notify([dumps(message)], COMMANDS)
+
+    def _command_received(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+            if message.get("to") != self.origin:
+                return
+        except (ValueError, AttributeError):
+            log.warning("Ignored a malformed request on %s", COMMANDS)
+            return
+        if "op" not in message:
+            future = self._replies.get(str(message.get("token")))
+            if future is not None and not future.done():
+                future.set_result(message)
+            return
+        task = asyncio.get_running_loop().create_task(self._run_for_other(message))
+        self._loads.add(task)
+        task.add_done_callback(self._loads.discard)
+
+    async def _run_for_other(self, message: dict[str, Any]) -> None:
+        reply: dict[str, Any] = {"to": message.get("from"), "token": message.get("token")}
+        try:
+            if self.run_command is None:
+                raise StudioError("comfy_unavailable", "This studio process takes no requests from others")
+            await self.run_command(str(message["op"]), int(message["owner"]), str(message["job"]))
+            reply["ok"] = True
+        except StudioError as exc:
+            reply["error"] = {"code": exc.code, "message": exc.message}
+        except Exception:
+            log.exception("A request from another studio process failed: %s", message.get("op"))
+            reply["error"] = {"code": "internal_error", "message": "The studio process that runs the job failed"}
+        try:
+            await self._send_command(reply)
+        except Exception:
+            log.exception("Could not answer another studio process")

@@ -95,6 +95,41 @@ async def test_reconciling_in_both_processes_leaves_the_others_live_jobs_alone(
         await a.stop()
 
 
+async def test_cancelling_and_moving_through_the_other_process_happen_where_the_job_was_dispatched(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    a = await _studio(tmp_path / "a", postgres_url, node_delay=0.3)
+    b = await _studio(tmp_path / "b", postgres_url)
+    try:
+        async with aiohttp.ClientSession() as session:
+            api_a, api_b = Api(session, a.api), Api(session, b.api)
+            ids = []
+            for color in (1, 2, 3, 4):
+                graph = load_workflow("t2i_standin")
+                graph["1"]["inputs"]["color"] = color
+                status, body = await api_a.post("/jobs", json={"graph": graph})
+                assert status == 201, body
+                ids.append(body["data"]["id"])
+            first, second, third, fourth = ids
+            await wait_for_state(api_b, first, {"running"})
+            # B's own ComfyUI never held these: B asks A, which cancels in its ComfyUI and stores it.
+            status, body = await api_b.delete(f"/queue/{second}")
+            assert status == 200, body
+            assert body["data"]["state"] == "cancelled"
+            status, body = await api_b.post(f"/queue/{fourth}/front", json={})
+            assert status == 200, body
+            # A's own rule, answered through B: a running job cannot be cancelled.
+            status, body = await api_b.delete(f"/queue/{first}")
+            assert (status, body["error"]["code"]) == (409, "conflict"), body
+            done = {job_id: await wait_for_state(api_b, job_id, {"done"}, timeout=20) for job_id in (third, fourth)}
+            assert done[fourth]["started_at"] < done[third]["started_at"], "moved to the front of A's queue"
+            assert (await wait_for_state(api_a, second, {"cancelled"}))["state"] == "cancelled"
+            assert b.host.server.prompt_queue.get_history() == {}, "nothing ran on B's ComfyUI"
+    finally:
+        await b.stop()
+        await a.stop()
+
+
 async def test_a_dead_processs_jobs_are_taken_over_by_exactly_one_survivor(postgres_url: str) -> None:
     stores = [Store(postgres_url) for _ in range(3)]
     for store in stores:
