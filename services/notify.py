@@ -71,7 +71,8 @@ class EventRelay:
         self.origin = store.dispatch.name
         self._listener: asyncpg.Connection | None = None
         self._sender: asyncpg.Connection | None = None
-        self._outgoing: asyncio.Queue[str] = asyncio.Queue()
+        # (channel, payload), sent in order by one task: an asyncpg connection runs one statement at a time
+        self._outgoing: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._send_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._listener_lost = asyncio.Event()
@@ -157,7 +158,7 @@ class EventRelay:
             return
         payload = envelope(self.origin, event)
         if payload is not None:
-            self._outgoing.put_nowait(payload)
+            self._outgoing.put_nowait((CHANNEL, payload))
 
     async def _send_loop(self) -> None:
         while True:
@@ -172,12 +173,11 @@ class EventRelay:
                 for _ in batch:
                     self._outgoing.task_done()
 
-    async def _notify(self, batch: list[str], channel: str = CHANNEL) -> None:
-        args = [(channel, payload) for payload in batch]
+    async def _notify(self, batch: list[tuple[str, str]]) -> None:
         if self._sender is None or self._sender.is_closed():
             self._sender = await self._connect()  # lost with a server restart: once more on a new one
         # One transaction: the others receive them together, in this order.
-        await self._sender.executemany("SELECT pg_notify($1, $2)", args)
+        await self._sender.executemany("SELECT pg_notify($1, $2)", batch)
 
     # -- in -------------------------------------------------------------------------------------------
 
@@ -222,7 +222,7 @@ class EventRelay:
         self._replies[token] = future
         request = {"to": dispatcher, "from": self.origin, "token": token, "op": operation, "owner": owner_id}
         try:
-            await self._send_command({**request, "job": job_id})
+            self._send_command({**request, "job": job_id})
             answer = await asyncio.wait_for(future, COMMAND_TIMEOUT_S)
         except asyncio.TimeoutError:  # not the builtin before Python 3.11
             raise StudioError(
@@ -235,8 +235,8 @@ class EventRelay:
             raise StudioError(str(error.get("code") or "internal_error"), str(error.get("message") or ""))
         return True
 
-    async def _send_command(self, message: dict[str, Any]) -> None:
-        await self._notify([dumps(message)], COMMANDS)
+    def _send_command(self, message: dict[str, Any]) -> None:
+        self._outgoing.put_nowait((COMMANDS, dumps(message)))
 
     def _command_received(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -267,7 +267,4 @@ class EventRelay:
         except Exception:
             log.exception("A request from another studio process failed: %s", message.get("op"))
             reply["error"] = {"code": "internal_error", "message": "The studio process that runs the job failed"}
-        try:
-            await self._send_command(reply)
-        except Exception:
-            log.exception("Could not answer another studio process")
+        self._send_command(reply)
