@@ -27,6 +27,8 @@ from .models import Job
 if TYPE_CHECKING:
     import asyncpg
 
+    from .store import Store  # db.store imports this module
+
 log = logging.getLogger("comfyui_studio.db")
 
 # session.info key: the dispatcher name a session stamps on the jobs it inserts.
@@ -81,11 +83,8 @@ class Dispatchers:
                 return False
             return True
 
-    async def claim(self, store: object, jobs: Sequence[Job]) -> list[Job]:
-        """The jobs this process is to reconcile: its own, and those of dead processes it takes over now.
-
-        ``store`` is the Store whose transactions write the claims (typed loosely: db.store imports this).
-        """
+    async def claim(self, store: Store, jobs: Sequence[Job]) -> list[Job]:
+        """The jobs this process is to reconcile: its own, and those of dead processes it takes over now."""
         if self._conn is None:
             return list(jobs)
         by_dispatcher: dict[str | None, list[Job]] = {}
@@ -111,9 +110,8 @@ class Dispatchers:
                     mine.append(job)
         return mine
 
-    async def _restamp(self, store: object, job_ids: list[str], previous: str | None) -> set[str]:
-        transaction = store.transaction  # type: ignore[attr-defined]
-        async with transaction() as session:
+    async def _restamp(self, store: Store, job_ids: list[str], previous: str | None) -> set[str]:
+        async with store.transaction() as session:
             result = await session.execute(
                 update(Job)
                 .where(Job.id.in_(job_ids), Job.dispatcher.is_not_distinct_from(previous))
