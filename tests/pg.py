@@ -44,12 +44,22 @@ def find_bin_dir() -> Path | None:
 def skip_or_fail_without_postgres() -> Path:
     """The binaries' folder, or a skip (a failure under CI) that says what is missing."""
     bin_dir = find_bin_dir()
-    if bin_dir is not None:
+    if bin_dir is not None and (os.geteuid() != 0 or _has_postgres_user()):
         return bin_dir
     reason = "needs PostgreSQL's initdb and postgres (Debian's postgresql package, /usr/lib/postgresql/*/bin)"
+    if bin_dir is not None:
+        reason = "runs PostgreSQL as the postgres user when root (initdb refuses root), and there is none"
     if os.environ.get("CI"):
         pytest.fail(f"CI is set but PostgreSQL is missing: {reason}")
     pytest.skip(reason)
+
+
+def _has_postgres_user() -> bool:
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return False
+    return True
 
 
 def _free_port() -> int:
