@@ -14,6 +14,7 @@ from pathlib import Path
 MODULES = {
     "aiohttp": "aiohttp",
     "aiosqlite": "aiosqlite",
+    "asyncpg": "asyncpg",
     "sqlalchemy": "sqlalchemy",
     "greenlet": "sqlalchemy",
     "alembic": "alembic",

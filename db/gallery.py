@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -13,22 +13,22 @@ from .models import Image, Job, Prompt
 
 async def prompt_history(session: AsyncSession, owner_id: int, limit: int, before: int | None) -> list[tuple[str, int]]:
     """Up to ``limit`` distinct prompt texts of this owner with the id of their last use, newest first."""
-    query = prompt_history_query(owner_id, limit, before)
+    query = prompt_history_query(owner_id, limit, before, session.get_bind().dialect.name)
     return [(str(row[0]), int(row[1])) for row in (await session.execute(query)).all()]
 
 
-def prompt_history_query(owner_id: int, limit: int, before: int | None) -> Select:
+def prompt_history_query(owner_id: int, limit: int, before: int | None, dialect: str = "sqlite") -> Select:
     """The prompt history's page.
 
     Walks the owner's prompts newest first and keeps a row only when it is its text's last use (one probe of
     ``ix_prompts_owner_id_text_id``), so a page costs about ``limit`` probes, not a grouping of every prompt.
+    On PostgreSQL that index holds md5(text) (a B-tree entry cannot hold a long prompt): the probe compares both.
     """
     newer = aliased(Prompt)
-    reused_later = (
-        select(newer.id)
-        .where(newer.owner_id == Prompt.owner_id, newer.text == Prompt.text, newer.id > Prompt.id)
-        .exists()
-    )
+    same_text: list[ColumnElement[bool]] = [newer.text == Prompt.text]
+    if dialect == "postgresql":
+        same_text.insert(0, func.md5(newer.text) == func.md5(Prompt.text))
+    reused_later = select(newer.id).where(newer.owner_id == Prompt.owner_id, *same_text, newer.id > Prompt.id).exists()
     query = select(Prompt.text, Prompt.id).where(Prompt.owner_id == owner_id, ~reused_later)
     if before is not None:
         query = query.where(Prompt.id < before)

@@ -16,6 +16,7 @@ from sqlalchemy import Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
+from .dispatch import DISPATCHER_KEY
 from .models import AuditLog, Base, ComfyCall, Image, Job, Prompt, utcnow
 from .store import ACTOR_KEY, ReadSession
 
@@ -55,7 +56,8 @@ async def insert_submitted(session: AsyncSession, *, prompt: JSONDict | None, jo
             await session.execute(insert(PROMPTS).values(**prompt, created_at=now).returning(PROMPTS.c.id))
         ).scalar_one()
         audit.append(("create", Prompt.__tablename__, str(prompt_row_id), {}))
-    row = {**job, "prompt_row_id": prompt_row_id, "created_at": now}  # the rest: the columns' defaults
+    # the rest: the columns' defaults; the process that sends it to ComfyUI follows it (db.dispatch)
+    row = {**job, "prompt_row_id": prompt_row_id, "created_at": now, "dispatcher": session.info.get(DISPATCHER_KEY)}
     await session.execute(insert(JOBS).values(**row))
     audit.append(("create", Job.__tablename__, str(job["id"]), {}))
     await _audit(session, audit)
@@ -340,7 +342,10 @@ async def insert_foreign(session: AsyncSession, rows: Sequence[JSONDict]) -> Non
     if not rows:
         return
     now = utcnow()
-    await session.execute(insert(JOBS), [{**row, "foreign": True, "created_at": now} for row in rows])
+    dispatcher = session.info.get(DISPATCHER_KEY)  # the process that saw them follows them
+    await session.execute(
+        insert(JOBS), [{**row, "foreign": True, "created_at": now, "dispatcher": dispatcher} for row in rows]
+    )
     await session.execute(
         insert(AUDIT_LOG),
         [

@@ -71,10 +71,11 @@ async def uploads_used_by_jobs(session: AsyncSession, image_ids: list[str], file
         rows = await session.scalars(select(Job.parent_image_id).where(Job.parent_image_id.in_(chunk)).distinct())
         used.update(r for r in rows.all() if r)
     graph_text = cast(Job.graph, Text)
+    position = func.strpos if _dialect(session) == "postgresql" else func.instr  # PostgreSQL has no instr
     for image_id, filename in zip(image_ids, filenames, strict=True):
         if image_id in used:
             continue
-        mentioned = await session.scalar(select(exists().where(func.instr(graph_text, filename) > 0)))
+        mentioned = await session.scalar(select(exists().where(position(graph_text, filename) > 0)))
         if mentioned:
             used.add(image_id)
     return used
@@ -311,17 +312,29 @@ async def drop_civitai(session: AsyncSession, keys: list[str]) -> None:
 # --- the database itself -----------------------------------------------------------------------------------
 
 
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
 async def optimize(session: AsyncSession) -> None:
     """Fresh statistics for the query planner (ANALYZE), then SQLite's own tuning (PRAGMA optimize)."""
     await session.execute(text("ANALYZE"))
-    await session.execute(text("PRAGMA optimize"))
+    if _dialect(session) == "sqlite":
+        await session.execute(text("PRAGMA optimize"))
 
 
 async def integrity(session: AsyncSession) -> list[str]:
-    """SQLite's integrity check: ["ok"] when the file is sound, else what it found."""
+    """SQLite's integrity check: ["ok"] when the file is sound, else what it found.
+
+    PostgreSQL has no such check in SQL (its tool is pg_amcheck): the report says it was not run.
+    """
+    if _dialect(session) == "postgresql":
+        return ["not checked on PostgreSQL (use pg_amcheck)"]
     return [str(row[0]) for row in (await session.execute(text("PRAGMA integrity_check"))).all()]
 
 
 async def explain(session: AsyncSession, sql: str) -> list[str]:
-    """The query plan SQLite chooses (for the benchmark's check that indexes are used)."""
+    """The query plan the database chooses (for the benchmark's check that indexes are used)."""
+    if _dialect(session) == "postgresql":
+        return [str(row[0]) for row in (await session.execute(text("EXPLAIN " + sql))).all()]
     return [str(row[-1]) for row in (await session.execute(text("EXPLAIN QUERY PLAN " + sql))).all()]

@@ -113,6 +113,8 @@ class Job(Base):
     deleted_at: Mapped[datetime | None] = mapped_column()
     # When maintenance purged the files of this deleted job after the owner's Trash retention (0007).
     purged_at: Mapped[datetime | None] = mapped_column()
+    # The studio process that sent it to ComfyUI and follows it (db.dispatch; None: a single-process store).
+    dispatcher: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_jobs_owner_id_id", "owner_id", "id"),

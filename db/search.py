@@ -9,7 +9,9 @@ tests/test_gallery_plans.py at a realistic size):
   with a text search the FTS walk drives and the board is probed;
 - a text search on SQLite is driven by FTS5: its hits are read newest prompt first (each job has its own prompt
   row, inserted with it) and joined to their jobs through ``ix_jobs_prompt_row_id``, so a rare word costs its
-  few hits and a common one only the first page of them, instead of a walk over every job.
+  few hits and a common one only the first page of them, instead of a walk over every job;
+- on PostgreSQL the same query reads ``prompts.text_search`` (a generated tsvector with a GIN index, migration
+  0005): the same words must match, the last as a prefix, and hits are paged newest prompt first as on SQLite.
 - ``since``/``until`` also bound the job id, which starts with its creation time, so a date range is an index range.
 """
 
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, column, literal_column, select, table, text
+from sqlalchemy import ColumnElement, Select, column, false, func, literal, literal_column, select, table
+from sqlalchemy.dialects.postgresql import REGCONFIG
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import aliased
 
@@ -34,6 +37,7 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # A job's id is made a moment before its row's created_at: bound ids loosely, filter dates exactly.
 _ID_CLOCK_MARGIN = timedelta(minutes=5)
 PROMPTS_FTS = table("prompts_fts", column("rowid"))
+PROMPTS_TSV = table("prompts", column("id"), column("text_search"))
 
 
 def fts_query(user_text: str) -> str | None:
@@ -47,6 +51,19 @@ def fts_query(user_text: str) -> str | None:
     quoted = [f'"{w}"' for w in words]
     quoted[-1] += "*"
     return " ".join(quoted)
+
+
+def tsquery(user_text: str) -> str | None:
+    """The same search for PostgreSQL's to_tsquery: every word, the last one as a prefix.
+
+    Words are quoted lexemes of letters, digits and underscores only, so no tsquery operator gets through.
+    """
+    words = _WORD.findall(user_text)[:16]
+    if not words:
+        return None
+    quoted = [f"'{w}'" for w in words]
+    quoted[-1] += ":*"
+    return " & ".join(quoted)
 
 
 def _like_pattern(user_text: str) -> str:
@@ -99,20 +116,27 @@ def page_query(
 ) -> Select[Any]:
     """A page of a user's live jobs after ``cursor`` (a job id), newest first, matching ``filters``.
 
-    Text search uses SQLite's FTS5 table, or a LIKE over the prompts on other databases.
+    Text search uses SQLite's FTS5 table or PostgreSQL's tsvector, or a LIKE over the prompts elsewhere.
     """
     filters = filters or JobFilter()
-    fts = make_url(store.url).get_backend_name() == "sqlite"
+    backend = make_url(store.url).get_backend_name()
+    fts = backend in ("sqlite", "postgresql")
     if filters.board_id and not (filters.q and fts):
         return _board_page(owner_id, cursor, limit, filters)
     where = [Job.owner_id == owner_id, Job.deleted_at.is_(None), *filters.conditions()]
     if filters.q and fts:
-        match = fts_query(filters.q)
+        match = fts_query(filters.q) if backend == "sqlite" else tsquery(filters.q)
         if match is None:
-            return select(*LIST_COLUMNS).where(text("0")).limit(limit)
-        hits = PROMPTS_FTS.c.rowid
-        query = select(*LIST_COLUMNS).select_from(PROMPTS_FTS.join(_JOBS, Job.prompt_row_id == hits))
-        query = query.where(literal_column("prompts_fts").op("MATCH")(match), *where)
+            return select(*LIST_COLUMNS).where(false()).limit(limit)
+        if backend == "sqlite":
+            hits = PROMPTS_FTS.c.rowid
+            query = select(*LIST_COLUMNS).select_from(PROMPTS_FTS.join(_JOBS, Job.prompt_row_id == hits))
+            query = query.where(literal_column("prompts_fts").op("MATCH")(match), *where)
+        else:
+            hits = PROMPTS_TSV.c.id
+            query = select(*LIST_COLUMNS).select_from(PROMPTS_TSV.join(_JOBS, Job.prompt_row_id == hits))
+            matches = PROMPTS_TSV.c.text_search.op("@@")(func.to_tsquery(literal("simple", REGCONFIG), match))
+            query = query.where(matches, *where)
         if cursor:
             query = query.where(hits < select(Job.prompt_row_id).where(Job.id == cursor).scalar_subquery())
         return query.order_by(hits.desc()).limit(limit)

@@ -1,4 +1,4 @@
-"""The store's engine: SQLite pragmas, migrations with a backup, audit rows, sessions."""
+"""The store's engine: SQLite pragmas or PostgreSQL, migrations (with a backup on SQLite), audit rows, sessions."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, event, insert, inspect
+from sqlalchemy import Engine, event, insert, inspect, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session as OrmSession
 
 from ..engine.jsoncodec import dumps
+from .dispatch import DISPATCHER_KEY, Dispatchers
 from .models import AuditLog, Base, utcnow
 from .private import ensure_private_file
 
@@ -34,8 +35,16 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 ACTOR_KEY = "actor_id"
 # Read connections beside the one writer (WAL lets readers run while it writes).
 READERS = 4
+# Two studio processes starting on one PostgreSQL database migrate one after the other (a transaction-scoped
+# advisory lock; any fixed number both agree on).
+MIGRATION_LOCK = 0x5354_5544_494F_0001
 
 T = TypeVar("T")
+
+
+def backend_name(url: str) -> str:
+    """ "sqlite" or "postgresql" (SQLAlchemy's dialect name of a database URL)."""
+    return make_url(url).get_backend_name()
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -46,7 +55,11 @@ def _sqlite_path(url: str) -> Path | None:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine; on SQLite with WAL, foreign keys and a busy timeout on every connection."""
+    """An async engine; on SQLite with WAL, foreign keys and a busy timeout on every connection.
+
+    On PostgreSQL (``postgresql+asyncpg://``) the server has its own concurrency: a pool of connections, each
+    checked before use so a restarted server costs one failed ping, not a failed request.
+    """
     # The file and its folder are made private in Store.open, before SQLite first creates anything.
     path = _sqlite_path(url)
     options: dict[str, object] = {}
@@ -54,8 +67,10 @@ def create_engine(url: str) -> AsyncEngine:
         # SQLite has one writer: transactions queue here, in order, instead of in SQLite's busy handler,
         # whose growing sleeps (up to 100 ms a try) collapse throughput when writers contend.
         options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+    elif backend_name(url) == "postgresql":
+        options = {"pool_size": 10, "max_overflow": 10, "pool_pre_ping": True}
     engine = create_async_engine(url, json_serializer=dumps, **options)
-    if make_url(url).get_backend_name() == "sqlite":
+    if backend_name(url) == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
@@ -76,9 +91,36 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+# Full-text search lives outside the models: SQLite's FTS5 tables, PostgreSQL's tsvector column and its index.
+_FTS_COLUMNS = {"text_search"}
+_FTS_INDEXES = {"ix_prompts_text_search"}
+
+
+# Indexes PostgreSQL builds its own way (migration 0009: md5 of the prompt text, as a B-tree entry is limited).
+_POSTGRESQL_OWN_INDEXES = {"ix_prompts_owner_id_text_id"}
+
+
 def include_name(name: str | None, type_: str, _parents: object) -> bool:
-    """What autogenerate compares: not the FTS5 tables, which live outside the models."""
-    return not (type_ == "table" and name is not None and name.startswith("prompts_fts"))
+    """What autogenerate compares: not the full-text search objects, which live outside the models."""
+    if name is None:
+        return True
+    if type_ == "table":
+        return not name.startswith("prompts_fts")
+    if type_ == "column":
+        return name not in _FTS_COLUMNS
+    if type_ == "index":
+        return name not in _FTS_INDEXES
+    return True
+
+
+def include_object_for(dialect: str) -> Callable[[object, str | None, str, bool, object], bool]:
+    """What autogenerate compares on this database, of the models and the schema alike: on PostgreSQL not the
+    indexes it builds its own way."""
+
+    def include(_object: object, name: str | None, type_: str, _reflected: bool, _compare_to: object) -> bool:
+        return not (dialect == "postgresql" and type_ == "index" and name in _POSTGRESQL_OWN_INDEXES)
+
+    return include
 
 
 def alembic_config() -> Config:
@@ -123,10 +165,21 @@ def _restore(backup: Path, path: Path) -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to head; back the SQLite file up first and restore it if the upgrade fails."""
+    """Bring the schema to head; back the SQLite file up first and restore it if the upgrade fails.
+
+    PostgreSQL's DDL is transactional: a failed upgrade rolls back whole, so no copy is taken (pg_dump is the
+    tool for backups there). Processes starting together take turns under an advisory lock.
+    """
     async with engine.connect() as conn:
         current, head = await conn.run_sync(_current_and_head)
     if current == head:
+        return
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            current, head = await conn.run_sync(_current_and_head)
+            if current != head:
+                await conn.run_sync(_upgrade)
         return
     path = _sqlite_path(str(engine.url))
     backup = None
@@ -244,14 +297,18 @@ class Store:
         self.engine = create_engine(url)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._readers: tuple[Engine, ThreadPoolExecutor] | None = None
+        # This process among others on one PostgreSQL database (db.dispatch); inert on SQLite.
+        self.dispatch = Dispatchers(url)
 
     async def open(self) -> None:
         path = _sqlite_path(self.url)
         if path is not None:
             await asyncio.to_thread(ensure_private_file, path)
         await migrate(self.engine)
+        await self.dispatch.open()
 
     async def close(self) -> None:
+        await self.dispatch.close()
         if self._readers is not None:
             engine, threads = self._readers
             self._readers = None
@@ -264,8 +321,18 @@ class Store:
         """The database file (None: not SQLite, or in memory)."""
         return _sqlite_path(self.url)
 
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self.engine.dialect.name
+
     async def vacuum(self) -> bool:
-        """Compact the SQLite file (VACUUM runs outside any transaction); False on other databases."""
+        """Compact the SQLite file, or VACUUM (ANALYZE) on PostgreSQL (both run outside any transaction)."""
+        if self.dialect == "postgresql":
+            async with self.engine.connect() as conn:
+                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await autocommit.execute(text("VACUUM (ANALYZE)"))
+            return True
         if self.sqlite_path is None:
             return False
         async with self.engine.connect() as conn:
@@ -284,7 +351,7 @@ class Store:
         """
         source = self.sqlite_path
         if source is None:
-            raise ValueError("only a SQLite store can be backed up to a file")
+            raise ValueError("only a SQLite store is backed up by the studio; back PostgreSQL up with pg_dump")
         part = target.with_name(target.name + ".part")
 
         def copy() -> int:
@@ -308,6 +375,7 @@ class Store:
     def session(self, actor_id: int | None = None) -> AsyncSession:
         session = self.sessions()
         session.info[ACTOR_KEY] = actor_id
+        session.info[DISPATCHER_KEY] = self.dispatch.stamp
         return session
 
     @asynccontextmanager

@@ -240,6 +240,8 @@ class EventHub:
         self._seq = 0
         self._buffer: deque[Event] = deque(maxlen=replay_size)
         self._subs: set[Subscription] = set()
+        # Hands each published event to other studio processes (services.notify); must not await or block.
+        self.relay: Callable[[Event], None] | None = None
 
     @property
     def last_id(self) -> str:
@@ -251,7 +253,13 @@ class EventHub:
 
     def publish(self, kind: str, data: dict[str, object], *, user_id: int | None = None) -> Event:
         """Number, store and fan out one event. Never awaits; raises TypeError if not JSON-able."""
-        data_json = dumps(data)
+        event = self.deliver(kind, dumps(data), user_id=user_id)
+        if self.relay is not None:
+            self.relay(event)
+        return event
+
+    def deliver(self, kind: str, data_json: str, *, user_id: int | None = None) -> Event:
+        """Number, store and fan out an event already serialised (one relayed from another process)."""
         self._seq += 1
         event = Event(f"{self.epoch}-{self._seq}", self._seq, kind, data_json, user_id)
         self._buffer.append(event)
@@ -283,6 +291,17 @@ class EventHub:
             sub._replay = (e for e in missed if sub.wants(e.user_id))
         self._subs.add(sub)
         return sub
+
+    def resync_all(self) -> None:
+        """Every subscription missed events (another process's, while the relay was cut): send each a snapshot.
+
+        Said as an ``overflow``: to a client it is the same, events were dropped and a snapshot follows.
+        """
+        for sub in self._subs:
+            if sub._resync is None:
+                sub._queue.clear()
+                sub._resync = "overflow"
+                sub._wake()
 
     def close(self) -> None:
         """End every subscription (app shutdown): their streams finish cleanly."""

@@ -1028,7 +1028,9 @@ class Maintenance:
             stamp = self._clock().strftime("%Y%m%d-%H%M%S")
             target = self.config.data_dir / "backups" / f"studio-{stamp}.db"
         if self.store.sqlite_path is None:
-            raise StudioError("conflict", "Only a SQLite database is backed up by the studio")
+            raise StudioError(
+                "conflict", "Only a SQLite database is backed up by the studio: back PostgreSQL up with pg_dump"
+            )
         size = await self.store.backup_to(target)
         shown = target.relative_to(self.config.data_dir) if target.is_relative_to(self.config.data_dir) else target
         return {"path": str(shown), "bytes": size}

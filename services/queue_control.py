@@ -6,6 +6,8 @@ writes and announces it. The queue as a user sees it is built once, by ``live.qu
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from ..db import jobs as repo
 from ..db.store import Store
 from ..engine.errors import StudioError
@@ -19,6 +21,11 @@ class QueueControl:
         self.store = store
         self.comfy = comfy
         self.jobs = jobs
+        # (dispatcher, operation, owner, job) → True when the job's own studio process ran it (services.notify)
+        self.elsewhere: Callable[[str | None, str, int, str], Awaitable[bool]] | None = None
+
+    async def _ran_elsewhere(self, dispatcher: str | None, operation: str, owner_id: int, job_id: str) -> bool:
+        return self.elsewhere is not None and await self.elsewhere(dispatcher, operation, owner_id, job_id)
 
     async def queue(self, owner_id: int) -> dict[str, JSON]:
         """``GET /queue``: the `queue` event's counts and positions, with every entry in run order."""
@@ -34,6 +41,8 @@ class QueueControl:
         job = await self.jobs.owned(owner_id, job_id)
         if job.state != "queued":
             raise StudioError("conflict", f"Job {job_id} is {job.state}; only a queued job can be cancelled")
+        if await self._ran_elsewhere(job.dispatcher, "cancel", owner_id, job_id):
+            return await self.jobs.get(owner_id, job_id)
         await self.comfy.delete_pending([job.prompt_id or ""], job_id=job.id, owner_id=owner_id)
         queue = await self.comfy.queue(owner_id=owner_id)
         if any(item[1] == job.prompt_id for item in queue["queue_running"]):
@@ -53,6 +62,8 @@ class QueueControl:
         prompt_id = job.prompt_id or ""
         if job.state != "queued" or job_id in self.jobs.in_flight:
             raise StudioError("conflict", f"Job {job_id} is {job.state}; only a pending job can be moved")
+        if await self._ran_elsewhere(job.dispatcher, "front", owner_id, job_id):
+            return await self.jobs.get(owner_id, job_id)
         queue = await self.comfy.queue(owner_id=owner_id)
         if any(item[1] == prompt_id for item in queue["queue_running"]):
             raise StudioError("conflict", f"Job {job_id} is already running")

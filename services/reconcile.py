@@ -90,6 +90,8 @@ class Reconciler:
         async with self.store.transaction() as session:
             rows = await repo.active_jobs(session, None, None)
         rows = [j for j in rows if j.prompt_id and j.id not in self.jobs.in_flight]
+        # Another studio process on the same PostgreSQL database follows its own jobs (db.dispatch).
+        rows = await self.store.dispatch.claim(self.store, rows)
         if self.pool is not None:
             for job in rows:  # after a restart the store says which backend holds what
                 self.pool.remember(job.prompt_id or "", job.backend)

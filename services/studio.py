@@ -29,6 +29,7 @@ from .live import LiveJobs
 from .maintenance import Maintenance
 from .models import Models
 from .nodepacks import NodePacks
+from .notify import EventRelay
 from .prompts import Prompts
 from .queue_control import QueueControl
 from .reconcile import Reconciler
@@ -70,6 +71,7 @@ class Studio:
     live: LiveJobs | None = None
     reconciler: Reconciler | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    relay: EventRelay | None = None
 
     @classmethod
     def build(cls, config: StudioConfig, host: ComfyHost) -> Studio:
@@ -142,6 +144,11 @@ class Studio:
             self.host.job_backend = self._job_backend
             await self.host.configure(await self._backend_urls())
             self.settings.listeners.append(self._settings_changed)
+        # Other studio processes on the same PostgreSQL database: their jobs' events, live (nothing on SQLite).
+        self.relay = EventRelay(self.store, self.hub, self.jobs.get)
+        await self.relay.start()
+        self.relay.run_command = self._run_for_other_process
+        self.queue.elsewhere = self.relay.elsewhere
         # The built-in shortcodes and the default library exist before the first request, so a request the
         # studio refuses writes nothing; then ComfyUI's definitions and model lists, watched from here on.
         await self.shortcodes.ensure_seeded()
@@ -158,6 +165,15 @@ class Studio:
             # A remote ComfyUI: its /ws, and after every reconnect a reconciliation for what was missed.
             self.host.on_connect(self._on_host_connect)
             self.host.start_events()
+
+    async def _run_for_other_process(self, operation: str, owner_id: int, job_id: str) -> None:
+        """A job operation another studio process was asked for: this one dispatched the job."""
+        if operation == "cancel":
+            await self.queue.cancel(owner_id, job_id)
+        elif operation == "front":
+            await self.queue.move_to_front(owner_id, job_id)
+        else:
+            raise ValueError(f"no such operation {operation!r}")
 
     async def _on_host_connect(self, first: bool) -> None:
         if not first:
@@ -225,6 +241,8 @@ class Studio:
         await self.civitai.close()
         if self.live is not None:
             await self.live.stop()
+        if self.relay is not None:
+            await self.relay.stop()
         self.hub.close()
         await self.host.close()
         await self.store.close()

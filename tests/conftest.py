@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from harness import StudioRun, start_studio
+from pg import PostgresServer, skip_or_fail_without_postgres
 from yarl import URL
 
 from comfyui_studio.db.store import Store
@@ -45,18 +46,68 @@ def the_job_writer_never_fails(request: pytest.FixtureRequest) -> Iterator[None]
         assert handler.messages == [], handler.messages
 
 
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``both_databases`` runs once per database: its ``store`` is SQLite, then PostgreSQL."""
+    if "database" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("database", DATABASES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run, started the first time a test needs it."""
+    server = PostgresServer(skip_or_fail_without_postgres())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    """A migrated SQLite store in a fresh data directory, no studio around it."""
-    s = Store(f"sqlite+aiosqlite:///{tmp_path / 'studio.db'}")
+def database(request: pytest.FixtureRequest) -> str:
+    """Which database the ``store`` fixture opens: SQLite unless the test is marked ``both_databases``."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """A fresh database of its own on the test server, already migrated (a copy of the migrated template)."""
+    name = await postgres_server.create_database()
+    yield postgres_server.url(name)
+    await postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, database: str, request: pytest.FixtureRequest) -> str:
+    """The ``store`` fixture's database: a file in the test's data directory, or a fresh PostgreSQL database."""
+    if database == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'studio.db'}"
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """A migrated store, no studio around it (SQLite unless the test is marked ``both_databases``)."""
+    s = Store(store_url)
     await s.open()
     yield s
     await s.close()
 
 
 @pytest.fixture
-async def run(tmp_path: Path) -> AsyncIterator[StudioRun]:
-    studio_run = await start_studio(tmp_path)
+def studio_database(database: str, request: pytest.FixtureRequest) -> dict[str, object]:
+    """The ``run`` fixture's database setting: SQLite's default file, or a fresh PostgreSQL database."""
+    if database == "postgresql":
+        return {"db_url": request.getfixturevalue("postgres_url")}
+    return {}
+
+
+@pytest.fixture
+async def run(tmp_path: Path, studio_database: dict[str, object]) -> AsyncIterator[StudioRun]:
+    studio_run = await start_studio(tmp_path, **studio_database)
     yield studio_run
     await studio_run.stop()
 

@@ -54,12 +54,12 @@ class Expected:
     kept_calls: set[int] = field(default_factory=set)
 
 
-def build_studio(base: Path) -> Studio:
+def build_studio(base: Path, **config_overrides: object) -> Studio:
     """A studio over a data directory and a ComfyUI folder on this disk (as `maintenance --comfy-dir` makes it)."""
     comfy = base / "comfy"
     for name in ("output", "input", "temp"):
         (comfy / name).mkdir(parents=True, exist_ok=True)
-    config = StudioConfig(data_dir=base / "data", comfy_dir=comfy)
+    config = StudioConfig(data_dir=base / "data", comfy_dir=comfy, **config_overrides)  # type: ignore[arg-type]
     # Never reached: maintenance reads the files from the folder; the address is a closed port.
     return Studio.build(config, RemoteHost("http://127.0.0.1:9"))
 

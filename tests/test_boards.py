@@ -14,6 +14,8 @@ from test_shortcode_routes import second_user
 from comfyui_studio.db.boards import Board, BoardItem
 from comfyui_studio.db.models import AuditLog, Image
 
+pytestmark = pytest.mark.both_databases
+
 MISSING_BOARD = "b_01JBENCHB0ARD0000000000000"
 
 

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import aiohttp
+import pytest
 from conftest import Api, load_workflow
 from harness import StudioRun, start_studio
 from sqlalchemy import select
@@ -14,6 +15,8 @@ from test_api_jobs import wait_for_state
 
 from comfyui_studio.db.models import Image, Job
 from comfyui_studio.services.search import fts_query
+
+pytestmark = pytest.mark.both_databases
 
 
 async def make_job(api: Api, prompt: str, color: int = 1) -> dict:

@@ -23,9 +23,12 @@ from comfyui_studio.services.studio import Studio
 REPO = Path(__file__).resolve().parent.parent
 
 
+both_databases = pytest.mark.both_databases
+
+
 @pytest.fixture
-async def studio(tmp_path: Path) -> AsyncIterator[Studio]:
-    s = build_studio(tmp_path)
+async def studio(tmp_path: Path, studio_database: dict[str, object]) -> AsyncIterator[Studio]:
+    s = build_studio(tmp_path, **studio_database)
     await s.start(follow_comfy=False)
     s.maintenance._clock = lambda: AT
     yield s
@@ -42,6 +45,7 @@ async def rows(studio: Studio, model: type, *where: object) -> list:
         return list((await session.scalars(select(model).where(*where))).all())
 
 
+@both_databases
 async def test_a_dry_run_lists_exactly_what_the_run_then_removes(studio: Studio) -> None:
     exp = await populate(studio)
     before = disk_files(*roots(studio))
@@ -64,6 +68,7 @@ async def test_a_dry_run_lists_exactly_what_the_run_then_removes(studio: Studio)
     assert audit[0].changes["removed"]["previews"] == 400 + 50
 
 
+@both_databases
 async def test_create_page_jobs_images_and_their_files_all_survive(studio: Studio) -> None:
     exp = await populate(studio)
     await studio.maintenance.run(studio.owner_id, at=AT)
@@ -94,6 +99,7 @@ async def test_create_page_jobs_images_and_their_files_all_survive(studio: Studi
     assert again["items"] == [] and again["thumbnails_to_rebuild"] == 0
 
 
+@both_databases
 async def test_rows_and_files_agree_after_a_run(studio: Studio) -> None:
     await populate(studio, live=300, temp_old=50, orphans=20)
     await studio.maintenance.run(studio.owner_id, at=AT)
@@ -118,6 +124,7 @@ async def disagreements(studio: Studio) -> list[str]:
     return out
 
 
+@both_databases
 async def test_the_quota_takes_expirable_files_oldest_first_and_never_the_trash_or_kept_work(studio: Studio) -> None:
     exp = await populate(
         studio, live=40, trash_old=0, trash_recent=10, orphans=0, corrupt=0, missing=0, temp_old=0, temp_fresh=0,
@@ -163,6 +170,7 @@ async def test_the_quota_takes_expirable_files_oldest_first_and_never_the_trash_
     assert await disagreements(studio) == []
 
 
+@both_databases
 async def test_the_per_user_quota_takes_only_that_users_expirable_files(studio: Studio) -> None:
     await populate(
         studio, live=30, trash_old=0, trash_recent=0, orphans=0, corrupt=0, missing=0, temp_old=0, temp_fresh=5,
@@ -177,6 +185,7 @@ async def test_the_per_user_quota_takes_only_that_users_expirable_files(studio: 
     assert usage["usage"]["originals"] == 30 * len(png_bytes())
 
 
+@both_databases
 async def test_trash_lists_restores_and_purges_only_after_the_users_retention(studio: Studio) -> None:
     exp = await populate(
         studio, live=5, trash_old=3, trash_recent=3, orphans=0, corrupt=0, missing=0, temp_old=0, temp_fresh=0,
@@ -326,6 +335,7 @@ async def test_the_command_line_reports_and_runs(tmp_path: Path) -> None:
     assert done["summary"]["integrity"] == ["ok"]
 
 
+@both_databases
 async def test_the_scheduled_run_is_due_after_the_interval(studio: Studio) -> None:
     assert await studio.maintenance.next_due() == 0.0  # never ran: due
     await studio.maintenance.run(None, "schedule", at=AT)
@@ -334,6 +344,7 @@ async def test_the_scheduled_run_is_due_after_the_interval(studio: Studio) -> No
     assert await studio.maintenance.next_due() is None
 
 
+@both_databases
 async def test_old_civitai_answers_and_the_oldest_over_the_size_cap_are_dropped(studio: Studio) -> None:
     from comfyui_studio.db import civitai as civitai_db
 

@@ -1,4 +1,4 @@
-"""The repository functions of db/, each on a real migrated SQLite store."""
+"""The repository functions of db/, each on a real migrated store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from comfyui_studio.db.models import AuditLog, ComfyCall, Image, Job, Prompt
 from comfyui_studio.db.store import Store
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+pytestmark = pytest.mark.both_databases
 
 
 async def _user(store: Store, name: str, role: str = "user") -> int:

@@ -1,14 +1,16 @@
-"""The job queries of db/jobs.py on a real migrated SQLite store: the submit's two commits and the writer's batch."""
+"""The job queries of db/jobs.py on a real migrated store (SQLite and PostgreSQL): the submit's two commits and the
+writer's batch."""
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime, timezone
-from pathlib import Path
+
+import pytest
+from sqlalchemy import select
 
 from comfyui_studio.db import accounts
 from comfyui_studio.db import jobs as repo
-from comfyui_studio.db.models import ComfyCall, Image
+from comfyui_studio.db.models import AuditLog, ComfyCall, Image
 from comfyui_studio.db.store import Store
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -20,9 +22,13 @@ async def _owner(store: Store) -> int:
         return await accounts.ensure_owner(session)
 
 
-def _audit(path: Path) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute("SELECT actor_id, action, entity, entity_id FROM audit_log ORDER BY id").fetchall()
+pytestmark = pytest.mark.both_databases
+
+
+async def _audit(store: Store) -> list[tuple]:
+    columns = (AuditLog.actor_id, AuditLog.action, AuditLog.entity, AuditLog.entity_id)
+    async with store.transaction() as session:
+        return [tuple(row) for row in (await session.execute(select(*columns).order_by(AuditLog.id))).all()]
 
 
 async def _submitted(store: Store, owner: int, job_id: str, text: str | None = "a cat") -> None:
@@ -33,7 +39,7 @@ async def _submitted(store: Store, owner: int, job_id: str, text: str | None = "
 
 
 async def test_the_submits_commits_write_the_job_its_prompt_and_comfyuis_answer_with_audit_rows(
-    store: Store, tmp_path: Path
+    store: Store,
 ) -> None:
     owner = await _owner(store)
     await _submitted(store, owner, "j_a")
@@ -48,13 +54,13 @@ async def test_the_submits_commits_write_the_job_its_prompt_and_comfyuis_answer_
         )
         assert await repo.prompt_texts(session, {job.prompt_row_id or 0}) == {job.prompt_row_id: "a cat"}
         assert await repo.owned_job(session, owner + 1, "j_a") is None
-    audit = _audit(tmp_path / "studio.db")
+    audit = await _audit(store)
     assert ("create", "prompts") in [(a, e) for _u, a, e, _i in audit]
     assert (owner, "create", "jobs", "j_a") in audit and (owner, "update", "jobs", "j_a") in audit
 
 
 async def test_the_writer_stores_states_progress_foreign_jobs_and_images_in_one_batch(
-    store: Store, tmp_path: Path
+    store: Store,
 ) -> None:
     owner = await _owner(store)
     for job_id in ("j_run", "j_done"):
@@ -87,6 +93,6 @@ async def test_the_writer_stores_states_progress_foreign_jobs_and_images_in_one_
         await repo.write_states(session, [repo.StateWrite("j_run", owner, "done", {}, None, None, T1)], [])
     async with store.transaction() as session:
         assert (await repo.job(session, "j_run")).started_at is not None  # type: ignore[union-attr]
-    audit = _audit(tmp_path / "studio.db")
+    audit = await _audit(store)
     assert (owner, "create", "jobs", "j_far") in audit and (owner, "create", "images", "i_1") in audit
     assert sum(1 for row in audit if row[1:] == ("update", "jobs", "j_run")) == 2

@@ -8,23 +8,29 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 
 from comfyui_studio.db.models import AuditLog, Base, Job, Prompt, User
-from comfyui_studio.db.store import Store, include_name, migrate
+from comfyui_studio.db.store import Store, include_name, include_object_for, migrate
+
+both_databases = pytest.mark.both_databases
 
 
+@both_databases
 async def test_migrations_bring_an_empty_database_to_head(store: Store) -> None:
     async with store.engine.connect() as conn:
-        tables = set((await conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))).scalars())
+        tables = set(await conn.run_sync(lambda sync_conn: inspect(sync_conn).get_table_names()))
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
     assert {"users", "prompts", "jobs", "images", "comfy_calls", "audit_log", "settings"} <= tables
     assert version
 
 
+@both_databases
 async def test_models_equal_head_so_autogenerate_finds_nothing(store: Store) -> None:
     def diff(sync_conn):
-        context = MigrationContext.configure(sync_conn, opts={"compare_type": True, "include_name": include_name})
+        include_object = include_object_for(sync_conn.dialect.name)
+        opts = {"compare_type": True, "include_name": include_name, "include_object": include_object}
+        context = MigrationContext.configure(sync_conn, opts=opts)
         return compare_metadata(context, Base.metadata)
 
     async with store.engine.connect() as conn:
@@ -65,6 +71,7 @@ async def test_an_upgrade_backs_the_file_up_first(tmp_path: Path) -> None:
         assert conn.execute("SELECT username FROM users").fetchall() == [("kept",)]
 
 
+@both_databases
 async def test_every_create_update_delete_writes_an_audit_row(store: Store) -> None:
     async with store.session(actor_id=None) as session, session.begin():
         user = User(username="alice", role="owner")
@@ -88,6 +95,7 @@ async def test_every_create_update_delete_writes_an_audit_row(store: Store) -> N
     assert rows[1].actor_id == user.id
 
 
+@both_databases
 async def test_progress_ticks_alone_write_no_audit_row(store: Store) -> None:
     async with store.session() as session, session.begin():
         user = User(username="bob", role="owner")
@@ -110,6 +118,7 @@ async def test_progress_ticks_alone_write_no_audit_row(store: Store) -> None:
     assert dict(actions) == {"create": 1, "update": 1}
 
 
+@both_databases
 async def test_foreign_keys_refuse_a_job_of_a_missing_user(store: Store) -> None:
     from sqlalchemy.exc import IntegrityError
 

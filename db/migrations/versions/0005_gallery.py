@@ -15,8 +15,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-# External-content FTS5 index over prompts.text, kept in step by triggers (SQLite only; other
-# databases search with LIKE).
+# External-content FTS5 index over prompts.text, kept in step by triggers (SQLite).
 FTS_SQL = [
     "CREATE VIRTUAL TABLE prompts_fts USING fts5(text, content='prompts', content_rowid='id', "
     "tokenize='unicode61 remove_diacritics 2')",
@@ -29,6 +28,13 @@ FTS_SQL = [
     "INSERT INTO prompts_fts(rowid, text) VALUES (new.id, new.text); END",
     "INSERT INTO prompts_fts(prompts_fts) VALUES ('rebuild')",
 ]
+# PostgreSQL's own: a generated tsvector of prompts.text ('simple': lower-cased words, no stemming, as
+# unicode61) and a GIN index over it; the column lives outside the models (db.store.include_name).
+PG_FTS_SQL = [
+    "ALTER TABLE prompts ADD COLUMN text_search tsvector "
+    "GENERATED ALWAYS AS (to_tsvector('simple', coalesce(text, ''))) STORED",
+    "CREATE INDEX ix_prompts_text_search ON prompts USING gin (text_search)",
+]
 
 
 def upgrade() -> None:
@@ -39,9 +45,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("deleted_at", sa.DateTime(), nullable=True))
     with op.batch_alter_table("prompts", schema=None) as batch_op:
         batch_op.create_index("ix_prompts_owner_id_id", ["owner_id", "id"], unique=False)
-    if op.get_bind().dialect.name == "sqlite":
-        for statement in FTS_SQL:
-            op.execute(statement)
+    dialect = op.get_bind().dialect.name
+    for statement in FTS_SQL if dialect == "sqlite" else PG_FTS_SQL if dialect == "postgresql" else []:
+        op.execute(statement)
 
 
 def downgrade() -> None:
@@ -49,6 +55,9 @@ def downgrade() -> None:
         for name in ("prompts_fts_ai", "prompts_fts_ad", "prompts_fts_au"):
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE IF EXISTS prompts_fts")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX IF EXISTS ix_prompts_text_search")
+        op.execute("ALTER TABLE prompts DROP COLUMN IF EXISTS text_search")
     with op.batch_alter_table("prompts", schema=None) as batch_op:
         batch_op.drop_index("ix_prompts_owner_id_id")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
