@@ -140,19 +140,32 @@ async def heavy_cases(
     return out
 
 
-async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
+async def prepare_store(base: Path, jobs: int) -> tuple[Path, int, float]:
+    """A migrated store of ``jobs`` seeded jobs under ``base``: reused when an earlier run left one there."""
+    db_path = base / "user" / "__studio" / "studio.db"
+    marker = base / "seeded.json"
+    if marker.exists() and db_path.exists():
+        done = json.loads(marker.read_text())
+        if done["jobs"] == jobs:
+            return db_path, done["owner"], done["seed_s"]
+    run = await start_studio(base)
+    async with aiohttp.ClientSession() as http:
+        await Api(http, run.api).open_session()  # makes the loopback owner
+    await run.stop()
+    with sqlite3.connect(db_path) as db:
+        owner = db.execute("SELECT min(id) FROM users").fetchone()[0]
+    started = time.perf_counter()
+    seed(db_path, jobs, owner_id=owner)
+    seeded_s = time.perf_counter() - started
+    marker.write_text(json.dumps({"jobs": jobs, "owner": owner, "seed_s": seeded_s}))
+    return db_path, owner, seeded_s
+
+
+async def measure_size(jobs: int, count: int, store_dir: Path | None) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        run = await start_studio(base)
-        async with aiohttp.ClientSession() as http:
-            await Api(http, run.api).open_session()  # makes the loopback owner
-        await run.stop()
-        db_path = run.data_dir / "studio.db"
-        with sqlite3.connect(db_path) as db:
-            owner = db.execute("SELECT min(id) FROM users").fetchone()[0]
-        started = time.perf_counter()
-        seed(db_path, jobs, owner_id=owner)
-        seeded_s = time.perf_counter() - started
+        base = Path(tmp) if store_dir is None else store_dir / str(jobs)
+        base.mkdir(parents=True, exist_ok=True)
+        db_path, owner, seeded_s = await prepare_store(base, jobs)
         with sqlite3.connect(db_path) as db:
             db.execute("ANALYZE")
             deep = db.execute(
@@ -169,12 +182,6 @@ async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
                 " WHERE j.owner_id = ? AND j.deleted_at IS NULL ORDER BY j.id DESC LIMIT ?",
                 (owner, BULK),
             ).fetchall()
-        # the newest images' files, for the zip (realistic size: ~1.8 MB PNGs are mostly incompressible)
-        output = run.host.server.paths.output_dir
-        payload = zlib_free_png(1024)
-        for _job, _image, subfolder, filename in newest:
-            (output / subfolder).mkdir(parents=True, exist_ok=True)
-            (output / subfolder / filename).write_bytes(payload)
         bulk_ids = [job for job, _i, _s, _f in newest]
         zip_ids = ",".join(image for _j, image, _s, _f in newest)
         cases = {
@@ -188,6 +195,12 @@ async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
             **({"lineage": f"/lineage/{lineage_image}"} if lineage_image else {}),
         }
         run = await start_studio(base)
+        # the newest images' files, for the zip (realistic size: ~1.8 MB PNGs are mostly incompressible)
+        output = run.host.server.paths.output_dir
+        payload = zlib_free_png(1024)
+        for _job, _image, subfolder, filename in newest:
+            (output / subfolder).mkdir(parents=True, exist_ok=True)
+            (output / subfolder / filename).write_bytes(payload)
         capture = Capture()
         lag = LoopLag()
         raw = sqlite3.connect(db_path)
@@ -238,10 +251,10 @@ def cell(r: dict[str, float], key: str, fmt: str = ".2f") -> str:
     return format(r[key], fmt) if key in r else "—"
 
 
-async def main(sizes: list[int], count: int) -> int:
+async def main(sizes: list[int], count: int, store_dir: Path | None = None) -> int:
     all_results: dict[int, dict[str, dict[str, float]]] = {}
     for size in sizes:
-        all_results[size] = await measure_size(size, count)
+        all_results[size] = await measure_size(size, count, store_dir)
     short = 0
     figures: list[Figure] = []
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
@@ -289,5 +302,17 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--count", type=int, default=200)
+    parser.add_argument(
+        "--store-dir", type=Path, help="keep each size's seeded store in DIR/<jobs>/ and reuse it on the next run"
+    )
+    parser.add_argument("--seed-only", action="store_true", help="seed the stores (with --store-dir) and stop")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main([int(s) for s in args.sizes.split(",")], args.count)))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.seed_only:
+        if args.store_dir is None:
+            parser.error("--seed-only needs --store-dir")
+        for size in sizes:
+            (args.store_dir / str(size)).mkdir(parents=True, exist_ok=True)
+            print(asyncio.run(prepare_store(args.store_dir / str(size), size)))
+        sys.exit(0)
+    sys.exit(asyncio.run(main(sizes, args.count, args.store_dir)))
