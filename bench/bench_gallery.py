@@ -1,13 +1,15 @@
 """Gallery benchmark: the feed, deep cursors, search and filters at 10k / 100k / 1M jobs, API against raw SQL.
 
 For each size a fresh store is seeded (bench/seed_gallery.py: one prompt and one image per job, ~1 % liked, ~2 %
-in boards, a common word in 20 % of prompts and a rare one in 20; the board case filters by the largest board),
+in boards, a common word in 20 % of prompts and a rare one in 20; the board case filters by the largest board;
+as many logged ComfyUI calls as jobs, ~2 % of them another user's),
 the studio is started on it on the ComfyUI test host, and each case is requested over HTTP one at a time (the
 whole path a user waits on: route, guards, store, serialisation). In the same run, raw sqlite3 executes the
 exact statements the studio ran for that request (captured from its engine), so the gap between the two is the
 studio's own cost.
 
-Run: .venv/bin/python bench/bench_gallery.py [--sizes 10000,100000,1000000] [--count 200]
+Run: .venv/bin/python bench/bench_gallery.py [--sizes 10000,100000,1000000] [--count 200] [--store-dir DIR]
+(--store-dir keeps each size's seeded store in DIR/<jobs>/ and reuses it; --seed-only seeds them and stops)
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from conftest import Api  # noqa: E402
 from harness import start_studio  # noqa: E402
-from seed_gallery import COMMON_WORD, RARE_WORD, board_ids, seed  # noqa: E402
+from seed_gallery import COMMON_WORD, RARE_WORD, board_ids, seed, seed_calls  # noqa: E402
 
 TARGETS_MS = {
     "feed": 5.0,
@@ -45,6 +47,9 @@ TARGETS_MS = {
     "liked": 10.0,
     "board": 10.0,
     "prompt history": 5.0,
+    "call log": 5.0,
+    "call log deep cursor": 5.0,
+    "call log of a job": 5.0,
 }
 
 
@@ -147,6 +152,9 @@ async def prepare_store(base: Path, jobs: int) -> tuple[Path, int, float]:
     if marker.exists() and db_path.exists():
         done = json.loads(marker.read_text())
         if done["jobs"] == jobs:
+            if done.get("calls") != jobs:  # a store kept from before the call log was seeded
+                seed_calls(db_path, jobs, owner_id=done["owner"])
+                marker.write_text(json.dumps({**done, "calls": jobs}))
             return db_path, done["owner"], done["seed_s"]
     run = await start_studio(base)
     async with aiohttp.ClientSession() as http:
@@ -156,8 +164,9 @@ async def prepare_store(base: Path, jobs: int) -> tuple[Path, int, float]:
         owner = db.execute("SELECT min(id) FROM users").fetchone()[0]
     started = time.perf_counter()
     seed(db_path, jobs, owner_id=owner)
+    seed_calls(db_path, jobs, owner_id=owner)  # as many logged calls as jobs
     seeded_s = time.perf_counter() - started
-    marker.write_text(json.dumps({"jobs": jobs, "owner": owner, "seed_s": seeded_s}))
+    marker.write_text(json.dumps({"jobs": jobs, "owner": owner, "seed_s": seeded_s, "calls": jobs}))
     return db_path, owner, seeded_s
 
 
@@ -177,6 +186,13 @@ async def measure_size(jobs: int, count: int, store_dir: Path | None) -> dict[st
                 "SELECT i.id FROM images i JOIN jobs j ON j.id = i.job_id JOIN images p ON p.id = j.parent_image_id"
                 " JOIN jobs pj ON pj.id = p.job_id WHERE pj.parent_image_id IS NOT NULL ORDER BY i.id DESC LIMIT 1"
             ).fetchone() or (None,)
+            (deep_call,) = db.execute(
+                "SELECT id FROM comfy_calls WHERE owner_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (owner, jobs // 2)
+            ).fetchone()
+            (called_job,) = db.execute(
+                "SELECT job_id FROM comfy_calls WHERE owner_id = ? AND job_id IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?",
+                (owner, jobs // 3),
+            ).fetchone()
             newest = db.execute(
                 "SELECT j.id, i.id, i.subfolder, i.filename FROM jobs j JOIN images i ON i.job_id = j.id"
                 " WHERE j.owner_id = ? AND j.deleted_at IS NULL ORDER BY j.id DESC LIMIT ?",
@@ -192,6 +208,9 @@ async def measure_size(jobs: int, count: int, store_dir: Path | None) -> dict[st
             "liked": "/jobs/search?limit=50&liked=true",
             "board": f"/jobs/search?limit=50&board_id={board_ids(owner)[0]}",
             "prompt history": "/prompts/history?limit=50",
+            "call log": "/calls?limit=50",
+            "call log deep cursor": f"/calls?limit=50&cursor={deep_call}",
+            "call log of a job": f"/calls?limit=50&job_id={called_job}",
             **({"lineage": f"/lineage/{lineage_image}"} if lineage_image else {}),
         }
         run = await start_studio(base)
