@@ -1,13 +1,15 @@
 """Gallery benchmark: the feed, deep cursors, search and filters at 10k / 100k / 1M jobs, API against raw SQL.
 
 For each size a fresh store is seeded (bench/seed_gallery.py: one prompt and one image per job, ~1 % liked, ~2 %
-in boards, a common word in 20 % of prompts and a rare one in 20; the board case filters by the largest board),
+in boards, a common word in 20 % of prompts and a rare one in 20; the board case filters by the largest board;
+as many logged ComfyUI calls as jobs, ~2 % of them another user's),
 the studio is started on it on the ComfyUI test host, and each case is requested over HTTP one at a time (the
 whole path a user waits on: route, guards, store, serialisation). In the same run, raw sqlite3 executes the
 exact statements the studio ran for that request (captured from its engine), so the gap between the two is the
 studio's own cost.
 
-Run: .venv/bin/python bench/bench_gallery.py [--sizes 10000,100000,1000000] [--count 200]
+Run: .venv/bin/python bench/bench_gallery.py [--sizes 10000,100000,1000000] [--count 200] [--store-dir DIR]
+(--store-dir keeps each size's seeded store in DIR/<jobs>/ and reuses it; --seed-only seeds them and stops)
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from conftest import Api  # noqa: E402
 from harness import start_studio  # noqa: E402
-from seed_gallery import COMMON_WORD, RARE_WORD, board_ids, seed  # noqa: E402
+from seed_gallery import COMMON_WORD, RARE_WORD, board_ids, seed, seed_calls  # noqa: E402
 
 TARGETS_MS = {
     "feed": 5.0,
@@ -45,6 +47,9 @@ TARGETS_MS = {
     "liked": 10.0,
     "board": 10.0,
     "prompt history": 5.0,
+    "call log": 5.0,
+    "call log deep cursor": 5.0,
+    "call log of a job": 5.0,
 }
 
 
@@ -140,19 +145,36 @@ async def heavy_cases(
     return out
 
 
-async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
+async def prepare_store(base: Path, jobs: int) -> tuple[Path, int, float]:
+    """A migrated store of ``jobs`` seeded jobs under ``base``: reused when an earlier run left one there."""
+    db_path = base / "user" / "__studio" / "studio.db"
+    marker = base / "seeded.json"
+    if marker.exists() and db_path.exists():
+        done = json.loads(marker.read_text())
+        if done["jobs"] == jobs:
+            if done.get("calls") != jobs:  # a store kept from before the call log was seeded
+                seed_calls(db_path, jobs, owner_id=done["owner"])
+                marker.write_text(json.dumps({**done, "calls": jobs}))
+            return db_path, done["owner"], done["seed_s"]
+    run = await start_studio(base)
+    async with aiohttp.ClientSession() as http:
+        await Api(http, run.api).open_session()  # makes the loopback owner
+    await run.stop()
+    with sqlite3.connect(db_path) as db:
+        owner = db.execute("SELECT min(id) FROM users").fetchone()[0]
+    started = time.perf_counter()
+    seed(db_path, jobs, owner_id=owner)
+    seed_calls(db_path, jobs, owner_id=owner)  # as many logged calls as jobs
+    seeded_s = time.perf_counter() - started
+    marker.write_text(json.dumps({"jobs": jobs, "owner": owner, "seed_s": seeded_s, "calls": jobs}))
+    return db_path, owner, seeded_s
+
+
+async def measure_size(jobs: int, count: int, store_dir: Path | None) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        run = await start_studio(base)
-        async with aiohttp.ClientSession() as http:
-            await Api(http, run.api).open_session()  # makes the loopback owner
-        await run.stop()
-        db_path = run.data_dir / "studio.db"
-        with sqlite3.connect(db_path) as db:
-            owner = db.execute("SELECT min(id) FROM users").fetchone()[0]
-        started = time.perf_counter()
-        seed(db_path, jobs, owner_id=owner)
-        seeded_s = time.perf_counter() - started
+        base = Path(tmp) if store_dir is None else store_dir / str(jobs)
+        base.mkdir(parents=True, exist_ok=True)
+        db_path, owner, seeded_s = await prepare_store(base, jobs)
         with sqlite3.connect(db_path) as db:
             db.execute("ANALYZE")
             deep = db.execute(
@@ -164,17 +186,18 @@ async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
                 "SELECT i.id FROM images i JOIN jobs j ON j.id = i.job_id JOIN images p ON p.id = j.parent_image_id"
                 " JOIN jobs pj ON pj.id = p.job_id WHERE pj.parent_image_id IS NOT NULL ORDER BY i.id DESC LIMIT 1"
             ).fetchone() or (None,)
+            (deep_call,) = db.execute(
+                "SELECT id FROM comfy_calls WHERE owner_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?", (owner, jobs // 2)
+            ).fetchone()
+            (called_job,) = db.execute(
+                "SELECT job_id FROM comfy_calls WHERE owner_id = ? AND job_id IS NOT NULL ORDER BY id LIMIT 1 OFFSET ?",
+                (owner, jobs // 3),
+            ).fetchone()
             newest = db.execute(
                 "SELECT j.id, i.id, i.subfolder, i.filename FROM jobs j JOIN images i ON i.job_id = j.id"
                 " WHERE j.owner_id = ? AND j.deleted_at IS NULL ORDER BY j.id DESC LIMIT ?",
                 (owner, BULK),
             ).fetchall()
-        # the newest images' files, for the zip (realistic size: ~1.8 MB PNGs are mostly incompressible)
-        output = run.host.server.paths.output_dir
-        payload = zlib_free_png(1024)
-        for _job, _image, subfolder, filename in newest:
-            (output / subfolder).mkdir(parents=True, exist_ok=True)
-            (output / subfolder / filename).write_bytes(payload)
         bulk_ids = [job for job, _i, _s, _f in newest]
         zip_ids = ",".join(image for _j, image, _s, _f in newest)
         cases = {
@@ -185,9 +208,18 @@ async def measure_size(jobs: int, count: int) -> dict[str, dict[str, float]]:
             "liked": "/jobs/search?limit=50&liked=true",
             "board": f"/jobs/search?limit=50&board_id={board_ids(owner)[0]}",
             "prompt history": "/prompts/history?limit=50",
+            "call log": "/calls?limit=50",
+            "call log deep cursor": f"/calls?limit=50&cursor={deep_call}",
+            "call log of a job": f"/calls?limit=50&job_id={called_job}",
             **({"lineage": f"/lineage/{lineage_image}"} if lineage_image else {}),
         }
         run = await start_studio(base)
+        # the newest images' files, for the zip (realistic size: ~1.8 MB PNGs are mostly incompressible)
+        output = run.host.server.paths.output_dir
+        payload = zlib_free_png(1024)
+        for _job, _image, subfolder, filename in newest:
+            (output / subfolder).mkdir(parents=True, exist_ok=True)
+            (output / subfolder / filename).write_bytes(payload)
         capture = Capture()
         lag = LoopLag()
         raw = sqlite3.connect(db_path)
@@ -238,10 +270,10 @@ def cell(r: dict[str, float], key: str, fmt: str = ".2f") -> str:
     return format(r[key], fmt) if key in r else "—"
 
 
-async def main(sizes: list[int], count: int) -> int:
+async def main(sizes: list[int], count: int, store_dir: Path | None = None) -> int:
     all_results: dict[int, dict[str, dict[str, float]]] = {}
     for size in sizes:
-        all_results[size] = await measure_size(size, count)
+        all_results[size] = await measure_size(size, count, store_dir)
     short = 0
     figures: list[Figure] = []
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
@@ -289,5 +321,17 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--count", type=int, default=200)
+    parser.add_argument(
+        "--store-dir", type=Path, help="keep each size's seeded store in DIR/<jobs>/ and reuse it on the next run"
+    )
+    parser.add_argument("--seed-only", action="store_true", help="seed the stores (with --store-dir) and stop")
     args = parser.parse_args()
-    sys.exit(asyncio.run(main([int(s) for s in args.sizes.split(",")], args.count)))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.seed_only:
+        if args.store_dir is None:
+            parser.error("--seed-only needs --store-dir")
+        for size in sizes:
+            (args.store_dir / str(size)).mkdir(parents=True, exist_ok=True)
+            print(asyncio.run(prepare_store(args.store_dir / str(size), size)))
+        sys.exit(0)
+    sys.exit(asyncio.run(main(sizes, args.count, args.store_dir)))

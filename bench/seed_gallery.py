@@ -10,7 +10,7 @@ exactly as they do in a real store.
 The store must already be migrated and hold the owner (start the studio on it once). 1,000,000 jobs take
 about a minute and a half on one core.
 
-Run: .venv/bin/python bench/seed_gallery.py STUDIO_DB --jobs 1000000 [--owner 1]
+Run: .venv/bin/python bench/seed_gallery.py STUDIO_DB --jobs 1000000 [--owner 1] [--calls 1000000]
 """
 
 from __future__ import annotations
@@ -250,14 +250,89 @@ def seed(db_path: Path, jobs: int, *, owner_id: int = 1, rng_seed: int = 7, chun
     return counts
 
 
+CALL_OPERATIONS = (
+    ("submit", "POST", "/prompt", 0.35),
+    ("history", "GET", "/history/{prompt_id}", 0.35),
+    ("view", "GET", "/view", 0.25),
+    ("object_info", "GET", "/object_info", 0.05),
+)
+GUEST_CALL_SHARE = 0.02  # a second user's calls: an owner's page must not walk them
+
+
+def seed_calls(db_path: Path, calls: int, *, owner_id: int = 1, rng_seed: int = 11, chunk: int = 50_000) -> int:
+    """Append ``calls`` logged ComfyUI calls, spread over the jobs already seeded (newest calls last).
+
+    Most are ``owner_id``'s, about their jobs (submit, history, view); ~2 % are a second user's (made here).
+    """
+    rng = random.Random(rng_seed)
+    db = sqlite3.connect(db_path)
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute("PRAGMA cache_size=-262144")
+    with db:
+        db.execute(
+            "INSERT OR IGNORE INTO users (username, role, disabled, created_at) VALUES ('bench-guest', 'user', 0, ?)",
+            (_stamp(datetime.now(timezone.utc)),),
+        )
+    (guest,) = db.execute("SELECT id FROM users WHERE username = 'bench-guest'").fetchone()
+    jobs = db.execute(
+        "SELECT id, prompt_id, created_at FROM jobs WHERE owner_id = ? ORDER BY id", (owner_id,)
+    ).fetchall()
+    indexes = db.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name = 'comfy_calls'"
+    ).fetchall()
+    with db:
+        for name, _sql in indexes:
+            db.execute(f'DROP INDEX "{name}"')
+    operations = [op[:3] for op in CALL_OPERATIONS]
+    weights = [op[3] for op in CALL_OPERATIONS]
+    end = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(days=1)
+    for first in range(0, calls, chunk):
+        rows = []
+        for n in range(first, min(first + chunk, calls)):
+            job_id, prompt_id, created = jobs[n * len(jobs) // calls] if jobs else (None, None, _stamp(end))
+            operation, method, path = rng.choices(operations, weights)[0]
+            owner, job = owner_id, job_id
+            if rng.random() < GUEST_CALL_SHARE:
+                owner, job, operation, method, path = guest, None, "object_info", "GET", "/object_info"
+            request = response = None
+            if operation == "submit":
+                request = json.dumps({"prompt_id": prompt_id, "front": False, "client_id": "studio", "prompt": {}})
+                response = json.dumps({"prompt_id": prompt_id, "number": n, "node_errors": {}})
+            elif operation == "history":
+                path = path.format(prompt_id=prompt_id)
+                response = json.dumps({prompt_id: {"status": {"status_str": "success", "completed": True}}})
+            elif operation == "view":
+                response = json.dumps({"bytes": 1_800_000 + rng.randint(0, 400_000), "sha256": "0" * 64})
+            ok = rng.random() > 0.01
+            runtime = rng.uniform(0.5, 40.0)
+            rows.append(
+                (operation, method, path, request, response, 200 if ok else 500, ok, None if ok else "HTTP 500",
+                 created, created, runtime, job, owner)
+            )  # fmt: skip
+        with db:
+            db.executemany(
+                "INSERT INTO comfy_calls (operation, method, path, request, response, status, ok, error, started_at,"
+                " ended_at, runtime_ms, job_id, owner_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+    with db:
+        for _name, sql in indexes:
+            db.execute(sql)
+    db.close()
+    return calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("db", type=Path)
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--owner", type=int, default=1)
+    parser.add_argument("--calls", type=int, default=0, help="also log this many ComfyUI calls")
     args = parser.parse_args()
     started = time.perf_counter()
     counts = seed(args.db, args.jobs, owner_id=args.owner)
+    if args.calls:
+        counts["calls"] = seed_calls(args.db, args.calls, owner_id=args.owner)
     print(json.dumps({**counts, "seconds": round(time.perf_counter() - started, 1)}))
 
 

@@ -7,14 +7,16 @@ ORM's flush hook writes them for every other change (db/store.py).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, bindparam, func, insert, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
+from sqlalchemy.types import NullType
 
 from .dispatch import DISPATCHER_KEY
 from .models import AuditLog, Base, ComfyCall, Image, Job, Prompt, utcnow
@@ -184,36 +186,160 @@ async def prompt_texts(session: AsyncSession, prompt_row_ids: set[int]) -> dict[
     return {int(i): str(t) for i, t in rows.all()}
 
 
+# -- the gallery's listing ------------------------------------------------------------------------------
+# A page is mapped to its response once, in the read thread: its columns are read raw (no result processing:
+# no datetime parsing, no JSON decoding of empty objects) and written straight into the API's shape, the same
+# as services/jobs.job_to_dict (tests/test_gallery_listing.py holds them equal).
+
+_LISTED_JOB = (
+    "id",
+    "prompt_id",
+    "state",
+    "prompt_row_id",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "progress",
+    "error",
+    "node_errors",
+    "foreign",
+    "backend",
+    "replay_of",
+    "action_slot",
+    "extra",
+    "parameters",
+    "parent_image_id",
+    "mask_image_id",
+    "workflow_version_id",
+)
+_LISTED_IMAGE = (
+    "id",
+    "job_id",
+    "kind",
+    "node_id",
+    "width",
+    "height",
+    "mime",
+    "liked_at",
+    "expirable",
+    "purged_at",
+    "created_at",
+)
+
+
+def _raw(table: Any, names: Sequence[str]) -> tuple[Any, ...]:
+    return tuple(type_coerce(table.c[name], NullType()).label(name) for name in names)
+
+
+# built once: a statement's columns are immutable, and building them costs as much as the query's plan
+_RAW_JOB = _raw(JOBS, _LISTED_JOB)
+_RAW_IMAGE = _raw(IMAGES, _LISTED_IMAGE)
+
+
+def _iso(value: object) -> str | None:
+    """A stored time as services/jobs.iso writes it (UTC, ``Z``, no fraction when it is zero)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        # SQLAlchemy's SQLite format, "YYYY-MM-DD HH:MM:SS.ffffff": rewritten without parsing
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            return f"{value[:10]}T{value[11:19] if value.endswith('000000') else value[11:]}Z"
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _json(value: object) -> Any:
+    """A JSON column's value: decoded here on SQLite (text), as the driver gave it elsewhere."""
+    if isinstance(value, str):
+        return {} if value == "{}" else json.loads(value)
+    return value
+
+
+def _listed_image(row: Sequence[Any]) -> JSONDict:
+    image_id, job_id, kind, node_id, width, height, mime, liked_at, expirable, purged_at, created_at = row
+    return {
+        "id": image_id,
+        "job_id": job_id,
+        "kind": kind,
+        "node_id": node_id,
+        "width": width,
+        "height": height,
+        "mime": mime,
+        "url": f"/studio/api/v1/images/{image_id}",
+        "thumb_url": f"/studio/api/v1/images/{image_id}/thumb",
+        "liked": liked_at is not None,
+        "expirable": bool(expirable),
+        "purged": purged_at is not None,
+        "created_at": _iso(created_at),
+    }
+
+
+def _listed_job(row: Sequence[Any], images: list[JSONDict], prompt_text: str | None) -> JSONDict:
+    job_id, prompt_id, state, _prompt, created_at, started_at, finished_at, progress, error, node_errors, *rest = row
+    foreign, backend, replay_of, action_slot, extra, parameters, *rest = rest
+    parent_image_id, mask_image_id, workflow_version_id = rest
+    extra = _json(extra) or {}
+    return {
+        "id": job_id,
+        "prompt_id": prompt_id,
+        "state": state,
+        "prompt_text": prompt_text,
+        "created_at": _iso(created_at),
+        "started_at": _iso(started_at),
+        "finished_at": _iso(finished_at),
+        "progress": _json(progress) or {},
+        "error": _json(error),
+        "node_errors": _json(node_errors) or {},
+        "foreign": foreign if foreign is None else bool(foreign),
+        "backend": backend,
+        "replay_of": replay_of,
+        "action_slot": action_slot,
+        "action": action_slot,
+        "workflow_id": extra.get("workflow_id"),
+        "workflow_version": extra.get("workflow_version"),
+        "warnings": list(extra.get("action_warnings") or []),
+        "parameters": _json(parameters) or {},
+        "parent_image_id": parent_image_id,
+        "mask_image_id": mask_image_id,
+        "workflow_version_id": workflow_version_id,
+        "expansion": extra.get("expansion"),
+        "images": images,
+    }
+
+
 @dataclass(slots=True)
 class Listing:
-    """A page of jobs as rows with a job's attributes, their visible images and prompt texts."""
+    """A page of jobs as the API shows them (the lifecycle's newest state not laid over yet)."""
 
-    jobs: list[Any]
-    images: dict[str, list[Any]]
-    texts: dict[int, str]
-    more: bool
+    items: list[JSONDict]
+    next_cursor: str | None
 
 
 def read_listing(session: ReadSession, query: Select[Any], limit: int) -> Listing:
-    """Run a page query (db/search.py's page_query, asking for limit + 1) and what its jobs show, in one read."""
-    jobs = list(session.execute(query).all())
+    """Run a page query (db/search.py's page_query, asking for limit + 1) and map the page to its response."""
+    jobs = session.execute(query.with_only_columns(*_RAW_JOB, maintain_column_froms=True)).all()
     more = len(jobs) > limit
     jobs = jobs[:limit]
-    images: dict[str, list[Any]] = {}
+    if not jobs:
+        return Listing([], None)
+    images: dict[str, list[JSONDict]] = {}
+    rows = session.execute(
+        select(*_RAW_IMAGE)
+        .where(IMAGES.c.job_id.in_([j[0] for j in jobs]), IMAGES.c.deleted_at.is_(None))
+        .order_by(IMAGES.c.id)
+    ).all()
+    for image in rows:
+        images.setdefault(image[1], []).append(_listed_image(image))
     texts: dict[int, str] = {}
-    if jobs:
-        rows = session.execute(
-            select(*IMAGES.c)
-            .where(IMAGES.c.job_id.in_([j.id for j in jobs]), IMAGES.c.deleted_at.is_(None))
-            .order_by(IMAGES.c.id)
-        )
-        for image in rows:
-            images.setdefault(image.job_id, []).append(image)
-        prompt_ids = {j.prompt_row_id for j in jobs if j.prompt_row_id}
-        if prompt_ids:
-            found = session.execute(select(PROMPTS.c.id, PROMPTS.c.text).where(PROMPTS.c.id.in_(prompt_ids)))
-            texts = {int(i): str(t) for i, t in found}
-    return Listing(jobs, images, texts, more)
+    prompt_ids = {j[3] for j in jobs if j[3]}
+    if prompt_ids:
+        found = session.execute(select(PROMPTS.c.id, PROMPTS.c.text).where(PROMPTS.c.id.in_(prompt_ids)))
+        texts = {int(i): str(t) for i, t in found}
+    items = [_listed_job(j, images.get(j[0], []), texts.get(j[3] or 0)) for j in jobs]
+    return Listing(items, jobs[-1][0] if more else None)
 
 
 async def active_jobs(session: AsyncSession, owner_id: int | None, limit: int | None) -> list[Job]:

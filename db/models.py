@@ -201,7 +201,11 @@ class ComfyCall(Base):
     body_pruned_at: Mapped[datetime | None] = mapped_column()
     body_pruned_reason: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_comfy_calls_started_at", "started_at"),)
+    __table_args__ = (
+        Index("ix_comfy_calls_started_at", "started_at"),
+        # the call log list: an owner's calls newest first (migration 0012)
+        Index("ix_comfy_calls_owner_id_id", "owner_id", "id"),
+    )
 
 
 class AuditLog(Base):

@@ -14,6 +14,7 @@ import json
 import re
 import struct
 import zlib
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -73,46 +74,107 @@ def _inflate(raw: bytes, budget: int) -> bytes:
     return text
 
 
-def png_text(data: bytes) -> dict[str, str]:
-    """The text chunks of a PNG (tEXt, zTXt, iTXt) by keyword; the first of a repeated keyword wins."""
+def _walk(data: bytes) -> Iterator[tuple[str, int, int]]:
+    """(type, data start, data end) of each chunk up to IEND, unchecked: a truncated chunk ends with the file."""
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        start = pos + 8
+        pos += 12 + length
+        if ctype == b"IEND":
+            return
+        yield ctype.decode("latin-1"), start, min(start + length, len(data))
+
+
+def _strict_entry(ctype: str, body: bytes, budget: int) -> tuple[str, bytes, str]:
+    """Keyword, raw text and text of a text chunk per the spec; anything else is MetadataError."""
+    key_end = body.find(b"\0")
+    if key_end < 1 or key_end > 79:
+        raise MetadataError("bad_text_chunk")
+    keyword = body[:key_end].decode("latin-1")
+    rest = body[key_end + 1 :]
+    if ctype == "tEXt":
+        return keyword, rest, rest.decode("latin-1")
+    if ctype == "zTXt":
+        if not rest or rest[0] != 0:
+            raise MetadataError("bad_text_chunk")
+        raw = _inflate(rest[1:], budget)
+        return keyword, raw, raw.decode("latin-1")
+    if len(rest) < 2:
+        raise MetadataError("bad_text_chunk")
+    compressed, method = rest[0], rest[1]
+    lang_end = rest.find(b"\0", 2)
+    trans_end = rest.find(b"\0", lang_end + 1) if lang_end >= 0 else -1
+    if trans_end < 0 or compressed not in (0, 1) or method != 0:
+        raise MetadataError("bad_text_chunk")
+    raw = rest[trans_end + 1 :]
+    if compressed:
+        raw = _inflate(raw, budget)
+    return keyword, raw, raw.decode("utf-8", "replace")
+
+
+def _lenient_entry(ctype: str, body: bytes, budget: int) -> tuple[bytes, str] | None:
+    """Raw text and text of a text chunk read as far as it goes; None: it cannot be read (skipped)."""
+    try:
+        if ctype == "tEXt":
+            raw = body
+        elif ctype == "zTXt":
+            raw = _inflate(body[1:], budget)
+        else:
+            compressed, rest = body[0], body[2:]
+            _lang, _, rest = rest.partition(b"\0")
+            _translated, _, text = rest.partition(b"\0")
+            raw = _inflate(text, budget) if compressed else text
+        return raw, raw.decode("utf-8" if ctype == "iTXt" else "latin-1")
+    except MetadataError as exc:
+        if exc.reason == "text_too_large":
+            raise
+        return None  # bad compressed data
+    except (IndexError, UnicodeDecodeError):
+        return None
+
+
+def png_text(
+    data: bytes, *, strict: bool = True, keys: Collection[str] | None = None, limit: int = MAX_TEXT_BYTES
+) -> dict[str, str]:
+    """The text chunks of a PNG (tEXt, zTXt, iTXt) by keyword (``keys``: only those).
+
+    strict (the import, which must not take a damaged file for an image): the structure and CRCs are checked,
+    a malformed text chunk or one past MAX_CHUNK_BYTES is MetadataError, the first of a repeated keyword wins.
+    Lenient (``strict=False``: a file dropped on the editor, read as ComfyUI reads it): chunks are walked
+    unchecked, one that cannot be read is skipped, the last of a repeated keyword wins, and only the chunks
+    named in ``keys`` are inflated. Either way text past ``limit`` in all (inflated) is
+    MetadataError("text_too_large"), and nothing is ever inflated past it.
+    """
+    if not data.startswith(PNG_SIGNATURE):
+        raise MetadataError("not_png")
     texts: dict[str, str] = {}
     used = 0
-    for ctype, start, end in _chunks(data):
+    for ctype, start, end in _chunks(data) if strict else _walk(data):
         if ctype not in ("tEXt", "zTXt", "iTXt"):
             continue
-        if end - start > MAX_CHUNK_BYTES:
-            raise MetadataError("text_too_large")
-        body = data[start:end]
-        key_end = body.find(b"\0")
-        if key_end < 1 or key_end > 79:
-            raise MetadataError("bad_text_chunk")
-        keyword = body[:key_end].decode("latin-1")
-        rest = body[key_end + 1 :]
-        budget = MAX_TEXT_BYTES - used
-        if ctype == "tEXt":
-            raw = rest
-            text = raw.decode("latin-1")
-        elif ctype == "zTXt":
-            if not rest or rest[0] != 0:
-                raise MetadataError("bad_text_chunk")
-            raw = _inflate(rest[1:], budget)
-            text = raw.decode("latin-1")
+        if strict:
+            if end - start > MAX_CHUNK_BYTES:
+                raise MetadataError("text_too_large")
+            keyword, raw, text = _strict_entry(ctype, data[start:end], limit - used)
         else:
-            if len(rest) < 2:
-                raise MetadataError("bad_text_chunk")
-            compressed, method = rest[0], rest[1]
-            lang_end = rest.find(b"\0", 2)
-            trans_end = rest.find(b"\0", lang_end + 1) if lang_end >= 0 else -1
-            if trans_end < 0 or compressed not in (0, 1) or method != 0:
-                raise MetadataError("bad_text_chunk")
-            raw = rest[trans_end + 1 :]
-            if compressed:
-                raw = _inflate(raw, budget)
-            text = raw.decode("utf-8", "replace")
+            key_raw, _, rest = data[start:end].partition(b"\0")
+            keyword = key_raw.decode("latin-1")
+            if keys is not None and keyword not in keys:
+                continue
+            entry = _lenient_entry(ctype, rest, limit - used)
+            if entry is None:
+                continue
+            raw, text = entry
         used += len(raw)
-        if used > MAX_TEXT_BYTES:
+        if used > limit:
             raise MetadataError("text_too_large")
-        texts.setdefault(keyword, text)
+        if keys is not None and keyword not in keys:
+            continue
+        if strict:
+            texts.setdefault(keyword, text)
+        else:
+            texts[keyword] = text
     return texts
 
 

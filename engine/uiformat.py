@@ -27,12 +27,11 @@ prompt and the UI workflow in tEXt chunks: ``png_text`` reads them without an im
 
 from __future__ import annotations
 
-import struct
-import zlib
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final, Literal, TypeAlias
 
+from . import imagemeta
 from .jsoncodec import JSON, JSONInputError, loads_input
 
 ObjectInfo: TypeAlias = "dict[str, JSON]"
@@ -158,63 +157,18 @@ def png_text(
 ) -> dict[str, str]:
     """The tEXt/zTXt/iTXt entries named in keys (ComfyUI writes ``prompt`` and ``workflow`` there).
 
-    limit caps the text of all those chunks together, inflated; the first chunk that would pass it
-    stops the reading with a ConversionError.
+    Read leniently (imagemeta.png_text, strict=False): a chunk that cannot be read is skipped. limit caps the
+    text of all those chunks together, inflated; the first chunk that would pass it stops the reading with a
+    ConversionError.
     """
     if not data.startswith(PNG_SIGNATURE):
         raise ConversionError("The file is not a PNG")
-    view = memoryview(data)
-    out: dict[str, str] = {}
-    budget = limit
-    pos = len(PNG_SIGNATURE)
-    while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", view[pos : pos + 4])
-        kind = bytes(view[pos + 4 : pos + 8])
-        start = pos + 8
-        pos += 12 + length
-        if kind == b"IEND":
-            break
-        if kind not in (b"tEXt", b"zTXt", b"iTXt"):
-            continue  # image data and other chunks: never copied
-        body = bytes(view[start : start + length])
-        key_raw, _, rest = body.partition(b"\0")
-        key = key_raw.decode("latin-1")
-        if key not in keys:
-            continue
-        try:
-            if kind == b"tEXt":
-                raw = rest
-            elif kind == b"zTXt":
-                raw = _inflate(rest[1:], budget)
-            else:
-                compressed, rest = rest[0], rest[2:]
-                _lang, _, rest = rest.partition(b"\0")
-                _tkey, _, text = rest.partition(b"\0")
-                raw = _inflate(text, budget) if compressed else text
-            if len(raw) > budget:
-                raise _TooMuchText
-            out[key] = raw.decode("utf-8" if kind == b"iTXt" else "latin-1")
-        except _TooMuchText:
-            raise ConversionError(
-                f"The PNG's text metadata is larger than {limit // (1024 * 1024)} MiB once inflated"
-            ) from None
-        except (IndexError, UnicodeDecodeError, zlib.error):
-            continue  # one bad chunk does not hide the others
-        budget -= len(raw)
-    return out
-
-
-class _TooMuchText(Exception):
-    pass
-
-
-def _inflate(data: bytes, limit: int) -> bytes:
-    """At most limit bytes; _TooMuchText when the stream holds more (never inflated past limit + 1)."""
-    inflater = zlib.decompressobj()
-    out = inflater.decompress(data, limit + 1)
-    if len(out) > limit:
-        raise _TooMuchText
-    return out
+    try:
+        return imagemeta.png_text(data, strict=False, keys=keys, limit=limit)
+    except imagemeta.MetadataError:  # the lenient reader's only refusal: too much text
+        raise ConversionError(
+            f"The PNG's text metadata is larger than {limit // (1024 * 1024)} MiB once inflated"
+        ) from None
 
 
 def workflow_from_png(data: bytes) -> tuple[JSON | None, JSON | None]:

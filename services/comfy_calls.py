@@ -8,7 +8,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from ..db import calls as calls_db
 from ..db.models import ComfyCall, utcnow
@@ -28,7 +29,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def call_to_dict(call: ComfyCall, *, full: bool) -> dict[str, object]:
+def call_to_dict(call: ComfyCall | Any, *, full: bool) -> dict[str, object]:
     """A logged call as the API and the command line show it (``full``: with its request and response)."""
     data: dict[str, object] = {
         "id": call.id,
@@ -133,7 +134,8 @@ class LoggedComfy:
         self, owner_id: int, limit: int, *, cursor: int | None = None, job_id: str | None = None
     ) -> dict[str, object]:
         """One page of an owner's call log, newest first, with the cursor of the next page."""
-        rows = await self.recent(limit + 1, owner_id=owner_id, before=cursor, job_id=job_id)
+        query = calls_db.page_query(limit + 1, owner_id=owner_id, before=cursor, job_id=job_id)
+        rows = await self.store.read(partial(calls_db.read_page, query=query))
         more = len(rows) > limit
         rows = rows[:limit]
         return {"items": [call_to_dict(c, full=False) for c in rows], "next_cursor": rows[-1].id if more else None}

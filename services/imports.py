@@ -36,7 +36,9 @@ from .images import _make_thumb
 
 log = logging.getLogger("comfyui_studio.imports")
 
-BATCH = 32
+# Files per transaction: the loop inserts a batch's rows itself, so a batch bounds how long it holds the loop
+# (32 files: stalls up to 56 ms; 8: under 7 ms, for 3 % fewer files a second).
+BATCH = 8
 MAX_FILE_BYTES = 256 * 1024 * 1024
 EVENT_INTERVAL_S = 0.25
 EXTENSIONS = {".png": "image/png", ".webp": "image/webp"}

@@ -193,7 +193,10 @@ class Jobs:
     def _items(
         self, jobs: Sequence[Any], by_job: dict[str, Any], texts: dict[int, str]
     ) -> builtins.list[dict[str, JSON]]:
-        out = [job_to_dict(j, by_job.get(j.id, []), texts.get(j.prompt_row_id or 0)) for j in jobs]
+        return self._overlay([job_to_dict(j, by_job.get(j.id, []), texts.get(j.prompt_row_id or 0)) for j in jobs])
+
+    def _overlay(self, out: builtins.list[dict[str, JSON]]) -> builtins.list[dict[str, JSON]]:
+        """Jobs as stored, with what the lifecycle knows newer of those still active."""
         if self.lifecycle is not None:
             for item in out:
                 live = self._live(item)
@@ -231,8 +234,7 @@ class Jobs:
         limit = max(1, min(limit, MAX_PAGE))
         query = page_query(self.store, owner_id, cursor, limit + 1, filters)
         listing = await self.store.read(partial(repo.read_listing, query=query, limit=limit))
-        items = self._items(listing.jobs, listing.images, listing.texts)
-        return {"items": items, "next_cursor": listing.jobs[-1].id if listing.more else None}
+        return {"items": self._overlay(listing.items), "next_cursor": listing.next_cursor}
 
     async def active(self, owner_id: int | None) -> builtins.list[dict[str, JSON]]:
         async with self.store.transaction(owner_id) as session:

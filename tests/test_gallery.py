@@ -13,7 +13,7 @@ from harness import StudioRun, start_studio
 from sqlalchemy import select
 from test_api_jobs import wait_for_state
 
-from comfyui_studio.db.models import Image, Job
+from comfyui_studio.db.models import AuditLog, Image, Job
 from comfyui_studio.services.search import fts_query
 
 pytestmark = pytest.mark.both_databases
@@ -93,7 +93,7 @@ async def test_deleting_hides_a_job_but_keeps_every_row(run: StudioRun, api: Api
         assert images and all(i.deleted_at is not None for i in images)
 
 
-async def test_bulk_operations_report_each_job(api: Api) -> None:
+async def test_bulk_operations_report_each_job(run: StudioRun, api: Api) -> None:
     first = await make_job(api, "bulk one", 7)
     second = await make_job(api, "bulk two", 8)
     missing = "j_00000000000000000000000000"
@@ -106,6 +106,23 @@ async def test_bulk_operations_report_each_job(api: Api) -> None:
         assert [i["liked"] for i in read["data"]["images"]] == [True]
     status, body = await api.post("/jobs/bulk", json={"ids": [second["id"]], "op": "unlike"})
     assert body["data"]["done"] == [second["id"]]
+    # liking again changes nothing and writes nothing
+    status, body = await api.post("/jobs/bulk", json={"ids": [first["id"]], "op": "like"})
+    assert body["data"]["done"] == [first["id"]]
+    async with run.studio.store.session() as session:
+        audit = (
+            await session.execute(
+                select(AuditLog.action, AuditLog.entity_id, AuditLog.changes).where(
+                    AuditLog.entity == "images", AuditLog.action != "create"
+                )
+            )
+        ).all()
+    # one audit row per request, naming the images it changed
+    liked = sorted(i["id"] for job in (first, second) for i in job["images"])
+    assert [tuple(row) for row in audit] == [
+        ("like", "bulk", {"images": liked}),
+        ("unlike", "bulk", {"images": [second["images"][0]["id"]]}),
+    ]
     status, read = await api.get(f"/jobs/{second['id']}")
     assert [i["liked"] for i in read["data"]["images"]] == [False]
     status, body = await api.post("/jobs/bulk", json={"ids": [first["id"]], "op": "delete"})

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy.dialects import sqlite
 
+from comfyui_studio.db import calls as calls_db
 from comfyui_studio.db.gallery import prompt_history_query
 from comfyui_studio.db.search import JobFilter, page_query
 from comfyui_studio.db.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from seed_gallery import COMMON_WORD, RARE_WORD, board_ids, seed  # noqa: E402
+from seed_gallery import COMMON_WORD, RARE_WORD, board_ids, seed, seed_calls  # noqa: E402
 
 JOBS = 20000
 OWNER = 1
@@ -39,6 +40,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Path]:
             (OWNER, "2026-01-01 00:00:00"),
         )
     seed(path, JOBS, owner_id=OWNER)
+    seed_calls(path, JOBS, owner_id=OWNER)
     with sqlite3.connect(path) as db:
         # a few boarded jobs get a second image in the same board: the board filter still shows each job once
         for n, (job_id, image_id) in enumerate(
@@ -204,3 +206,44 @@ def test_the_board_filter_walks_its_memberships_newest_job_first(seeded: tuple[S
         # each membership's job is one probe by its id
         assert any(s.startswith("SEARCH jobs USING") and "id=?)" in s for s in steps), steps
         assert not any("TEMP B-TREE" in s or s.startswith("SCAN") for s in steps), steps
+
+
+def guest(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT id FROM users WHERE username = 'bench-guest'").fetchone()[0]
+
+
+def test_the_call_log_list_is_keyset_paged_on_an_index(seeded: tuple[Store, Path]) -> None:
+    """An owner's page (the other user's calls are ~2 %) and a job's page probe their index, never walk the log."""
+    _store, path = seeded
+    with sqlite3.connect(path) as db:
+        (job_id,) = db.execute("SELECT job_id FROM comfy_calls WHERE job_id IS NOT NULL LIMIT 1 OFFSET 5000").fetchone()
+    middle = run(path, calls_db.page_query(JOBS // 2, owner_id=OWNER))[-1][0]
+    for owner in (OWNER, guest(path)):
+        for before in (None, middle):
+            for job in (None, job_id):
+                steps = plan(path, calls_db.page_query(51, owner_id=owner, before=before, job_id=job))
+                assert steps and all(s.startswith("SEARCH comfy_calls USING INDEX") for s in steps[:1]), steps
+                if job is None:
+                    assert "ix_comfy_calls_owner_id_id (owner_id=?" in steps[0], steps
+                    assert len(steps) == 1, steps  # newest first from the walk: no sort
+                else:
+                    # a job's few calls (a handful: submit, history, views) may be sorted
+                    assert "ix_comfy_calls_job_id (job_id=?" in steps[0], steps
+
+
+@pytest.mark.parametrize("who", ["owner", "guest"])
+def test_call_log_pages_return_exactly_the_owners_calls_newest_first(seeded: tuple[Store, Path], who: str) -> None:
+    _store, path = seeded
+    owner = OWNER if who == "owner" else guest(path)
+    with sqlite3.connect(path) as db:
+        expected = [r[0] for r in db.execute("SELECT id, owner_id FROM comfy_calls ORDER BY id DESC") if r[1] == owner]
+    got: list[int] = []
+    before = None
+    while len(got) < min(len(expected), 600):
+        rows = run(path, calls_db.page_query(200, owner_id=owner, before=before))
+        if not rows:
+            break
+        got += [r[0] for r in rows]
+        before = rows[-1][0]
+    assert expected and got[:600] == expected[:600]
