@@ -164,6 +164,8 @@ class Reconciler:
                     if job.id not in known and job.state in repo.ACTIVE_STATES:
                         rows.append(job)
             rows = [j for j in rows if j.prompt_id and j.id not in self.jobs.in_flight]
+            # On a shared PostgreSQL database each studio process settles the jobs it dispatched (db.dispatch)
+            rows = await self.store.dispatch.claim(self.store, rows)
             for job in sorted(rows, key=_order):
                 running = job.state == "running" or self._started(job)
                 await self._lose(job, lost_on_backend(name, running))
