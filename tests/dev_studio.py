@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 import aiohttp
-from conftest import Api
 from harness import start_studio
+from studio_api import Api
 from test_actions_api import use_standins
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api
 from harness import StudioRun
 from PIL import Image
+from studio_api import Api
 from test_api_jobs import wait_for_state
 
 STANDINS = Path(__file__).parent / "fixtures" / "actions"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import Api, load_workflow
 from harness import StudioRun
+from studio_api import Api, load_workflow
 
 
 async def wait_for_state(api: Api, job_id: str, states: set[str], timeout: float = 10.0) -> dict:

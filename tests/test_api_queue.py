@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import Api, load_workflow
 from harness import StudioRun
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 
 

@@ -6,10 +6,10 @@ import io
 
 import aiohttp
 import pytest
-from conftest import Api
 from harness import StudioRun
 from PIL import Image
 from sqlalchemy import func, select
+from studio_api import Api
 
 from comfyui_studio.db.models import Image as ImageRow
 

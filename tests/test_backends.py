@@ -13,8 +13,8 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import Api, load_workflow
 from sqlalchemy import select
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 from testhost import ComfyTestHost, start_test_host
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api
+from studio_api import Api
 from test_api_jobs import wait_for_state
 from test_backends import PoolRun, standin, start_pool, submit
 from test_real_comfyui import COMFYUI_DIR, comfyui  # noqa: F401  # the real ComfyUI fixture

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from conftest import Api
 from harness import StudioRun
 from sqlalchemy import func, select
+from studio_api import Api
 from test_gallery import make_job
 from test_shortcode_routes import second_user
 

@@ -7,9 +7,9 @@ import io
 import json
 from contextlib import redirect_stdout
 
-from conftest import Api, load_workflow
 from harness import StudioRun
 from sqlalchemy import select
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 
 from comfyui_studio.__main__ import main as cli_main

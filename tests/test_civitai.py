@@ -12,8 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from civitai_fake import PAGE_CAP, FakeCivitai, Fault
-from conftest import Api
 from harness import StudioRun
+from studio_api import Api
 
 from comfyui_studio.services.civitai import RetryPolicy
 

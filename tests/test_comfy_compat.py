@@ -16,8 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from comfy_api_simplified import ComfyApiWrapper
-from conftest import Api, load_workflow
 from PIL import Image as PILImage
+from studio_api import Api, load_workflow
 from test_remote_events import Standalone, start_standalone
 from testhost import ComfyTestHost, start_test_host
 

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from comfy_api_simplified import ComfyApiWrapper
-from conftest import load_workflow
+from studio_api import load_workflow
 from test_real_comfyui import COMFYUI_DIR, comfyui  # noqa: F401 (the module's ComfyUI fixture)
 
 from comfyui_studio.config import StudioConfig

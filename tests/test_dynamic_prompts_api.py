@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import jsonpatch
 import pytest
-from conftest import Api
 from harness import StudioRun
 from sqlalchemy import select
+from studio_api import Api
 from test_api_jobs import wait_for_state
 from test_prompt_preview import comfy_received, runnable_graph
 

@@ -7,10 +7,10 @@ import json
 
 import aiohttp
 import pytest
-from conftest import Api
 from harness import StudioRun
 from PIL import Image
 from sqlalchemy import func, select
+from studio_api import Api
 from test_actions_api import STANDINS, png, run_action, upload, use_standins
 
 from comfyui_studio.db.models import Image as ImageRow

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api, load_workflow
 from harness import StudioRun, start_studio
 from sqlalchemy import func, select
+from studio_api import Api, load_workflow
 
 from comfyui_studio.db.models import AuditLog, ComfyCall, Job, Prompt
 from comfyui_studio.engine.envelope import failure, success

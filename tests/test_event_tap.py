@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from conftest import Api, load_workflow
 from harness import StudioRun, attach_studio
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 from testhost import FakePromptServer, start_test_host
 

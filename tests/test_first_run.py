@@ -7,8 +7,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api
 from harness import StudioRun, start_studio
+from studio_api import Api
 
 LIBRARY_ACTIONS = 15
 LIBRARY_WORKFLOWS = 5

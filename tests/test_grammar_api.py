@@ -7,8 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import jsonpatch
-from conftest import Api
 from harness import StudioRun
+from studio_api import Api
 from test_actions_api import png, upload, use_standins
 from test_first_run import row_counts
 from test_models_live import drop, until

@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Api, load_workflow
 from harness import StudioRun, start_studio
 from import_fixtures import build_output_folder, comfy_graph
 from PIL import Image
 from sqlalchemy import func, select
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 
 from comfyui_studio.db.models import Image as ImageRow

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api
+from studio_api import Api
 from test_real_comfyui import COMFYUI_DIR, REPO, _free_port, _python
 
 pytestmark = [

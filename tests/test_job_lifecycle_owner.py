@@ -9,8 +9,8 @@ import ast
 from pathlib import Path
 
 import aiohttp
-from conftest import Api, load_workflow
 from harness import StudioRun
+from studio_api import Api, load_workflow
 
 ROOT = Path(__file__).resolve().parent.parent
 OWNER = Path("services/live.py")

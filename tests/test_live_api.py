@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
-from conftest import Api, load_workflow
 from harness import StudioRun
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 
 

@@ -6,9 +6,9 @@ import asyncio
 from datetime import timedelta
 
 import aiohttp
-from conftest import Api, load_workflow
 from harness import StudioRun
 from sqlalchemy import insert, update
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 from test_shortcode_routes import second_user
 

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Api
 from harness import StudioRun
+from studio_api import Api
 from test_live_api import SseClient, stream_headers
 
 from comfyui_studio.services.comfy_host import HostNotFound

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api, load_workflow
 from harness import StudioRun, start_studio
 from pg import PostgresServer
 from sqlalchemy import func, select, text
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 from test_live_api import SseClient, job_done, stream_headers
 

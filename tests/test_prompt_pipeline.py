@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from alembic.script import ScriptDirectory
-from conftest import Api, load_workflow
 from harness import StudioRun
+from studio_api import Api, load_workflow
 from test_actions_api import png, upload, use_standins
 from test_first_run import audit_rows, row_counts
 from test_live_api import SseClient, resynced, stream_headers

@@ -7,9 +7,9 @@ import json
 
 import jsonpatch
 import pytest
-from conftest import FIXTURES, Api, load_workflow
 from harness import StudioRun
 from sqlalchemy import func, select
+from studio_api import FIXTURES, Api, load_workflow
 from test_actions_api import use_standins
 
 from comfyui_studio.db.models import ComfyCall, Job, Prompt

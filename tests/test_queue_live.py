@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import Api, load_workflow
 from harness import StudioRun
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 from test_live_api import SseClient, StreamEvent, resynced, stream_headers
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api, load_workflow
 from PIL import Image
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from conftest import Api, load_workflow
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 from test_live_api import WsClient, job_done, resynced, states, stream_headers
 from testhost import ComfyTestHost, start_test_host

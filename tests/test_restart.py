@@ -6,9 +6,9 @@ import asyncio
 from pathlib import Path
 
 import aiohttp
-from conftest import Api, load_workflow
 from harness import start_studio
 from sqlalchemy import select
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 
 from comfyui_studio.db.models import ComfyCall

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
-from conftest import Api
 from harness import StudioRun
+from studio_api import Api
 from test_actions_api import use_standins
 from test_api_jobs import wait_for_state
 from test_shortcode_routes import second_user

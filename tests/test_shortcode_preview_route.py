@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Api, load_workflow
+from studio_api import Api, load_workflow
 from test_workflows_api import create
 
 GRAIN = {

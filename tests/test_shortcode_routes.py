@@ -7,9 +7,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import FIXTURES, Api
 from harness import StudioRun
 from sqlalchemy import func, select
+from studio_api import FIXTURES, Api
 
 from comfyui_studio.db.models import AuditLog
 from comfyui_studio.db.shortcodes import Shortcode

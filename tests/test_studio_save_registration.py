@@ -8,9 +8,9 @@ import asyncio
 import io
 import uuid
 
-from conftest import Api
 from harness import StudioRun
 from PIL import Image
+from studio_api import Api
 
 
 async def test_a_studio_save_image_output_from_the_editor_registers_prompt_and_parameters(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api, load_workflow
 from harness import StudioRun, start_studio
 from sqlalchemy import event, select
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 
 from comfyui_studio.db.models import ComfyCall, Job

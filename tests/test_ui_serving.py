@@ -7,8 +7,8 @@ import json
 import re
 from pathlib import Path
 
-from conftest import Api
 from harness import StudioRun
+from studio_api import Api
 
 DIST = Path(__file__).resolve().parent.parent / "web" / "studio" / "dist"
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import Api
+from studio_api import Api
 from test_api_jobs import wait_for_state
 
 from comfyui_studio.engine.uiformat import ConversionError, convert

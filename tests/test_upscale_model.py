@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import Api
 from harness import StudioRun
+from studio_api import Api
 from test_actions_api import png, upload
 
 from comfyui_studio.engine.params import check_graph_values

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Api, load_workflow
 from harness import StudioRun
+from studio_api import Api, load_workflow
 from test_workflows_api import create, ui
 
 from comfyui_studio.engine.readiness import NodeMap, readiness, ui_node_types

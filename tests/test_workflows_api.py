@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import aiohttp
-from conftest import Api, load_workflow
 from harness import StudioRun
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 from sqlalchemy import select
+from studio_api import Api, load_workflow
 from test_api_jobs import wait_for_state
 
 from comfyui_studio.db.models import AuditLog

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 import aiohttp
-from conftest import Api
 from PIL import Image
+from studio_api import Api
 from test_actions_api import SLOT_STANDIN, run_action, use_standins
 from test_api_jobs import wait_for_state
 from test_real_comfyui import comfyui, pytestmark, real_api  # noqa: F401  # the module-scoped ComfyUI

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api
 from harness import StudioRun, start_studio
+from studio_api import Api
 from test_actions_api import use_standins
 from test_api_jobs import wait_for_state
 

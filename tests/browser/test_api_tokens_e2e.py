@@ -7,28 +7,15 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from studio_browser import Studio, StudioPage, chromium, eventually, needs_chromium, short_name, studio_on_test_host
-from studio_browser import studio_page as open_page
+from studio_browser import Studio, StudioPage, eventually, needs_chromium, studio_on_test_host
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as b:
-        yield b
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def studio(tmp_path: Path) -> AsyncIterator[Studio]:
     async with studio_on_test_host(tmp_path, node_delay=0.02) as s:
         yield s
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def ui(browser: object, request: pytest.FixtureRequest) -> AsyncIterator[StudioPage]:
-    async with open_page(browser, short_name(request)) as p:
-        yield p
 
 
 async def test_a_token_is_made_shown_once_listed_and_revoked(studio: Studio, ui: StudioPage) -> None:

@@ -7,19 +7,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from studio_browser import Studio, StudioPage, chromium, needs_chromium, short_name, studio_on_test_host, studio_page
+from studio_browser import Studio, StudioPage, needs_chromium, studio_on_test_host
 from test_api_jobs import wait_for_state
 from testhost import ComfyTestHost, start_test_host
 
 from comfyui_studio.services.comfy_pool import BackendPool
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as b:
-        yield b
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -35,12 +29,6 @@ async def remote(tmp_path: Path) -> AsyncIterator[ComfyTestHost]:
     host = await start_test_host(tmp_path / "remote", node_delay=0.02)
     yield host
     await host.stop()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def ui(browser: object, request: pytest.FixtureRequest) -> AsyncIterator[StudioPage]:
-    async with studio_page(browser, short_name(request)) as p:
-        yield p
 
 
 async def test_the_owner_adds_a_backend_and_drains_the_local_one(

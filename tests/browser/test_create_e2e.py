@@ -8,28 +8,16 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from studio_browser import Studio, StudioPage, chromium, needs_chromium, short_name, studio_on_test_host, studio_page
+from studio_browser import Studio, StudioPage, needs_chromium, studio_on_test_host
 from test_actions_api import png
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as b:
-        yield b
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def studio(tmp_path: Path) -> AsyncIterator[Studio]:
     async with studio_on_test_host(tmp_path, node_delay=0.3) as s:
         yield s
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def ui(browser: object, request: pytest.FixtureRequest) -> AsyncIterator[StudioPage]:
-    async with studio_page(browser, short_name(request)) as p:
-        yield p
 
 
 async def test_a_prompt_with_shortcodes_runs_live_to_a_16_9_image(studio: Studio, ui: StudioPage) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from PIL import Image
-from studio_browser import Studio, StudioPage, chromium, eventually, needs_chromium, short_name, studio_on_test_host
+from studio_browser import Studio, StudioPage, eventually, needs_chromium, studio_on_test_host
 from studio_browser import studio_page as open_page
 from test_actions_api import png, upload
 
@@ -19,22 +19,10 @@ from comfyui_studio.db.models import Job
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as b:
-        yield b
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def studio(tmp_path: Path) -> AsyncIterator[Studio]:
     async with studio_on_test_host(tmp_path, node_delay=0.05) as s:
         yield s
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def ui(browser: object, request: pytest.FixtureRequest) -> AsyncIterator[StudioPage]:
-    async with open_page(browser, short_name(request)) as p:
-        yield p
 
 
 async def open_editor(ui: StudioPage, studio: Studio, image_id: str) -> None:

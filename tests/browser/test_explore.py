@@ -12,17 +12,11 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from civitai_fake import FakeCivitai
-from studio_browser import Studio, StudioPage, chromium, needs_chromium, short_name, studio_on_test_host, studio_page
+from studio_browser import Studio, StudioPage, needs_chromium, studio_on_test_host
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
 SCREENSHOTS = Path("/tmp")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as b:
-        yield b
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -38,12 +32,6 @@ async def studio(tmp_path: Path, fake_civitai: FakeCivitai) -> AsyncIterator[Stu
         status, body = await s.api.call("PATCH", "/settings", json={"values": {"civitai_url": fake_civitai.url}})
         assert status == 200, body
         yield s
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def ui(browser: object, request: pytest.FixtureRequest) -> AsyncIterator[StudioPage]:
-    async with studio_page(browser, short_name(request)) as p:
-        yield p
 
 
 async def shot(ui: StudioPage, step: str) -> None:

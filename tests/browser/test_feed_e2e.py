@@ -7,17 +7,11 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from studio_browser import Studio, StudioPage, chromium, needs_chromium, short_name, studio_on_test_host, studio_page
+from studio_browser import Studio, StudioPage, needs_chromium, studio_on_test_host
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as b:
-        yield b
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -25,13 +19,6 @@ async def studio(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterato
     marker = request.node.get_closest_marker("node_delay")
     async with studio_on_test_host(tmp_path, node_delay=marker.args[0] if marker else 0.3) as s:
         yield s
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def ui(browser: object, request: pytest.FixtureRequest) -> AsyncIterator[StudioPage]:
-    marker = request.node.get_closest_marker("context")
-    async with studio_page(browser, short_name(request), **(marker.kwargs if marker else {})) as p:
-        yield p
 
 
 async def image_actions(studio: Studio) -> list[dict]:

@@ -10,11 +10,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-from conftest import Api, load_workflow
 from harness import StudioRun, start_studio
+from studio_api import Api, load_workflow
 from studio_browser import (
     Studio,
-    chromium,
     eventually,
     needs_chromium,
     short_name,
@@ -27,12 +26,6 @@ pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scop
 LIVE_WITHIN_S = 10.0
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
 DESKTOP = {"viewport": {"width": 1280, "height": 860}}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as b:
-        yield b
 
 
 @pytest_asyncio.fixture(loop_scope="module")

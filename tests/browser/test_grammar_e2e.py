@@ -7,30 +7,17 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from studio_browser import Studio, StudioPage, chromium, eventually, needs_chromium, short_name, studio_on_test_host
-from studio_browser import studio_page as open_page
+from studio_browser import Studio, StudioPage, eventually, needs_chromium, studio_on_test_host
 from test_api_jobs import wait_for_state
 from test_models_live import drop
 
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as b:
-        yield b
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def studio(tmp_path: Path) -> AsyncIterator[Studio]:
     async with studio_on_test_host(tmp_path, node_delay=0.1) as s:
         yield s
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def ui(browser: object, request: pytest.FixtureRequest) -> AsyncIterator[StudioPage]:
-    async with open_page(browser, short_name(request)) as p:
-        yield p
 
 
 async def test_a_permuted_prompt_previews_its_jobs_and_runs_each_live(studio: Studio, ui: StudioPage) -> None:

@@ -12,12 +12,9 @@ import pytest_asyncio
 from studio_browser import (
     Studio,
     StudioPage,
-    chromium,
     eventually,
     needs_chromium,
-    short_name,
     studio_on_test_host,
-    studio_page,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,22 +25,10 @@ from comfyui_studio.services import imports  # noqa: E402
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as b:
-        yield b
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def studio(tmp_path: Path) -> AsyncIterator[Studio]:
     async with studio_on_test_host(tmp_path, node_delay=0.02) as s:
         yield s
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def ui(browser: object, request: pytest.FixtureRequest) -> AsyncIterator[StudioPage]:
-    async with studio_page(browser, short_name(request)) as p:
-        yield p
 
 
 async def test_import_card_starts_pauses_resumes_and_reports(

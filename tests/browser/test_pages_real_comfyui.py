@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-from conftest import Api
+from studio_api import Api
 from studio_browser import ARTIFACTS, chromium, needs_chromium
 from test_real_comfyui import comfyui
 from test_real_comfyui import pytestmark as real_marks

@@ -13,10 +13,8 @@ from studio_browser import (
     ARTIFACTS,
     Studio,
     StudioPage,
-    chromium,
     eventually,
     needs_chromium,
-    short_name,
     studio_on_test_host,
     studio_page,
 )
@@ -29,22 +27,10 @@ FIXTURES = REPO / "tests" / "fixtures"
 UI_PASSTHROUGH = FIXTURES / "ui_workflows" / "passthrough.json"
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as b:
-        yield b
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def studio(tmp_path: Path) -> AsyncIterator[Studio]:
     async with studio_on_test_host(tmp_path, node_delay=0.05) as s:
         yield s
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def ui(browser: object, request: pytest.FixtureRequest) -> AsyncIterator[StudioPage]:
-    async with studio_page(browser, short_name(request)) as p:
-        yield p
 
 
 async def goto(ui: StudioPage, url: str, heading: str) -> None:

@@ -13,12 +13,9 @@ from maintenance_store import png_bytes
 from studio_browser import (
     Studio,
     StudioPage,
-    chromium,
     eventually,
     needs_chromium,
-    short_name,
     studio_on_test_host,
-    studio_page,
 )
 
 from comfyui_studio.services import maintenance
@@ -26,22 +23,10 @@ from comfyui_studio.services import maintenance
 pytestmark = [pytest.mark.browser, needs_chromium, pytest.mark.asyncio(loop_scope="module")]
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[object]:
-    async with chromium() as b:
-        yield b
-
-
 @pytest_asyncio.fixture(loop_scope="module")
 async def studio(tmp_path: Path) -> AsyncIterator[Studio]:
     async with studio_on_test_host(tmp_path, node_delay=0.02) as s:
         yield s
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def ui(browser: object, request: pytest.FixtureRequest) -> AsyncIterator[StudioPage]:
-    async with studio_page(browser, short_name(request)) as p:
-        yield p
 
 
 def old_previews(studio: Studio, count: int) -> list[Path]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api, load_workflow
 from harness import StudioRun, start_studio
 from sqlalchemy import func, select
+from studio_api import Api, load_workflow
 
 from comfyui_studio.db import models
 from comfyui_studio.services.accounts import Scrypt

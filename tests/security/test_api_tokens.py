@@ -7,8 +7,8 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from conftest import Api
 from harness import StudioRun
+from studio_api import Api
 from test_docs import registered_routes, studio_app
 from testhost import start_test_host
 

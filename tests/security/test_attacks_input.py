@@ -9,9 +9,9 @@ import zlib
 
 import aiohttp
 import pytest
-from conftest import Api, load_workflow
 from harness import StudioRun
 from PIL import Image as PILImage
+from studio_api import Api, load_workflow
 
 from comfyui_studio.services import images as image_service
 

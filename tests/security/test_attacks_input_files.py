@@ -16,8 +16,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api, load_workflow
 from harness import StudioRun, start_studio
+from studio_api import Api, load_workflow
 from yarl import URL
 
 from comfyui_studio.db.private import PrivatePathError, ensure_private_dir, ensure_private_file

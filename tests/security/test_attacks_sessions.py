@@ -10,8 +10,8 @@ import time
 import aiohttp
 import jwt
 import pytest
-from conftest import Api, load_workflow
 from harness import StudioRun
+from studio_api import Api, load_workflow
 
 from .conftest import (
     OWNER_PASSWORD,

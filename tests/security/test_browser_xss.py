@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Api, load_workflow
 from harness import StudioRun
+from studio_api import Api, load_workflow
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import Api
 from harness import StudioRun
 from sqlalchemy import select
+from studio_api import Api
 
 from comfyui_studio.db import models
 from comfyui_studio.services.secrets import KeyFileError, SecretBox, Secrets, b64d, b64e

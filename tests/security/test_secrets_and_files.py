@@ -12,8 +12,8 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from conftest import Api
 from harness import StudioRun
+from studio_api import Api
 
 from comfyui_studio.services.secrets import REDACTION, KeyFileError, SecretBox
 
@@ -159,7 +159,7 @@ async def test_database_and_key_files_are_unreachable_through_comfyuis_routes(lo
 
 
 async def test_no_server_filesystem_path_in_any_response(local_run: StudioRun, http) -> None:
-    from conftest import load_workflow
+    from studio_api import load_workflow
 
     api = Api(http, local_run.api)
     base = str(local_run.host.base_dir)
