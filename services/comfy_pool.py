@@ -39,6 +39,8 @@ LOCAL = "local"
 HEALTHY = "healthy"
 UNREACHABLE = "unreachable"
 HEALTH_INTERVAL_S = 5.0
+# A member that never answers after the studio starts is given up on after this long: its stored jobs end lost.
+START_GRACE_S = 60.0
 MAX_BACKENDS = 32
 ENDINGS = ("execution_success", "execution_error", "execution_interrupted")
 MAX_REMEMBERED = 20_000  # prompt → member and file → member entries kept (the oldest go first)
@@ -153,6 +155,7 @@ class Member:
     caps: Capabilities | None = None
     probing: bool = False
     connected_once: bool = False
+    given_up: bool = False  # never answered since the studio started, and its grace ran out
     active: set[str] = field(default_factory=set)  # prompt ids sent here or seen in its queue, not yet ended
 
     @property
@@ -183,6 +186,8 @@ class BackendPool:
     ) -> None:
         self.local = local
         self.health_interval = health_interval
+        self.start_grace = START_GRACE_S
+        self._started_at = 0.0
         self._remote_factory = remote_factory
         self.members: dict[str, Member] = {}
         self._sinks: list[EventSink] = []
@@ -314,6 +319,7 @@ class BackendPool:
 
     def start_events(self) -> None:
         self._started = True
+        self._started_at = asyncio.get_running_loop().time()
         for member in self.members.values():
             self._start_member(member)
         if self._health_task is None or self._health_task.done():
@@ -474,7 +480,7 @@ class BackendPool:
     async def _member_down(self, member: Member) -> None:
         was = member.health
         member.health = UNREACHABLE
-        if was != HEALTHY:
+        if was != HEALTHY and not self._give_up(member):
             return
         held = self._held_by(member)
         log.warning("Backend %s stopped responding; %d prompts on it", member.name, len(held))
@@ -483,6 +489,15 @@ class BackendPool:
                 await listener(member.name, held)
             except Exception:
                 log.exception("A backend-down listener failed")
+
+    def _give_up(self, member: Member) -> bool:
+        """A member down since before the studio started: once, after the grace, its stored jobs are lost too."""
+        if member.connected_once or member.given_up:
+            return False
+        if asyncio.get_running_loop().time() - self._started_at < self.start_grace:
+            return False
+        member.given_up = True
+        return True
 
     # -- choosing -------------------------------------------------------------------------------------
 

@@ -243,6 +243,40 @@ async def test_a_backend_killed_mid_job_loses_its_jobs_with_the_reason_and_is_ta
         await fast.stop()
 
 
+async def test_a_backend_down_since_before_a_restart_loses_its_stored_jobs_once_its_grace_runs_out(
+    tmp_path: Path,
+) -> None:
+    slow = await start_test_host(tmp_path / "slow", node_delay=2.0)
+    fast = await start_test_host(tmp_path / "fast")
+    run = await start_pool(tmp_path / "studio", [slow.url, fast.url])
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = Api(session, run.api)
+            job = await _job_on(api, run, slow, [fast], 1)
+            await wait_for_state(api, job["id"], {"running"})
+    finally:
+        await run.stop()  # the studio stops with the job running on `slow`…
+    await kill(slow)  # …and `slow` dies while the studio is away
+
+    pool = BackendPool([slow.url, fast.url], health_interval=0.1)
+    pool.start_grace = 1.0
+    run = await serve(Studio.build(StudioConfig(data_dir=tmp_path / "studio"), pool))
+    try:
+        await run.healthy(fast.url)
+        async with aiohttp.ClientSession() as session:
+            api = Api(session, run.api)
+            # within the grace the job keeps its state (the backend may just be slow to come up)…
+            status, body = await api.get(f"/jobs/{job['id']}")
+            assert status == 200 and body["data"]["state"] == "running", body
+            # …then it ends lost, naming the backend, and new jobs go to the one that answers
+            lost = await wait_for_state(api, job["id"], {"lost"})
+            assert lost["error"]["message"] == f"Backend {slow.url} stopped responding while this job was running"
+            assert (await submit(api, standin(2)))["backend"] == fast.url
+    finally:
+        await run.stop()
+        await fast.stop()
+
+
 async def test_with_requeue_on_a_lost_job_runs_on_another_backend_dispatched_once(tmp_path: Path) -> None:
     slow = await start_test_host(tmp_path / "slow", node_delay=0.5)
     fast = await start_test_host(tmp_path / "fast")
