@@ -34,6 +34,7 @@ from ..db import civitai as repo
 from ..db.store import Store
 from ..engine.civitai_prompt import LocalFile
 from ..engine.errors import StudioError, not_found, validation_error
+from .background import cancel_and_wait
 from .civitai import Civitai, CivitaiError, origin
 from .comfy_host import HostError
 from .eventhub import EventHub
@@ -201,11 +202,8 @@ class LocalModels:
                     break
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
 
 @dataclass

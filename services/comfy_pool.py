@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from .background import cancel_and_wait
 from .comfy_host import (
     JSON,
     ComfyHost,
@@ -332,15 +333,7 @@ class BackendPool:
     async def stop_events(self) -> None:
         self._started = False
         task, self._health_task = self._health_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for pending in list(self._tasks):
-            pending.cancel()
-        for pending in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pending
+        await cancel_and_wait(task, *self._tasks)
         for member in self.members.values():
             stop = getattr(member.host, "stop_events", None)
             if callable(stop):

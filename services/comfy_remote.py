@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import struct
@@ -14,6 +13,7 @@ from urllib.parse import quote
 import aiohttp
 
 from ..engine.jsoncodec import loads_lenient
+from .background import cancel_and_wait
 from .comfy_host import (
     JSON,
     EventSink,
@@ -88,15 +88,7 @@ class RemoteHost:
 
     async def stop_events(self) -> None:
         task, self._events_task = self._events_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for pending in list(self._listener_tasks):
-            pending.cancel()
-        for pending in list(self._listener_tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
+        await cancel_and_wait(task, *self._listener_tasks)
         self.connected.clear()
 
     def dispatch(self, event: str | int, data: JSON) -> None:

@@ -31,6 +31,7 @@ from ..db.store import Store
 from ..engine import imagemeta
 from ..engine.errors import StudioError
 from ..engine.ids import IMAGE, JOB, id_at
+from .background import cancel_and_wait
 from .eventhub import EventHub
 from .images import _make_thumb
 
@@ -381,12 +382,7 @@ class Imports:
 
     async def stop(self) -> None:
         """Shutting down: the run stays `running` in the store, so the next start continues it."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
     def _spawn(self, run_id: int) -> None:
         self._pause = False

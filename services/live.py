@@ -24,6 +24,7 @@ from ..db.store import Session, Store
 from ..engine.ids import JOB, new_id
 from ..engine.jobstate import Change, JobSnapshot, JobState, JobTracker
 from ..engine.text import check_prompt_text
+from .background import cancel_and_wait
 from .comfy_calls import LoggedComfy
 from .comfy_host import HostError
 from .eventhub import EventHub
@@ -109,11 +110,8 @@ class LiveJobs:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="studio-job-writer")
 
     async def stop(self) -> None:
-        if self._queue_task is not None:
-            self._queue_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._queue_task
-            self._queue_task = None
+        await cancel_and_wait(self._queue_task)
+        self._queue_task = None
         if self._writer is not None:
             await self.drain()
             self._writer.cancel()

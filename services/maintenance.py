@@ -18,7 +18,6 @@ The contract it keeps:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from ..db.models import MaintenanceRun, utcnow
 from ..db.store import Store
 from ..engine.errors import StudioError, not_found
 from ..settings_table import JSONValue
+from .background import cancel_and_wait
 from .comfy_calls import LoggedComfy
 from .comfy_host import HostError
 from .images import THUMB_SIZE, header_size, make_thumbnail
@@ -934,12 +934,7 @@ class Maintenance:
             self._schedule = asyncio.get_running_loop().create_task(self._scheduled())
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._schedule, self._task) if t is not None and not t.done()]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._schedule, self._task)
         self._schedule = None
 
     async def next_due(self) -> float | None:

@@ -27,6 +27,7 @@ from ..db.dispatch import asyncpg_dsn
 from ..db.store import Store
 from ..engine.errors import StudioError
 from ..engine.jsoncodec import dumps
+from .background import cancel_and_wait
 from .eventhub import Event, EventHub
 
 if TYPE_CHECKING:
@@ -97,17 +98,12 @@ class EventRelay:
     async def stop(self) -> None:
         if self.hub.relay == self._relay:
             self.hub.relay = None
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
-            self._watch_task = None
+        await cancel_and_wait(self._watch_task)
+        self._watch_task = None
         if self._send_task is not None:
             with contextlib.suppress(asyncio.TimeoutError):  # what is queued goes out, briefly waited for
                 await asyncio.wait_for(self._outgoing.join(), 2.0)
-            self._send_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._send_task
+            await cancel_and_wait(self._send_task)
             self._send_task = None
         for task in list(self._loads):
             task.cancel()
