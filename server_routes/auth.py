@@ -275,5 +275,5 @@ async def rotate_signing_key(request: web.Request) -> object:
     await read_json(request, Empty, limit=AUTH_BODY_LIMIT)
     if not is_owner(request):
         raise StudioError("forbidden", "Only the owner can rotate the signing key")
-    kid = security.sessions.rotate_signing_key()
+    kid = await security.sessions.rotate_signing_key()
     return {"rotated": True, "key_id": kid}

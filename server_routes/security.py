@@ -289,7 +289,7 @@ async def request_guard(request: web.Request, handler: Handler) -> object:
     ).raise_if_refused()
     content_type_verdict(request.method, request.content_type, request.body_exists).raise_if_refused()
     token = request.cookies.get(ACCESS_COOKIE)
-    claims = security.sessions.decode_access(token) if token else None
+    claims = await security.sessions.verify_access(token)
     if claims is not None:
         request[CLAIMS] = claims
     if request.method in UNSAFE_METHODS:

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import secrets as pysecrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..db import audit
 from ..db import secrets as secrets_db
-from ..db.models import Secret
+from ..db.models import Secret, utcnow
 from ..db.store import Store
 from ..engine.errors import StudioError, not_found
 from ..settings_table import from_environment
@@ -375,6 +376,41 @@ class Secrets:
             return None
         value = self._open(owner_id, name, row.ciphertext)
         REDACTION.remember(value)
+        return value
+
+    # -- studio-wide values (PostgreSQL: what every process on the database must hold alike) ---------------
+
+    async def shared_value(self, owner_id: int, name: str, initial: Callable[[], str]) -> str:
+        """The value stored under this studio-wide name; `initial()` is stored first when there is none.
+
+        Two processes asking at once both end with the first insert's value. KeyFileError: the stored value
+        opens with none of this process's secrets keys."""
+        async with self._writing:
+            async with self.store.transaction() as session:
+                row = await secrets_db.shared(session, name)
+                if row is None:
+                    await secrets_db.insert_absent(session, owner_id, name, self.box.seal(owner_id, name, initial()))
+            async with self.store.transaction() as session:
+                row = await secrets_db.shared(session, name)
+        assert row is not None
+        return self._open(row.owner_id, name, row.ciphertext)
+
+    async def read_shared(self, name: str) -> str | None:
+        async with self.store.transaction() as session:
+            row = await secrets_db.shared(session, name)
+        return None if row is None else self._open(row.owner_id, name, row.ciphertext)
+
+    async def update_shared(self, name: str, change: Callable[[str], str]) -> str:
+        """Read, change and write a studio-wide value under a row lock: two processes changing it at once
+        apply their changes one after the other. The new value."""
+        async with self._writing:
+            async with self.store.transaction() as session:
+                row = await secrets_db.shared(session, name, for_update=True)
+                if row is None:
+                    raise KeyFileError(f"The store holds no {name!r}")
+                value = change(self._open(row.owner_id, name, row.ciphertext))
+                row.ciphertext = self.box.seal(row.owner_id, name, value)
+                row.updated_at = utcnow()
         return value
 
     def _open(self, owner_id: int, name: str, blob: bytes) -> str:

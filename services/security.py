@@ -2,7 +2,8 @@
 which host names and local users the request guards (server_routes/security.py) trust.
 
 Built with the rest of the studio (services/studio.py); the key files load before the store opens, so a
-refused key stops start-up with nothing open.
+refused key stops start-up with nothing open. On PostgreSQL the session signing keys are read from the store
+right after it opens (`share_keys`), before anything else starts.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..db.store import Store
 from ..settings_table import ENVIRONMENT, from_environment, is_set, list_from_environment
 from .accounts import Accounts, LoginGuard, SetupCode
 from .api_tokens import ApiTokens
-from .secrets import Secrets, install_redaction, secret_keys
+from .secrets import KeyFileError, Secrets, install_redaction, secret_keys
 from .sessions import Sessions, SigningKeys
 
 log = logging.getLogger("comfyui_studio.security")
@@ -145,8 +146,26 @@ class Security:
         """The key files (before the store opens: a refused key stops start-up with nothing open)."""
         install_redaction()
         ensure_private_dir(self.config.data_dir)  # the studio's private folder: its owner only
-        self.sessions.keys.load()
+        # PostgreSQL: the store holds the key set; an existing session.key only seeds it (`share_keys`).
+        self.sessions.keys.load(create=not self.keys_in_store)
         self.secrets = Secrets(self.store, secret_keys(self.config.data_dir))
+
+    @property
+    def keys_in_store(self) -> bool:
+        """Whether the session signing keys live in the store: on PostgreSQL, shared by every process on it."""
+        return self.store.dialect == "postgresql"
+
+    async def share_keys(self, owner_id: int) -> None:
+        """Once the store is open, before anything else starts: on PostgreSQL, the signing keys every process
+        on the database shares (stored by the first to start). A set this process's secrets key cannot open
+        stops start-up with the store closed again."""
+        if not self.keys_in_store or self.secrets is None:
+            return
+        try:
+            await self.sessions.keys.share(self.secrets, owner_id)
+        except KeyFileError:
+            await self.store.close()
+            raise
 
     async def start(self, owner_id: int) -> None:
         """After the store is open: settings from the store, the setup code when one is needed."""

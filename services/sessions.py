@@ -3,7 +3,8 @@
 Algorithms: the access token is a JWT (RFC 7519) signed HS256 with PyJWT, decoded with an explicit
 `algorithms=["HS256"]` allow-list, a required `kid` naming one of our keys, and issuer, audience and
 expiry checked (so "alg": "none", a foreign key or edited claims all fail). The signing keys live in
-`session.key` (0600) beside the database and can be rotated; the previous key keeps verifying until the
+`session.key` (0600) beside the database, or on PostgreSQL in the store sealed with the secrets key (every
+process on the database shares them), and can be rotated; the previous key keeps verifying until the
 last token it signed has expired. The refresh token is 256 random bits, stored only as its SHA-256,
 rotated on every use; presenting one that was already rotated revokes its whole family (OAuth 2.0
 Security BCP, RFC 9700 §4.14.2, "refresh token rotation"). CSRF tokens are HMAC-SHA256 over the session
@@ -16,6 +17,7 @@ been revoked just because its JWT has not expired yet (every request checks the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -34,9 +36,19 @@ import jwt
 from ..db import audit
 from ..db import sessions as sessions_db
 from ..db.models import SessionFamily, User
+from ..db.secrets import SHARED_PREFIX
 from ..db.store import Store
 from ..engine.ids import SESSION_FAMILY, new_id
-from .secrets import KeyFileError, b64d, b64e, read_private, write_private
+from .secrets import (
+    SECRET_KEY_ENV,
+    SECRET_KEY_FILE,
+    KeyFileError,
+    Secrets,
+    b64d,
+    b64e,
+    read_private,
+    write_private,
+)
 
 log = logging.getLogger("comfyui_studio.security")
 
@@ -50,6 +62,17 @@ AUDIENCE = "studio"
 ALGORITHM = "HS256"
 REFRESH_PREFIX = "srt1_"
 CSRF_PREFIX = "csrf1_"
+# PostgreSQL: the shared key set's row in the secrets table (a name no user's secret can have).
+SHARED_KEYS_NAME = SHARED_PREFIX + "session-keys"
+SHARED_KEYS_REFUSED = (
+    "The session signing keys in the database cannot be decrypted with this process's secrets key: studio "
+    f"processes sharing a database must share {SECRET_KEY_ENV} (set the same value on each) or the same "
+    f"{SECRET_KEY_FILE}"
+)
+# A token naming a key this process does not know reads the store's set again, at most this often.
+UNKNOWN_KID_RELOAD_S = 2.0
+# And the set is read again this often anyway, so a process signs with the key another one rotated to.
+REFRESH_INTERVAL_S = 60.0
 
 
 # --- signing keys ----------------------------------------------------------------------------------
@@ -67,33 +90,107 @@ class SigningKey:
 
 
 class SigningKeys:
-    """The JWT signing keys in session.key: the first signs, all of them verify."""
+    """The JWT signing keys: the first signs, all of them verify.
+
+    SQLite: in session.key. PostgreSQL: in the store, sealed with the secrets key (`share`), so every studio
+    process on the database signs and verifies with the same set; a process reads it again when a token
+    names a key it does not know (another process rotated) and every REFRESH_INTERVAL_S anyway.
+    """
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.clock = clock
         self.keys: list[SigningKey] = []
+        self.shared: Secrets | None = None  # set on PostgreSQL: the key set lives in the store
+        self._read_at = 0.0  # time.monotonic() of the last read of the store's set
+        self._unknown_reload_at = -UNKNOWN_KID_RELOAD_S
+        self._reading = asyncio.Lock()
 
-    def load(self) -> None:
+    def load(self, *, create: bool = True) -> None:
+        """The key file; made when missing unless `create` is False (PostgreSQL: the store makes the set)."""
         raw = read_private(self.path)
         if raw is None:
-            self.keys = [self._new()]
-            self._save()
+            if create:
+                self.keys = [self._new()]
+                self._save()
             return
+        self.keys = self._decode(raw, str(self.path))
+
+    @staticmethod
+    def _decode(raw: bytes | str, where: str) -> list[SigningKey]:
         try:
             data = json.loads(raw)
-            self.keys = [SigningKey(k["kid"], b64d(k["key"]), float(k["created"])) for k in data["keys"]]
+            keys = [SigningKey(k["kid"], b64d(k["key"]), float(k["created"])) for k in data["keys"]]
         except (ValueError, KeyError, TypeError) as exc:
-            raise KeyFileError(f"{self.path} is not a signing-key file the studio wrote") from exc
-        if not self.keys or any(len(k.key) < 32 for k in self.keys):
-            raise KeyFileError(f"{self.path} holds no usable signing key")
+            raise KeyFileError(f"{where} is not a signing-key set the studio wrote") from exc
+        if not keys or any(len(k.key) < 32 for k in keys):
+            raise KeyFileError(f"{where} holds no usable signing key")
+        return keys
+
+    @staticmethod
+    def _encode(keys: list[SigningKey]) -> str:
+        return json.dumps({"keys": [{"kid": k.kid, "key": b64e(k.key), "created": k.created} for k in keys]}, indent=1)
 
     def _new(self) -> SigningKey:
         return SigningKey(pysecrets.token_hex(8), pysecrets.token_bytes(32), self.clock())
 
     def _save(self) -> None:
-        data = {"keys": [{"kid": k.kid, "key": b64e(k.key), "created": k.created} for k in self.keys]}
-        write_private(self.path, json.dumps(data, indent=1).encode("ascii"))
+        write_private(self.path, self._encode(self.keys).encode("ascii"))
+
+    async def share(self, secrets: Secrets, owner_id: int) -> None:
+        """PostgreSQL: use the key set in the store. The first process to start stores one (its session.key's
+        keys when it has that file, so sessions signed before survive; else new ones); the others load it.
+        KeyFileError when this process's secrets key cannot open it."""
+        seed = self.keys or [self._new()]
+        try:
+            stored = await secrets.shared_value(owner_id, SHARED_KEYS_NAME, lambda: self._encode(seed))
+        except KeyFileError:
+            raise KeyFileError(SHARED_KEYS_REFUSED) from None
+        keys = self._decode(stored, "The database's session signing keys")
+        if self.keys and self.path.exists():
+            kept = {k.kid for k in self.keys} <= {k.kid for k in keys}
+            log.info(
+                "The session signing keys are kept in the database; %s %s",
+                self.path.name,
+                "was copied there and is no longer read" if kept else "is not used (the database already had keys)",
+            )
+        self.keys = keys
+        self.shared = secrets
+        self._read_at = time.monotonic()
+
+    async def reload(self) -> bool:
+        """Read the store's key set again; whether it changed. A set this process cannot open (the secrets
+        key changed under it) keeps the keys it has."""
+        if self.shared is None:
+            return False
+        async with self._reading:
+            try:
+                stored = await self.shared.read_shared(SHARED_KEYS_NAME)
+                keys = self._decode(stored, "The database's session signing keys") if stored is not None else None
+            except KeyFileError as exc:
+                log.warning("Kept this process's session signing keys: %s", exc)
+                return False
+            self._read_at = time.monotonic()
+            if keys is None or [k.kid for k in keys] == [k.kid for k in self.keys]:
+                return False
+            self.keys = keys
+            log.info("Loaded the session signing keys another studio process rotated (key id %s)", keys[0].kid)
+            return True
+
+    async def follow(self, kid: str | None) -> None:
+        """Before verifying a token: a key id this process does not know reads the store again (at most once
+        every UNKNOWN_KID_RELOAD_S, so forged ids cannot flood the database), and so does a set read more
+        than REFRESH_INTERVAL_S ago (this process then signs with the key another one rotated to)."""
+        if self.shared is None:
+            return
+        now = time.monotonic()
+        unknown = kid is not None and self.get(kid) is None
+        if unknown and now - self._unknown_reload_at >= UNKNOWN_KID_RELOAD_S:
+            self._unknown_reload_at = now
+        elif now - self._read_at < REFRESH_INTERVAL_S:
+            return
+        self._read_at = now  # one reader: requests arriving meanwhile do not queue up reads
+        await self.reload()
 
     @property
     def current(self) -> SigningKey:
@@ -102,12 +199,21 @@ class SigningKeys:
     def get(self, kid: str) -> SigningKey | None:
         return next((k for k in self.keys if hmac.compare_digest(k.kid, kid)), None)
 
-    def rotate(self) -> SigningKey:
+    async def rotate(self) -> SigningKey:
         """A new signing key; older keys stay only as long as tokens they signed can still be valid."""
         fresh = self._new()
-        # The key being replaced verifies for one more access lifetime; anything older goes now.
-        self.keys = [fresh, self.keys[0]]
-        self._save()
+        if self.shared is None:
+            # The key being replaced verifies for one more access lifetime; anything older goes now.
+            self.keys = [fresh, self.keys[0]]
+            self._save()
+        else:
+            # The same rule on the store's set, under its row lock: another process may have rotated it.
+            stored = await self.shared.update_shared(
+                SHARED_KEYS_NAME,
+                lambda value: self._encode([fresh, self._decode(value, "The database's session signing keys")[0]]),
+            )
+            self.keys = self._decode(stored, "The database's session signing keys")
+            self._read_at = time.monotonic()
         log.info("Rotated the session signing key (new key id %s)", fresh.kid)
         return fresh
 
@@ -161,6 +267,17 @@ def refresh_family(token: str) -> str | None:
     return family if family.startswith("sf_") and len(family) <= 32 and rest else None
 
 
+def _key_id(token: str) -> str | None:
+    """The `kid` a token's header names (unverified: only to pick a key), None for anything else."""
+    if len(token) > 4096:
+        return None
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.InvalidTokenError:
+        return None
+    return kid if isinstance(kid, str) else None
+
+
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, timezone.utc)
 
@@ -207,6 +324,12 @@ class Sessions:
             "exp": now + ACCESS_TTL_S,
         }
         return jwt.encode(claims, key.key, algorithm=ALGORITHM, headers={"kid": key.kid})
+
+    async def verify_access(self, token: str | None) -> AccessClaims | None:
+        """`decode_access`, once the key set is current: on PostgreSQL a token may be signed by a key another
+        studio process rotated to after this one read the set."""
+        await self.keys.follow(_key_id(token) if token else None)
+        return self.decode_access(token) if token else None
 
     def decode_access(self, token: str) -> AccessClaims | None:
         """The claims of a token we signed (expired ones too, flagged), or None for anything else."""
@@ -362,8 +485,8 @@ class Sessions:
         async with self.store.transaction() as session:
             return await sessions_db.prune(session, cutoff)
 
-    def rotate_signing_key(self) -> str:
-        key = self.keys.rotate()
+    async def rotate_signing_key(self) -> str:
+        key = await self.keys.rotate()
         return key.kid
 
     @staticmethod

@@ -129,6 +129,8 @@ class Studio:
         ensure_private_dir(self.config.data_dir)
         await self.store.open()
         self.owner_id = await self._ensure_local_owner()
+        if follow_comfy:
+            await self.security.share_keys(self.owner_id)  # PostgreSQL: one signing-key set for every process
         self.live = LiveJobs(self.store, self.comfy, self.jobs, self.files, self.hub, lambda: self.owner_id)
         self.jobs.lifecycle = self.live
         self.host.subscribe(self.live.on_event)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -66,8 +68,12 @@ def database(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def postgres_url(postgres_server: PostgresServer) -> AsyncIterator[str]:
-    """A fresh database of its own on the test server, already migrated (a copy of the migrated template)."""
+async def postgres_url(postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """A fresh database of its own on the test server, already migrated (a copy of the migrated template).
+
+    Studio processes sharing a database share their secrets key (it seals the session signing keys they
+    share): the test's studios get one STUDIO_SECRET_KEY, as a deployment sets the same value on each."""
+    monkeypatch.setenv("STUDIO_SECRET_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="))
     name = await postgres_server.create_database()
     yield postgres_server.url(name)
     await postgres_server.drop_database(name)
