@@ -434,6 +434,14 @@ class Secrets:
                 f"key in {SECRET_KEY_PREVIOUS_ENV}, a new one in {SECRET_KEY_ENV}, and restart; the stored "
                 "secrets are re-encrypted under the new key at start",
             )
+        if self.store.dialect == "postgresql":
+            # other processes may share the database: a key only this one's secrets.key holds would lock them out
+            raise StudioError(
+                "conflict",
+                "The store is a PostgreSQL database other studio processes may share, and a key rotated here "
+                f"would be in this process's secrets.key only: set the same {SECRET_KEY_ENV} on every process, "
+                f"then rotate it with {SECRET_KEY_PREVIOUS_ENV} and a restart",
+            )
         data_dir = self.keys.data_dir
         pending = data_dir / NEXT_KEY_FILE
         async with self._writing:

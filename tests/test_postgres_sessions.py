@@ -206,3 +206,22 @@ async def test_an_existing_session_key_file_seeds_an_empty_store(tmp_path: Path,
     finally:
         await b.stop()
         await a.stop()
+
+
+async def test_a_file_secrets_key_is_not_rotated_through_one_process_on_a_shared_database(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STUDIO_SECRET_KEY")  # the key is this process's secrets.key
+    a = await _process(tmp_path / "a", postgres_url)
+    try:
+        key_file = a.data_dir / "secrets.key"
+        before = key_file.read_bytes()
+        async with aiohttp.ClientSession() as http:
+            owner, _user = await _owner_and_user(a, http)
+            status, body = await owner.post("/secrets/key/rotate", json={})
+            assert status == 409, body
+            assert body["error"]["code"] == "conflict"
+            assert "STUDIO_SECRET_KEY" in body["error"]["message"]
+        assert key_file.read_bytes() == before, "the key file is untouched"
+    finally:
+        await a.stop()
