@@ -21,6 +21,7 @@ from .plugin import mount_standalone
 from .services.comfy_calls import call_to_dict
 from .services.comfy_pool import BackendPool, check_backend_urls
 from .services.comfy_remote import DEFAULT_COMFY_URL, RemoteHost
+from .services.secrets import KeyFileError
 from .services.studio import Studio
 
 
@@ -105,7 +106,11 @@ def _serve(args: argparse.Namespace) -> int:
     studio = build_standalone(args)
     urls = ", ".join(serve_urls(args))
     sys.stderr.write(f"ComfyUI Studio: http://{args.host}:{args.port}/studio (ComfyUI at {urls})\n")
-    web.run_app(mount_standalone(studio), host=args.host, port=args.port, print=None)
+    try:
+        web.run_app(mount_standalone(studio), host=args.host, port=args.port, print=None)
+    except KeyFileError as exc:  # a refused key: one line that says what to fix, not a traceback
+        sys.stderr.write(f"ComfyUI Studio cannot start: {exc}\n")
+        return 1
     return 0
 
 

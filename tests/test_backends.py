@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -476,3 +478,20 @@ async def test_only_the_owner_drains_a_backend(tmp_path: Path) -> None:
             assert status == 200 and body["data"]["draining"] is True
     finally:
         await run.stop()
+
+
+def test_serve_refuses_a_loose_key_file_in_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "studio"
+    data_dir.mkdir(mode=0o700)
+    (data_dir / "secrets.key").write_bytes(b"x" * 44)
+    (data_dir / "secrets.key").chmod(0o644)
+    done = subprocess.run(
+        [sys.executable, "-m", "comfyui_studio", "--data-dir", str(data_dir), "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "ComfyUI Studio cannot start:" in done.stderr and "chmod 600" in done.stderr
+    assert "Traceback" not in done.stderr
