@@ -44,6 +44,8 @@ class StudioConfig:
     # ComfyUI's base folder (output/, input/, temp/ inside) when the studio runs outside its process and
     # shares its disk: what lets `maintenance` on the command line reach ComfyUI's files.
     comfy_dir: Path | None = None
+    # On a shared PostgreSQL database: how often a process looks for the active jobs of processes that died.
+    dead_process_sweep_s: float = 30.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)

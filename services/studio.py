@@ -14,6 +14,7 @@ from ..db import jobs as jobs_db
 from ..db.private import ensure_private_dir
 from ..db.store import Store
 from .actions import Actions
+from .background import cancel_and_wait
 from .boards import Boards
 from .civitai import Civitai
 from .civitai_files import Downloads, LocalModels
@@ -72,6 +73,7 @@ class Studio:
     reconciler: Reconciler | None = None
     _background: set[asyncio.Task[None]] = field(default_factory=set)
     relay: EventRelay | None = None
+    _sweep_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, config: StudioConfig, host: ComfyHost) -> Studio:
@@ -158,6 +160,9 @@ class Studio:
         await self.models.start()
         # Jobs a previous process left active: followed, settled, re-queued or lost.
         await self.reconciler.run()
+        if self.store.dispatch.shared:
+            # a studio process sharing the database may die while this one runs on: its jobs must not hang
+            self._sweep_task = asyncio.get_running_loop().create_task(self._sweep_dead_processes())
         await self.security.start(self.owner_id)
         self.local_models.start()  # hashes ComfyUI's model files in the background, once each
         await self.civitai.prune()  # Civitai answers too old to serve even as stale
@@ -243,11 +248,27 @@ class Studio:
         await self.civitai.close()
         if self.live is not None:
             await self.live.stop()
+        await cancel_and_wait(self._sweep_task)
         if self.relay is not None:
             await self.relay.stop()
         self.hub.close()
         await self.host.close()
         await self.store.close()
+
+    async def _sweep_dead_processes(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.dead_process_sweep_s)
+            try:
+                async with self.store.transaction() as session:
+                    others = {j.dispatcher for j in await jobs_db.active_jobs(session, None, None)}
+                others.discard(self.store.dispatch.name)
+                for name in others:
+                    if name is None or not await self.store.dispatch.alive(name):
+                        assert self.reconciler is not None
+                        await self.reconciler.run()  # takes over the dead one's jobs (db.dispatch.claim)
+                        break
+            except Exception:
+                log.exception("Looking for the jobs of studio processes that stopped failed; trying again later")
 
     async def _ensure_local_owner(self) -> int:
         async with self.store.transaction() as session:

@@ -7,6 +7,7 @@ only the database, as two `serve` processes on two machines would.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +24,7 @@ from comfyui_studio.db import jobs as repo
 from comfyui_studio.db.dispatch import lock_key
 from comfyui_studio.db.models import ComfyCall, Job
 from comfyui_studio.db.store import Store
+from comfyui_studio.engine.ids import JOB, new_id
 from comfyui_studio.services.eventhub import Event
 from comfyui_studio.services.notify import MAX_PAYLOAD_BYTES, envelope
 
@@ -162,6 +164,41 @@ async def test_a_dead_processs_jobs_are_taken_over_by_exactly_one_survivor(postg
     finally:
         for store in (b, c):
             await store.close()
+
+
+async def test_a_process_that_dies_leaves_no_job_hanging_while_another_runs_on(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    b = await _studio(tmp_path / "b", postgres_url, dead_process_sweep_s=0.2)
+    orphan = new_id(JOB)
+    dead = Store(postgres_url)
+    await dead.open()
+    try:
+        async with dead.transaction() as session:
+            owner = await accounts.ensure_owner(session)
+        async with dead.transaction(owner) as session:  # stored, never handed to a ComfyUI: then the process died
+            job = {
+                "id": orphan,
+                "owner_id": owner,
+                "prompt_id": str(uuid.uuid4()),
+                "graph": load_workflow("t2i_standin"),
+            }
+            await repo.insert_submitted(session, prompt=None, job=job)
+        await asyncio.sleep(0.5)
+        async with aiohttp.ClientSession() as session:
+            api_b = Api(session, b.api)
+            status, body = await api_b.get(f"/jobs/{orphan}")
+            assert status == 200 and body["data"]["state"] == "queued", "a live process's job is left alone"
+            await dead.close()  # its lock goes with its connection; B is never restarted
+            done = await wait_for_state(api_b, orphan, {"done"})
+            assert done["images"], "B re-queued it on its ComfyUI and it ran"
+        async with b.studio.store.transaction() as db:
+            dispatcher = await db.scalar(select(Job.dispatcher).where(Job.id == orphan))
+        assert dispatcher == b.studio.store.dispatch.name, "B took it over"
+        assert await _submit_count(b.studio.store, orphan) == 1, "sent once"
+    finally:
+        await dead.close()
+        await b.stop()
 
 
 async def test_each_process_holds_the_advisory_lock_of_its_name(postgres_url: str, postgres_server: PostgresServer):
