@@ -7,7 +7,7 @@ from typing import Literal
 from aiohttp import web
 
 from ..engine.errors import StudioError
-from .context import is_owner, path_id, studio, user_id
+from .context import checked_id, is_owner, path_id, studio, user_id
 from .routing import DataRoutes
 from .validation import Schema, read_json
 
@@ -20,6 +20,10 @@ class ClearQueue(Schema):
 
 class Empty(Schema):
     pass
+
+
+class Interrupt(Schema):
+    job_id: str | None = None  # which running job; none: the caller's own (the owner: whatever runs)
 
 
 @routes.get("/api/v1/queue")
@@ -52,5 +56,6 @@ async def clear_queue(request: web.Request) -> object:
 @routes.post("/api/v1/queue/interrupt")
 async def interrupt_running(request: web.Request) -> object:
     app = studio(request)
-    await read_json(request, Empty, limit=app.config.max_json_bytes)
-    return await app.queue.interrupt(user_id(request), is_owner=is_owner(request))
+    body = await read_json(request, Interrupt, limit=app.config.max_json_bytes)
+    job_id = checked_id("job_id", body.job_id, "body") if body.job_id is not None else None
+    return await app.queue.interrupt(user_id(request), is_owner=is_owner(request), job_id=job_id)

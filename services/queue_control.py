@@ -99,14 +99,28 @@ class QueueControl:
         lifecycle.queue_changed()
         return {"cancelled": [j.id for j in targets]}
 
-    async def interrupt(self, owner_id: int, *, is_owner: bool) -> dict[str, JSON]:
+    async def interrupt(self, owner_id: int, *, is_owner: bool, job_id: str | None = None) -> dict[str, JSON]:
+        """Interrupt a running job: `job_id`'s, or else the caller's own (with several backends several run at
+        once), or for the owner whatever runs first."""
         raw = await self.comfy.queue(owner_id=owner_id)
-        if not raw["queue_running"]:
+        running = [str(item[1]) for item in raw["queue_running"] if len(item) > 1]
+        if job_id is not None:
+            async with self.store.transaction(owner_id) as session:
+                job = await repo.job(session, job_id)
+            if job is None or (job.owner_id != owner_id and not is_owner):
+                raise StudioError("not_found", f"Job {job_id} not found")
+            if job.prompt_id not in running:
+                raise StudioError("conflict", f"Job {job_id} is not running")
+            await self.comfy.interrupt(job.prompt_id, job_id=job.id, owner_id=owner_id)
+            return {"interrupted": job.id}
+        if not running:
             raise StudioError("conflict", "Nothing is running")
-        prompt_id = raw["queue_running"][0][1]
         async with self.store.transaction(owner_id) as session:
-            job = await repo.job_by_prompt_id(session, prompt_id)
-        if (job is None or job.owner_id != owner_id) and not is_owner:
+            jobs = {j.prompt_id: j for j in await repo.jobs_by_prompt_ids(session, running)}
+        mine = [p for p in running if p in jobs and jobs[p].owner_id == owner_id]
+        if not mine and not is_owner:
             raise StudioError("forbidden", "The running job belongs to someone else")
+        prompt_id = mine[0] if mine else running[0]
+        job = jobs.get(prompt_id)
         await self.comfy.interrupt(prompt_id, job_id=job.id if job else None, owner_id=owner_id)
         return {"interrupted": job.id if job and job.owner_id == owner_id else None}

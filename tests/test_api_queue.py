@@ -67,6 +67,22 @@ async def test_interrupting_the_running_job_ends_it_interrupted(slow_api: Api) -
     assert job["error"]["node_id"]
 
 
+async def test_interrupting_a_named_job_interrupts_it_only_while_it_runs(slow_api: Api) -> None:
+    running, waiting = await submit(slow_api, 10), await submit(slow_api, 11)
+    await wait_for_state(slow_api, running, {"running"})
+    status, body = await slow_api.post("/queue/interrupt", json={"job_id": waiting})
+    assert (status, body["error"]["code"]) == (409, "conflict"), body
+    assert waiting in body["error"]["message"]
+    status, body = await slow_api.post("/queue/interrupt", json={"job_id": "j_" + "0" * 26})
+    assert (status, body["error"]["code"]) == (404, "not_found"), body
+    status, body = await slow_api.post("/queue/interrupt", json={"job_id": "../etc"})
+    assert (status, body["error"]["code"]) == (400, "validation_error"), body
+    status, body = await slow_api.post("/queue/interrupt", json={"job_id": running})
+    assert status == 200 and body["data"]["interrupted"] == running, body
+    assert (await wait_for_state(slow_api, running, {"interrupted", "done"}))["state"] == "interrupted"
+    assert (await wait_for_state(slow_api, waiting, {"done"}))["state"] == "done"
+
+
 async def test_interrupting_with_nothing_running_is_a_conflict(slow_api: Api) -> None:
     status, body = await slow_api.post("/queue/interrupt", json={})
     assert (status, body["error"]["code"]) == (409, "conflict")

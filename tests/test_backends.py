@@ -279,6 +279,29 @@ async def test_a_backend_down_since_before_a_restart_loses_its_stored_jobs_once_
         await fast.stop()
 
 
+async def test_with_jobs_running_on_two_backends_a_named_one_is_interrupted_and_the_other_runs_on(
+    tmp_path: Path,
+) -> None:
+    one = await start_test_host(tmp_path / "one", node_delay=0.6)
+    two = await start_test_host(tmp_path / "two", node_delay=0.6)
+    run = await start_pool(tmp_path / "studio", [one.url, two.url])
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = Api(session, run.api)
+            first = await _job_on(api, run, one, [two], 1)
+            second = await _job_on(api, run, two, [one], 2)
+            await wait_for_state(api, first["id"], {"running"})
+            await wait_for_state(api, second["id"], {"running"})
+            status, body = await api.post("/queue/interrupt", json={"job_id": second["id"]})
+            assert status == 200 and body["data"]["interrupted"] == second["id"], body
+            assert (await wait_for_state(api, second["id"], {"interrupted", "done"}))["state"] == "interrupted"
+            assert (await wait_for_state(api, first["id"], {"done"}))["state"] == "done"
+    finally:
+        await run.stop()
+        await one.stop()
+        await two.stop()
+
+
 async def test_with_requeue_on_a_lost_job_runs_on_another_backend_dispatched_once(tmp_path: Path) -> None:
     slow = await start_test_host(tmp_path / "slow", node_delay=0.5)
     fast = await start_test_host(tmp_path / "fast")

@@ -318,8 +318,9 @@ export class ApiClient {
   clearQueue() {
     return this.post<unknown>('/queue/clear')
   }
-  interrupt() {
-    return this.post<unknown>('/queue/interrupt')
+  /** Interrupt a running job: this one, or without an id the caller's own (the owner's: whatever runs). */
+  interrupt(jobId?: string) {
+    return this.post<unknown>('/queue/interrupt', jobId ? { job_id: jobId } : {})
   }
   moveToFront(id: string) {
     return this.post<unknown>(`/queue/${encodeURIComponent(id)}/front`)
