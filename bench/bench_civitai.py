@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from figures import Figure, emit
+from figures import Figure, emit, pct
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -29,12 +29,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 from civitai_fake import FakeCivitai  # noqa: E402
 from conftest import Api  # noqa: E402
 from harness import start_studio  # noqa: E402
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 async def timed(api: Api, path: str) -> tuple[float, dict]:

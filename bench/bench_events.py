@@ -45,7 +45,7 @@ from typing import Any
 import aiohttp
 import figures
 import yarl
-from figures import Figure
+from figures import Figure, pct
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the ComfyUI test host and the studio harness
@@ -55,13 +55,6 @@ SPACING_S = 0.010
 DROP = 5
 TEST_HOST_PHASES = ("comfy", "comfy+tap", "studio", "studio queued")
 REAL_PHASES = ("comfy", "comfy+tap", "studio")
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile, as PERF.md."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 # ---- client process ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from figures import Figure, emit
+from figures import Figure, emit, pct
 from PIL import Image as PILImage
 from sqlalchemy import Engine, event
 
@@ -51,12 +51,6 @@ TARGETS_MS = {
     "call log deep cursor": 5.0,
     "call log of a job": 5.0,
 }
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 class LoopLag:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from figures import Figure, emit
+from figures import Figure, emit, pct
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -35,13 +35,6 @@ RANK = {"queued": 0, "running": 1}  # every other state is an ending: 2
 
 def rank(state: str) -> int:
     return RANK.get(state, 2)
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5))) - 1]
 
 
 def graph(i: int) -> dict[str, Any]:

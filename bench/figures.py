@@ -14,6 +14,14 @@ from pathlib import Path
 OUT_ENV = "STUDIO_BENCH_OUT"
 
 
+def pct(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0–100) of every bench; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5))) - 1]
+
+
 @dataclass(frozen=True)
 class Figure:
     name: str

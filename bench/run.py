@@ -28,7 +28,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from figures import OUT_ENV, passes  # noqa: E402
+from figures import OUT_ENV, passes, pct  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -75,12 +75,6 @@ def benches(comfyui: str | None) -> list[Bench]:
         Bench("proxy", "bench_proxy.py", ("--count", "300"), ("--count", "20")),
         Bench("backends", "bench_backends.py", ("--jobs", "1000"), ("--jobs", "30", "--clients", "2")),
     ]
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def run_once(bench: Bench, quick: bool) -> tuple[int, list[dict[str, Any]], str]:
