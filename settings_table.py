@@ -292,6 +292,15 @@ SETTINGS: tuple[SettingDef, ...] = (
         "on another backend (same job, once).",
         "backends",
     ),
+    SettingDef(
+        "draining_backends",
+        "list",
+        [],
+        "global",
+        "Backends that take no new jobs",
+        "The backends switched off in Settings › Backends (by name: a URL, or local), kept across restarts.",
+        "backends",
+    ),
     # --- environment: read once at start-up; README.md's configuration table documents each
     SettingDef(
         "data_dir",

@@ -26,7 +26,7 @@ async def _set_draining(request: web.Request, draining: bool) -> object:
     name = request.match_info["name"]
     if not isinstance(app.host, BackendPool) or name not in app.host.members:
         raise not_found("Backend")
-    app.host.set_draining(name, draining)
+    await app.set_draining(name, draining)
     items = await app.backends()
     return next(item for item in items if item["name"] == name)
 

@@ -18,7 +18,7 @@ from ..db.store import Store
 from ..engine import shortcodes as sc
 from ..engine.errors import StudioError
 from ..settings_table import ASPECT_RATIOS, SETTINGS, STORED, JSONValue, SettingDef
-from .comfy_pool import check_backend_urls
+from .comfy_pool import MAX_BACKENDS, check_backend_urls
 from .shortcodes import Shortcodes
 from .workflows import Workflows
 
@@ -28,6 +28,7 @@ __all__ = ["ASPECT_RATIOS", "BY_NAME", "SETTINGS", "STORED", "JSONValue", "Setti
 
 BY_NAME = {s.name: s for s in STORED}
 BACKENDS_SETTING = "comfy_backends"
+DRAINING_SETTING = "draining_backends"
 
 
 def _key(setting: SettingDef, user_id: int) -> str:
@@ -52,6 +53,8 @@ def checked_value(setting: SettingDef, value: JSONValue) -> JSONValue:
                 raise bad(str(exc)) from exc
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise bad("must be a list of texts")
+        if setting.name == DRAINING_SETTING and (len(value) > MAX_BACKENDS + 1 or any(len(v) > 500 for v in value)):
+            raise bad(f"at most {MAX_BACKENDS + 1} backend names of at most 500 characters")
         return list(value)
     if setting.type == "bool":
         if not isinstance(value, bool):

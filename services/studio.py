@@ -35,7 +35,7 @@ from .prompts import Prompts
 from .queue_control import QueueControl
 from .reconcile import Reconciler
 from .security import Security
-from .settings import Settings
+from .settings import DRAINING_SETTING, Settings
 from .shortcodes import Shortcodes
 from .workflows import Workflows
 
@@ -147,6 +147,7 @@ class Studio:
             self.host.down_listeners.append(self.reconciler.backend_down)
             self.host.job_backend = self._job_backend
             await self.host.configure(await self._backend_urls())
+            await self._restore_draining()
             self.settings.listeners.append(self._settings_changed)
         # Other studio processes on the same PostgreSQL database: their jobs' events, live (nothing on SQLite).
         self.relay = EventRelay(self.store, self.hub, self.jobs.get)
@@ -214,7 +215,25 @@ class Studio:
     async def _apply_backends(self) -> None:
         assert isinstance(self.host, BackendPool)
         await self.host.configure(await self._backend_urls())
+        await self._restore_draining()
         self.models.forget()  # the union of the backends' nodes and models changed
+
+    async def _restore_draining(self) -> None:
+        """The backends the owner switched off stay off across restarts and setting changes."""
+        assert isinstance(self.host, BackendPool)
+        value = await self.settings.value(self.owner_id, DRAINING_SETTING)
+        for name in value if isinstance(value, list) else []:
+            if name in self.host.members:
+                self.host.set_draining(str(name), True)
+
+    async def set_draining(self, name: str, draining: bool) -> None:
+        """Switch a backend off (it finishes what it has) or on again; kept in `draining_backends`."""
+        assert isinstance(self.host, BackendPool)
+        self.host.set_draining(name, draining)
+        value = await self.settings.value(self.owner_id, DRAINING_SETTING)
+        names = {str(n) for n in value} if isinstance(value, list) else set()
+        names = names | {name} if draining else names - {name}
+        await self.settings.update(self.owner_id, True, {DRAINING_SETTING: sorted(names)})
 
     async def backends(self) -> list[dict[str, object]]:
         """Every backend with its health, load and the studio's jobs running on it."""

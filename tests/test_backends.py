@@ -482,6 +482,37 @@ async def test_an_upload_reaches_every_backend_and_runs_on_whichever_takes_the_j
             assert body["data"]["outputs"]["2"]["images"]
 
 
+async def test_a_drained_backend_stays_drained_across_a_restart(tmp_path: Path) -> None:
+    one = await start_test_host(tmp_path / "one")
+    two = await start_test_host(tmp_path / "two")
+    run = await start_pool(tmp_path / "studio", [one.url, two.url])
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = Api(session, run.api)
+            status, body = await api.post(f"/backends/{quote(one.url, safe='')}/drain", json={})
+            assert status == 200 and body["data"]["draining"] is True, body
+    finally:
+        await run.stop()
+    run = await start_pool(tmp_path / "studio", [one.url, two.url])
+    try:
+        assert run.pool.members[one.url].draining, "still off after the restart"
+        async with aiohttp.ClientSession() as session:
+            api = Api(session, run.api)
+            for color in range(3):
+                assert (await submit(api, standin(color)))["backend"] == two.url
+            status, body = await api.post(f"/backends/{quote(one.url, safe='')}/undrain", json={})
+            assert status == 200 and body["data"]["draining"] is False, body
+            status, body = await api.get("/settings")
+            stored = {s["name"]: s["value"] for s in body["data"]["items"]}
+            assert stored["draining_backends"] == []
+            status, body = await set_settings(api, {"draining_backends": ["x" * 501]})
+            assert (status, body["error"]["code"]) == (400, "validation_error"), body
+    finally:
+        await run.stop()
+        await one.stop()
+        await two.stop()
+
+
 async def test_only_the_owner_drains_a_backend(tmp_path: Path) -> None:
     from harness import start_studio
     from test_shortcode_routes import second_user
