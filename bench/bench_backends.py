@@ -21,18 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from figures import Figure, emit
+from figures import Figure, emit, tiny_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-
-
-def graph(i: int) -> dict[str, Any]:
-    return {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": i % 65536}},
-        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "studio_bench"}},
-    }
 
 
 async def run(jobs: int, backends: int, clients: int) -> dict[str, Any]:
@@ -69,7 +62,7 @@ async def run(jobs: int, backends: int, clients: int) -> dict[str, Any]:
 
                 async def submitter() -> None:
                     for i in numbers:
-                        status, body = await api.post("/jobs", json={"graph": graph(i)})
+                        status, body = await api.post("/jobs", json={"graph": tiny_graph(i)})
                         if status != 201:
                             raise RuntimeError(f"submit {i} answered {status}: {body}")
                         placed.append(body["data"]["backend"])

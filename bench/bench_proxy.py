@@ -20,21 +20,13 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-from figures import Figure, emit, pct
+from figures import Figure, emit, pct, tiny_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-
-
-def graph(i: int) -> dict[str, Any]:
-    return {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": i % 65536}},
-        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "studio_bench"}},
-    }
 
 
 async def run_pair(comfy_url: str, studio_url: str, token: str, count: int) -> dict[str, list[float]]:
@@ -46,7 +38,7 @@ async def run_pair(comfy_url: str, studio_url: str, token: str, count: int) -> d
         async def submit(base: str, i: int, extra: dict[str, str]) -> float:
             t0 = time.perf_counter()
             async with session.post(
-                base + "/prompt", json={"prompt": graph(i), "client_id": client_id}, headers=extra
+                base + "/prompt", json={"prompt": tiny_graph(i), "client_id": client_id}, headers=extra
             ) as resp:
                 body = await resp.json()
                 assert resp.status == 200 and "prompt_id" in body, (resp.status, body)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from figures import Figure, emit, pct
+from figures import Figure, emit, pct, tiny_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -30,13 +30,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 BACKGROUND = ("studio-job-writer", "studio-queue")
 PROMPT = "a small red square --ar 1:1 --seed 7 --style vivid"
-
-
-def graph(i: int) -> dict[str, Any]:
-    return {
-        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": i % 65536}},
-        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "studio_bench"}},
-    }
 
 
 class RequestCounter:
@@ -75,22 +68,22 @@ async def run_pair(comfy_url: str, studio_api: str, count: int, counter: Request
         await api.open_session()
         client_id = uuid.uuid4().hex
         for warm in range(10):
-            await session.post(comfy_url + "/prompt", json={"prompt": graph(warm), "client_id": client_id})
-            await api.post("/jobs", json={"graph": graph(warm), "prompt": PROMPT})
+            await session.post(comfy_url + "/prompt", json={"prompt": tiny_graph(warm), "client_id": client_id})
+            await api.post("/jobs", json={"graph": tiny_graph(warm), "prompt": PROMPT})
         for i in range(count):
             order = ("direct", "studio") if i % 2 else ("studio", "direct")
             for kind in order:
                 t0 = time.perf_counter()
                 if kind == "direct":
                     async with session.post(
-                        comfy_url + "/prompt", json={"prompt": graph(i), "client_id": client_id}
+                        comfy_url + "/prompt", json={"prompt": tiny_graph(i), "client_id": client_id}
                     ) as resp:
                         await resp.read()
                         assert resp.status == 200, resp.status
                     times[kind].append((time.perf_counter() - t0) * 1000)
                 else:
                     before = (counter.statements, counter.commits) if counter else (0, 0)
-                    status, body = await api.post("/jobs", json={"graph": graph(i), "prompt": PROMPT})
+                    status, body = await api.post("/jobs", json={"graph": tiny_graph(i), "prompt": PROMPT})
                     times[kind].append((time.perf_counter() - t0) * 1000)
                     assert status == 201, body
                     if counter:

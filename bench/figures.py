@@ -14,6 +14,14 @@ from pathlib import Path
 OUT_ENV = "STUDIO_BENCH_OUT"
 
 
+def tiny_graph(i: int) -> dict[str, object]:
+    """A model-free API-format graph (an 8x8 image of colour i, saved): what the submit benches send."""
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": i % 65536}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "studio_bench"}},
+    }
+
+
 def pct(values: list[float], p: float) -> float:
     """Nearest-rank percentile (p in 0–100) of every bench; NaN for no values."""
     if not values:
